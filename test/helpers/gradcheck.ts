@@ -1,0 +1,83 @@
+/**
+ * Centered-difference numeric gradients in float64, as in cs231n's gradient_check.py.
+ * numericGradient(f, x, dout) returns d(sum(f(x) * dout))/dx, perturbing x in place and restoring it.
+ */
+export function numericGradient(
+  f: () => Float64Array | number,
+  x: Float64Array,
+  dout?: Float64Array,
+  h = 1e-5,
+): Float64Array {
+  const grad = new Float64Array(x.length);
+  const scalar = (v: Float64Array | number): number => {
+    if (typeof v === 'number') return v;
+    let s = 0;
+    for (let i = 0; i < v.length; i++) s += v[i] * (dout ? dout[i] : 1);
+    return s;
+  };
+  for (let i = 0; i < x.length; i++) {
+    const old = x[i];
+    x[i] = old + h;
+    const plus = scalar(f());
+    x[i] = old - h;
+    const minus = scalar(f());
+    x[i] = old;
+    grad[i] = (plus - minus) / (2 * h);
+  }
+  return grad;
+}
+
+/** cs231n's relative error: max |a − b| / max(1e-8, |a| + |b|). */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]) / Math.max(1e-8, Math.abs(a[i]) + Math.abs(b[i]));
+    if (e > worst) worst = e;
+  }
+  return worst;
+}
+
+/** Largest absolute elementwise difference. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32) so failures replay. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n standard-normal samples (Box–Muller) from a seeded generator. */
+export function randn(n: number, seed: number, scale = 1, shift = 0): Float64Array {
+  const r = rng(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(r(), 1e-12);
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u));
+    out[i] = shift + scale * m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = shift + scale * m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Named tolerances, so a loosened bound is visible in review. */
+export const TOL = {
+  /** numeric vs analytic gradient, float64, h = 1e-5 */
+  gradcheck: 1e-6,
+  /** fast kernel vs reference kernel, float64 */
+  fastVsReference64: 1e-10,
+  /** fast kernel vs reference kernel, float32 (relative to the output scale) */
+  fastVsReference32: 1e-4,
+} as const;
