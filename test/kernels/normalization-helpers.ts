@@ -116,61 +116,98 @@ export function meanStd(values: Iterable<number>): { mean: number; std: number; 
   return { mean, std: Math.sqrt(variance), count: v.length };
 }
 
+/** Flat index → gamma/beta index, per layer. */
+export function affineIndex(layer: NormLayer, shape: number[]): (i: number) => number {
+  const [, C, H = 1, W = 1] = shape;
+  const D = shape[shape.length - 1];
+  switch (layer) {
+    case 'batchnorm':
+    case 'layernorm':
+      return (i) => i % D;
+    case 'spatial-batchnorm':
+    case 'spatial-groupnorm':
+      return (i) => Math.floor(i / (H * W)) % C;
+  }
+}
+
+export interface ReferenceResult {
+  out: Float64Array;
+  dx: Float64Array;
+  dgamma: Float64Array;
+  dbeta: Float64Array;
+  runningMean?: Float64Array;
+  runningVar?: Float64Array;
+}
+
 /**
- * cs231n's staged batchnorm on (N, D) in float64: the computation graph of `batchnorm_backward`,
- * node by node. `variance` picks the statistic: 'two-pass' (the textbook definition) or
- * 'naive' E[x²] − E[x]², which the stability test shows to be unusable.
+ * The plain reference, float64: for each statistics group the textbook mean and variance, then
+ * cs231n's staged backward (`batchnorm_backward`, node by node: xmu, ivar, sqrtvar, var, mu), with
+ * no closed-form shortcut and no care for speed. `variance: 'naive'` swaps in E[x²] − E[x]² so the
+ * stability test can show that it fails.
  */
-export function stagedBatchnorm(
-  x: Float64Array,
-  N: number,
-  D: number,
-  gamma: Float64Array,
-  beta: Float64Array,
-  eps: number,
-  dout: Float64Array,
+export function referenceNorm(
+  layer: NormLayer,
+  shape: number[],
+  x: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  dout: ArrayLike<number>,
+  p: NormParams,
   variance: 'two-pass' | 'naive' = 'two-pass',
-): { out: Float64Array; dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array; var: Float64Array } {
-  const mu = new Float64Array(D);
-  const v = new Float64Array(D);
-  for (let j = 0; j < D; j++) {
-    let s = 0;
-    let sq = 0;
-    for (let i = 0; i < N; i++) {
-      s += x[i * D + j];
-      sq += x[i * D + j] * x[i * D + j];
+): ReferenceResult {
+  const eps = p.eps ?? DEFAULTS.eps;
+  const momentum = p.momentum ?? DEFAULTS.momentum;
+  const mode = layer === 'batchnorm' || layer === 'spatial-batchnorm' ? (p.mode ?? 'train') : 'train';
+  const geo = featureGeometry(layer, shape, p.groups ?? 1);
+  const ai = affineIndex(layer, shape);
+  const n = x.length;
+  const out = new Float64Array(n);
+  const dx = new Float64Array(n);
+  const dgamma = new Float64Array(gamma.length);
+  const dbeta = new Float64Array(gamma.length);
+  const perFeature = layer === 'batchnorm' || layer === 'spatial-batchnorm';
+  const runningMean = perFeature && mode === 'train' ? new Float64Array(geo.F) : undefined;
+  const runningVar = perFeature && mode === 'train' ? new Float64Array(geo.F) : undefined;
+  for (let f = 0; f < geo.F; f++) {
+    const idx = Array.from(featureIndices(geo, f));
+    const M = idx.length;
+    let mu: number;
+    let v: number;
+    if (mode === 'test') {
+      mu = p.runningMean![f];
+      v = p.runningVar![f];
+    } else {
+      mu = idx.reduce((a, i) => a + x[i], 0) / M;
+      v =
+        variance === 'naive'
+          ? idx.reduce((a, i) => a + x[i] * x[i], 0) / M - mu * mu
+          : idx.reduce((a, i) => a + (x[i] - mu) ** 2, 0) / M;
+      if (runningMean && runningVar) {
+        const unbiased = p.runningVarEstimator === 'unbiased' ? (v * M) / (M - 1) : v;
+        runningMean[f] = momentum * (p.runningMean?.[f] ?? 0) + (1 - momentum) * mu;
+        runningVar[f] = momentum * (p.runningVar?.[f] ?? 0) + (1 - momentum) * unbiased;
+      }
     }
-    mu[j] = s / N;
-    if (variance === 'naive') v[j] = sq / N - mu[j] * mu[j];
-    else {
-      let t = 0;
-      for (let i = 0; i < N; i++) t += (x[i * D + j] - mu[j]) ** 2;
-      v[j] = t / N;
-    }
-  }
-  const out = new Float64Array(N * D);
-  const dx = new Float64Array(N * D);
-  const dgamma = new Float64Array(D);
-  const dbeta = new Float64Array(D);
-  for (let j = 0; j < D; j++) {
-    const sqrtvar = Math.sqrt(v[j] + eps);
+    const sqrtvar = Math.sqrt(v + eps);
     const ivar = 1 / sqrtvar;
-    const xmu = Array.from({ length: N }, (_, i) => x[i * D + j] - mu[j]);
+    const xmu = idx.map((i) => x[i] - mu);
     const xhat = xmu.map((a) => a * ivar);
-    for (let i = 0; i < N; i++) out[i * D + j] = gamma[j] * xhat[i] + beta[j];
-    // backward, node by node
-    const dxhat = xmu.map((_, i) => dout[i * D + j] * gamma[j]);
-    for (let i = 0; i < N; i++) {
-      dbeta[j] += dout[i * D + j];
-      dgamma[j] += dout[i * D + j] * xhat[i];
+    idx.forEach((i, k) => {
+      out[i] = gamma[ai(i)] * xhat[k] + beta[ai(i)];
+      dgamma[ai(i)] += dout[i] * xhat[k];
+      dbeta[ai(i)] += dout[i];
+    });
+    const dxhat = idx.map((i) => dout[i] * gamma[ai(i)]);
+    if (mode === 'test') {
+      idx.forEach((i, k) => (dx[i] = dxhat[k] * ivar));
+      continue;
     }
-    let divar = 0;
-    for (let i = 0; i < N; i++) divar += dxhat[i] * xmu[i];
+    const divar = dxhat.reduce((a, d, k) => a + d * xmu[k], 0);
     const dsqrtvar = (-1 / (sqrtvar * sqrtvar)) * divar;
-    const dvar = (0.5 * 1) / Math.sqrt(v[j] + eps) * dsqrtvar;
-    const dxmu = xmu.map((a, i) => dxhat[i] * ivar + (2 * a * dvar) / N);
+    const dvar = (0.5 / sqrtvar) * dsqrtvar;
+    const dxmu = xmu.map((a, k) => dxhat[k] * ivar + (2 * a * dvar) / M);
     const dmu = -dxmu.reduce((a, b) => a + b, 0);
-    for (let i = 0; i < N; i++) dx[i * D + j] = dxmu[i] + dmu / N;
+    idx.forEach((i, k) => (dx[i] = dxmu[k] + dmu / M));
   }
-  return { out, dx, dgamma, dbeta, var: v };
+  return { out, dx, dgamma, dbeta, runningMean, runningVar };
 }
