@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { Dtype, FORMS, LabelsSchema, TensorSchema } from '../tensors/wire.ts';
+import type { LayerDefinition } from './types.ts';
+
+/**
+ * The request body of POST /v1/layers/{layer}, built from the layer's definition: only the fields
+ * the layer uses exist, and every object is strict, so an unknown input, param, `mode`, `state`
+ * or `dout` is refused by name.
+ */
+export function requestSchema(def: LayerDefinition) {
+  const inputs = Object.fromEntries(
+    def.inputs.map((i) => [
+      i.name,
+      (i.kind === 'labels' ? LabelsSchema : TensorSchema).meta({ description: `${i.name}: ${i.layout}` }),
+    ]),
+  );
+  return z
+    .strictObject({
+      dtype: Dtype.default('float64'),
+      ...(def.stateful
+        ? {
+            mode: z.enum(['train', 'test']).default('train').meta({ description: 'train: batch statistics, returns updated state; test: running statistics' }),
+            state: z
+              .strictObject({ runningMean: TensorSchema, runningVar: TensorSchema })
+              .optional()
+              .meta({ description: 'running statistics (D) or (C); zeros when omitted in train mode; required in test mode' }),
+          }
+        : {}),
+      inputs: z.strictObject(inputs),
+      params: def.params,
+      ...(def.loss ? {} : { dout: TensorSchema.optional().meta({ description: 'upstream gradient, shaped like out; when sent, grads are returned' }) }),
+      encoding: z.enum(FORMS).optional().meta({ description: 'form of the response tensors; default: the form of inputs.x' }),
+    })
+    .meta({ example: def.example });
+}
+
+export type LayerRequest = {
+  dtype: z.infer<typeof Dtype>;
+  mode?: 'train' | 'test';
+  state?: { runningMean: z.infer<typeof TensorSchema>; runningVar: z.infer<typeof TensorSchema> };
+  inputs: Record<string, unknown>;
+  params: unknown;
+  dout?: z.infer<typeof TensorSchema>;
+  encoding?: (typeof FORMS)[number];
+};
+
+/** The 200 answer, for the docs. Tensors come back in the request's form. */
+export function responseSchema(def: LayerDefinition) {
+  const grads = z.strictObject(
+    Object.fromEntries(def.inputs.filter((i) => i.kind === 'float').map((i) => [i.name, TensorSchema.optional()])),
+  );
+  return z.strictObject({
+    ...(def.loss ? { loss: z.number().meta({ description: 'mean over N' }) } : { out: TensorSchema }),
+    grads: (def.loss ? grads : grads.optional()).meta({ description: def.loss ? 'always present for a loss' : 'present iff dout was sent' }),
+    ...(def.stateful
+      ? { state: z.strictObject({ runningMean: TensorSchema, runningVar: TensorSchema }).optional().meta({ description: 'updated running statistics (train mode)' }) }
+      : {}),
+  });
+}
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().meta({ example: 'urn:layerserve:problem:shape-mismatch' }),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' });

@@ -1,0 +1,96 @@
+import { ProblemError } from '../errors/problems.ts';
+import type { Tensor } from '../kernels/types.ts';
+import { decodeLabels, decodeTensor, readHeader, type TensorHeader } from '../tensors/decode.ts';
+import type { Form, WireLabels, WireTensor } from '../tensors/wire.ts';
+import type { LayerRequest } from './envelope.ts';
+import { checkRank, expectShape } from './shape-rules.ts';
+import { STATE_NAMES, type LayerDefinition, type LayerTask, type StateName } from './types.ts';
+
+export interface Limits {
+  maxRank: number;
+  maxElements: number;
+}
+
+export interface PreparedTask {
+  task: LayerTask;
+  /** the buffers to transfer (not copy) to the worker */
+  transfer: ArrayBuffer[];
+  /** the wire form of the response tensors */
+  form: Form;
+}
+
+/**
+ * Every 4xx decision about a request, in order of cost: shapes and counts first, numbers last.
+ * What comes out can be computed without failing on input.
+ */
+export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Limits): PreparedTask {
+  const headers: Record<string, TensorHeader> = {};
+  const labelWires: Record<string, WireLabels> = {};
+  const labelCounts: Record<string, number> = {};
+  let elements = 0;
+
+  for (const spec of def.inputs) {
+    const wire = body.inputs[spec.name];
+    if (spec.kind === 'labels') {
+      const w = wire as WireLabels;
+      labelWires[spec.name] = w;
+      labelCounts[spec.name] = Array.isArray(w) ? w.length : w.shape[0];
+      elements += labelCounts[spec.name];
+    } else {
+      const h = readHeader(`inputs.${spec.name}`, wire as WireTensor, limits.maxRank);
+      headers[spec.name] = h;
+      elements += h.size;
+    }
+  }
+  const stateHeaders: Partial<Record<StateName, TensorHeader>> = {};
+  if (body.state) {
+    for (const k of STATE_NAMES) {
+      stateHeaders[k] = readHeader(`state.${k}`, body.state[k], limits.maxRank);
+      elements += stateHeaders[k]!.size;
+    }
+  }
+  const doutHeader = body.dout ? readHeader('dout', body.dout, limits.maxRank) : undefined;
+  if (doutHeader) elements += doutHeader.size;
+
+  if (elements > limits.maxElements) {
+    throw new ProblemError('tooManyElements', `the request holds ${elements} tensor elements; the limit is ${limits.maxElements}`);
+  }
+
+  for (const spec of def.inputs) if (spec.kind === 'float') checkRank(spec, headers[spec.name].shape);
+
+  const mode = body.mode ?? 'train';
+  if (def.stateful && mode === 'test' && !body.state) {
+    throw ProblemError.at('invalidRequest', 'state', `mode "test" normalizes with the running statistics, so state.runningMean and state.runningVar are required`);
+  }
+
+  const outShape = def.outShape({
+    shapes: Object.fromEntries(Object.entries(headers).map(([k, h]) => [k, h.shape])),
+    labels: labelCounts,
+    params: body.params,
+    mode,
+    state: Object.fromEntries(Object.entries(stateHeaders).map(([k, h]) => [k, h.shape])),
+  });
+  if (doutHeader) expectShape('dout', doutHeader.shape, outShape, 'it is the gradient of out, so');
+
+  const dtype = body.dtype;
+  const inputs: Record<string, Tensor> = {};
+  for (const [name, h] of Object.entries(headers)) inputs[name] = decodeTensor(h, dtype);
+  const labels: Record<string, Int32Array> = {};
+  for (const [name, w] of Object.entries(labelWires)) labels[name] = decodeLabels(`inputs.${name}`, w);
+  const state: LayerTask['state'] = {};
+  for (const [name, h] of Object.entries(stateHeaders)) state[name as StateName] = decodeTensor(h, dtype);
+  const dout = doutHeader ? decodeTensor(doutHeader, dtype) : undefined;
+
+  const task: LayerTask = { layer: def.name, dtype, mode, params: body.params, inputs, labels, state, dout };
+  def.validate?.(task);
+
+  const transfer = [
+    ...Object.values(inputs),
+    ...Object.values(state),
+    ...(dout ? [dout] : []),
+  ].map((t) => t.data.buffer as ArrayBuffer);
+  for (const l of Object.values(labels)) transfer.push(l.buffer as ArrayBuffer);
+
+  const xForm = headers.x?.form ?? 'nested';
+  return { task, transfer, form: body.encoding ?? xForm };
+}

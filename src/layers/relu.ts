@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { reluBackward, reluForward } from '../kernels/relu.ts';
+import { defineLayer } from './types.ts';
+
+export const relu = defineLayer({
+  name: 'relu',
+  summary: 'Rectified linear unit: out = max(0, x)',
+  description: 'Elementwise on any shape. The gradient at exactly 0 is 0, as in cs231n and PyTorch.',
+  inputs: [{ name: 'x', kind: 'float', rank: 'any', layout: '(any shape)' }],
+  params: z.strictObject({}).prefault({}),
+  example: { inputs: { x: [[1, -2], [0, 4]] }, dout: [[1, 1], [1, 1]] },
+  outShape: ({ shapes: { x } }) => x,
+  compute({ inputs: { x }, dout }) {
+    const out = { shape: x.shape, data: reluForward(x.data) };
+    if (!dout) return { out };
+    return { out, grads: { x: { shape: x.shape, data: reluBackward(x.data, dout.data) } } };
+  },
+});

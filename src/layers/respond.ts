@@ -1,0 +1,39 @@
+import { ProblemError } from '../errors/problems.ts';
+import type { Dtype, Tensor } from '../kernels/types.ts';
+import { firstNonFinite } from '../tensors/decode.ts';
+import { encodeTensor } from '../tensors/encode.ts';
+import type { Form } from '../tensors/wire.ts';
+import type { LayerResult } from './types.ts';
+
+/**
+ * A kernel result as the JSON text of the 200 answer. Non-finite values can only travel in base64;
+ * in a JSON form they are a 422 naming the output. A non-finite loss is always a 422.
+ */
+export function encodeResult(result: LayerResult, form: Form, dtype: Dtype): string {
+  const parts: string[] = [];
+  const tensor = (path: string, t: Tensor) => {
+    const bad = form === 'base64' ? -1 : firstNonFinite(t.data);
+    if (bad >= 0) {
+      throw ProblemError.at(
+        'nonFiniteResult',
+        path,
+        `holds ${t.data[bad]} at flat index ${bad} (${dtype} overflow?); JSON cannot carry it: ask for "encoding": "base64" or use float64`,
+      );
+    }
+    return encodeTensor(t, form, dtype);
+  };
+  if (result.loss !== undefined) {
+    if (!Number.isFinite(result.loss)) {
+      throw ProblemError.at('nonFiniteResult', 'loss', `is ${result.loss}`);
+    }
+    parts.push(`"loss":${result.loss}`);
+  }
+  if (result.out) parts.push(`"out":${tensor('out', result.out)}`);
+  for (const key of ['grads', 'state'] as const) {
+    const group = result[key];
+    if (!group) continue;
+    const inner = Object.entries(group).map(([k, t]) => `"${k}":${tensor(`${key}.${k}`, t as Tensor)}`);
+    parts.push(`"${key}":{${inner.join(',')}}`);
+  }
+  return `{${parts.join(',')}}`;
+}

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { softmaxLoss as softmaxLossKernel } from '../kernels/softmax-loss.ts';
+import { lossOutShape, validateLabels } from './losses.ts';
+import { defineLayer } from './types.ts';
+
+export const softmaxLoss = defineLayer({
+  name: 'softmax-loss',
+  summary: 'Softmax cross-entropy loss, mean over N',
+  description: 'loss = −(1/N)·Σ log softmax(x)[y], computed with a stable log-sum-exp. Always returns grads.x; refuses dout.',
+  inputs: [
+    { name: 'x', kind: 'float', rank: 2, layout: '(N, C) scores' },
+    { name: 'y', kind: 'labels', layout: '(N) integer labels in [0, C)' },
+  ],
+  params: z.strictObject({}).prefault({}),
+  loss: true,
+  example: { inputs: { x: [[2, 1, 0.1], [0.5, 2.5, 0.3]], y: [0, 1] } },
+  outShape: lossOutShape,
+  validate: validateLabels,
+  compute({ inputs: { x }, labels: { y } }) {
+    const [N, C] = x.shape;
+    const { loss, dx } = softmaxLossKernel(x.data, y, N, C);
+    return { loss, grads: { x: { shape: x.shape, data: dx } } };
+  },
+});

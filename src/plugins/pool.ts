@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { KernelPool } from '../pool/pool.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pool: KernelPool;
+  }
+}
+
+/** Owns the worker pool: opens it with the app, closes it with the app. */
+async function pool(app: FastifyInstance, opts: { workers: number }) {
+  const kernels = new KernelPool({ workers: opts.workers });
+  app.decorate('pool', kernels);
+  app.addHook('onReady', () => kernels.ready());
+  app.addHook('onClose', () => kernels.close());
+}
+
+export default fp(pool, { name: 'pool' });

@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { ProblemSchema } from '../layers/envelope.ts';
+import { ProblemError } from '../errors/problems.ts';
+
+const Status = z.object({ status: z.string(), workers: z.int().optional() });
+
+export default async function healthRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get('/health/live', { schema: { tags: ['service'], summary: 'Liveness: the process answers', response: { 200: Status } } }, async () => ({
+    status: 'live',
+  }));
+  r.get(
+    '/health/ready',
+    {
+      schema: {
+        tags: ['service'],
+        summary: 'Readiness: the worker pool is up and the service is not shutting down',
+        response: { 200: Status, 503: ProblemSchema },
+      },
+    },
+    async () => {
+      if (app.pool.isClosed || app.shuttingDown) throw new ProblemError('shuttingDown', 'the service is shutting down');
+      return { status: 'ready', workers: app.pool.size };
+    },
+  );
+}

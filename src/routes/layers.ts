@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { ProblemSchema, requestSchema, responseSchema, type LayerRequest } from '../layers/envelope.ts';
+import { prepareTask, type Limits } from '../layers/prepare.ts';
+import { encodeResult } from '../layers/respond.ts';
+import { ProblemError } from '../errors/problems.ts';
+import type { LayerDefinition } from '../layers/types.ts';
+
+const now = () => performance.now();
+const ms = (d: number) => d.toFixed(3);
+
+export interface LayerRouteOptions {
+  layers: readonly LayerDefinition[];
+  limits: Limits;
+}
+
+/** POST /v1/layers/{layer}, one route per registry entry. */
+export default async function layerRoutes(app: FastifyInstance, opts: LayerRouteOptions) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  for (const def of opts.layers) {
+    r.post(
+      `/v1/layers/${def.name}`,
+      {
+        schema: {
+          tags: ['layers'],
+          summary: def.summary,
+          description: def.description,
+          body: requestSchema(def),
+          response: {
+            200: responseSchema(def),
+            '4xx': ProblemSchema,
+            '5xx': ProblemSchema,
+          },
+        },
+        config: { layer: def.name },
+      },
+      async (request, reply) => {
+        const t0 = now();
+        const prepared = withLayer(def.name, () => prepareTask(def, request.body as LayerRequest, opts.limits));
+        const t1 = now();
+
+        // A client that goes away cancels its queued or running work.
+        const abort = new AbortController();
+        const onClose = () => {
+          if (!reply.raw.writableFinished) abort.abort();
+        };
+        reply.raw.once('close', onClose);
+        const answer = await app.pool.run(prepared.task, prepared.transfer, abort.signal).finally(() => reply.raw.off('close', onClose));
+
+        const t2 = now();
+        const text = withLayer(def.name, () => encodeResult(answer.result, prepared.form, prepared.task.dtype));
+        const t3 = now();
+        const wait = Math.max(0, t2 - t1 - answer.kernelMs);
+        reply.header(
+          'server-timing',
+          `parse;dur=${ms(t0 - request.receivedAt)}, decode;dur=${ms(t1 - t0)}, queue;dur=${ms(Math.min(answer.queueMs, wait))}, ` +
+            `kernel;dur=${ms(answer.kernelMs)}, encode;dur=${ms(t3 - t2)}`,
+        );
+        // Already JSON text: the typed reply would want objects, and re-serializing would double the cost.
+        return (reply as FastifyReply).type('application/json; charset=utf-8').send(text);
+      },
+    );
+  }
+}
+
+/** Problems about a request name the layer first. */
+function withLayer<T>(layer: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw e instanceof ProblemError ? e.inContext(layer) : e;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    receivedAt: number;
+  }
+}

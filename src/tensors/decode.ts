@@ -1,0 +1,163 @@
+import { ProblemError } from '../errors/problems.ts';
+import type { Dtype, FloatArray, Tensor } from '../kernels/types.ts';
+import { formOf, type Form, type WireLabels, type WireTensor } from './wire.ts';
+
+/** A wire tensor whose shape is known and checked, before its numbers are read. */
+export interface TensorHeader {
+  path: string;
+  form: Form;
+  shape: number[];
+  size: number;
+  wire: WireTensor;
+}
+
+const BYTES: Record<Dtype, number> = { float64: 8, float32: 4 };
+const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/**
+ * Reads a tensor's shape without touching its numbers. Nested arrays are measured by walking
+ * first elements only, never deeper than maxRank, so an attacker's nesting depth costs nothing.
+ */
+export function readHeader(path: string, wire: WireTensor, maxRank: number): TensorHeader {
+  const form = formOf(wire);
+  let shape: number[];
+  if (form === 'nested') {
+    shape = [];
+    let p: unknown = wire;
+    while (Array.isArray(p)) {
+      if (shape.length === maxRank) {
+        throw ProblemError.at('invalidTensor', path, `nested deeper than the maximum rank ${maxRank}`);
+      }
+      if (p.length === 0) {
+        throw ProblemError.at('invalidTensor', path, `an empty array at depth ${shape.length}: every dimension must be >= 1`);
+      }
+      shape.push(p.length);
+      p = p[0];
+    }
+  } else {
+    shape = (wire as { shape: number[] }).shape;
+    if (shape.length > maxRank) {
+      throw ProblemError.at('invalidTensor', `${path}.shape`, `rank ${shape.length} is above the maximum rank ${maxRank}`);
+    }
+  }
+  let size = 1;
+  for (const d of shape) size *= d;
+  if (!Number.isSafeInteger(size)) {
+    throw ProblemError.at('tooManyElements', `${path}.shape`, `${fmt(shape)} holds more elements than can be counted`);
+  }
+  return { path, form, shape, size, wire };
+}
+
+function allocate(dtype: Dtype, n: number): FloatArray {
+  return dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v)}`;
+  return typeof v;
+}
+
+function badNumber(path: string, v: unknown, dtype: Dtype): ProblemError {
+  if (typeof v === 'number') {
+    // JSON numbers are finite when parsed, so this is an overflow: 1e400, or a float32 overflow.
+    return ProblemError.at('nonFiniteInput', path, `${v} is not finite in ${dtype}`);
+  }
+  return ProblemError.at('invalidTensor', path, `expected a finite number, got ${describe(v)}`);
+}
+
+/** Copies JSON numbers into `out`, checking each once; returns nothing, throws at the first bad one. */
+function fillFromArray(src: unknown[], out: FloatArray, offset: number, path: (i: number) => string, dtype: Dtype): void {
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    if (typeof v !== 'number') throw badNumber(path(i), v, dtype);
+    out[offset + i] = v;
+    if (out[offset + i] - out[offset + i] !== 0) throw badNumber(path(i), v, dtype);
+  }
+}
+
+function fillNested(h: TensorHeader, out: FloatArray, dtype: Dtype): void {
+  const { shape } = h;
+  const rank = shape.length;
+  let offset = 0;
+  // Depth is bounded by the rank readHeader already checked, not by the input.
+  const walk = (node: unknown, depth: number, where: string): void => {
+    if (!Array.isArray(node)) {
+      throw ProblemError.at('invalidTensor', where, `expected an array of length ${shape[depth]}, got ${describe(node)}: nested arrays must be rectangular with shape ${fmt(shape)}`);
+    }
+    if (node.length !== shape[depth]) {
+      throw ProblemError.at('invalidTensor', where, `has length ${node.length}, expected ${shape[depth]}: nested arrays must be rectangular (shape ${fmt(shape)} from the first elements)`);
+    }
+    if (depth === rank - 1) {
+      fillFromArray(node, out, offset, (i) => `${where}[${i}]`, dtype);
+      offset += node.length;
+      return;
+    }
+    for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, `${where}[${i}]`);
+  };
+  walk(h.wire, 0, h.path);
+}
+
+const B64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function fillBase64(h: TensorHeader, out: FloatArray, dtype: Dtype): void {
+  const wire = h.wire as { dtype: Dtype; b64: string };
+  if (wire.dtype !== dtype) {
+    throw ProblemError.at('invalidTensor', `${h.path}.dtype`, `is ${wire.dtype}, but the request's dtype is ${dtype}: a base64 tensor must use the request's dtype`);
+  }
+  const b64 = wire.b64;
+  if (!B64_CHARS.test(b64) || b64.length % 4 === 1) {
+    throw ProblemError.at('invalidTensor', `${h.path}.b64`, 'is not valid base64 (standard alphabet A–Z a–z 0–9 + /, optional = padding)');
+  }
+  const unpadded = b64.endsWith('==') ? b64.length - 2 : b64.endsWith('=') ? b64.length - 1 : b64.length;
+  const bytes = Math.floor((unpadded * 3) / 4);
+  const want = h.size * BYTES[dtype];
+  if (bytes !== want) {
+    throw ProblemError.at('invalidTensor', `${h.path}.b64`, `decodes to ${bytes} bytes; shape ${fmt(h.shape)} in ${dtype} needs ${want}`);
+  }
+  // Decode straight into the typed array's memory: no intermediate Buffer or number[].
+  Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(b64, 0, 'base64');
+  const bad = firstNonFinite(out);
+  if (bad >= 0) {
+    throw ProblemError.at('nonFiniteInput', h.path, `holds ${out[bad]} at flat index ${bad}: values must be finite`);
+  }
+}
+
+/** Index of the first NaN or ±Infinity, or -1. */
+export function firstNonFinite(a: FloatArray): number {
+  for (let i = 0; i < a.length; i++) if (a[i] - a[i] !== 0) return i;
+  return -1;
+}
+
+/** The numbers of a checked header, as a typed array of the request's dtype. */
+export function decodeTensor(h: TensorHeader, dtype: Dtype): Tensor {
+  const data = allocate(dtype, h.size);
+  if (h.form === 'nested') fillNested(h, data, dtype);
+  else if (h.form === 'base64') fillBase64(h, data, dtype);
+  else {
+    const src = (h.wire as { data: unknown[] }).data;
+    if (src.length !== h.size) {
+      throw ProblemError.at('invalidTensor', `${h.path}.data`, `has ${src.length} numbers; shape ${fmt(h.shape)} needs ${h.size}`);
+    }
+    fillFromArray(src, data, 0, (i) => `${h.path}.data[${i}]`, dtype);
+  }
+  return { shape: h.shape, data };
+}
+
+/** Integer labels (already typed as integers by the schema) into an Int32Array. */
+export function decodeLabels(path: string, wire: WireLabels): Int32Array {
+  if (Array.isArray(wire)) return Int32Array.from(wire, (v, i) => checkLabel(`${path}[${i}]`, v));
+  if (wire.data.length !== wire.shape[0]) {
+    throw ProblemError.at('invalidTensor', `${path}.data`, `has ${wire.data.length} labels; shape [${wire.shape[0]}] needs ${wire.shape[0]}`);
+  }
+  return Int32Array.from(wire.data, (v, i) => checkLabel(`${path}.data[${i}]`, v));
+}
+
+function checkLabel(path: string, v: number): number {
+  if (v < -0x80000000 || v > 0x7fffffff) throw ProblemError.at('invalidParam', path, `label ${v} is outside the 32-bit integer range`);
+  return v;
+}
+
+export const formatShape = fmt;
