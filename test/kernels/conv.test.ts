@@ -1,0 +1,195 @@
+/**
+ * Conv: numeric gradient checks of dx, dw, db, and the fast im2col + gemm kernel against the direct
+ * loops on random shapes, strides, pads, dilations and groups (float64 and float32).
+ */
+import { describe, expect, test as vtest } from 'vitest';
+import { fc, test } from '@fast-check/vitest';
+import { convBackward, convForward, type ConvOptions } from '../../src/kernels/conv.ts';
+import { convBackwardReference, convForwardReference } from '../../src/kernels/reference/conv.ts';
+import type { ConvParams } from '../../src/kernels/geometry.ts';
+import type { FloatArray, Tensor } from '../../src/kernels/types.ts';
+import { numericGradient, randn, relError, TOL } from '../helpers/gradcheck.ts';
+import { scaledDiff, toFloat32 } from './conv-pool-helpers.ts';
+
+interface ConvCase {
+  x: Tensor<Float64Array>;
+  w: Tensor<Float64Array>;
+  b: Tensor<Float64Array>;
+  dout: Tensor<Float64Array>;
+  params: ConvParams;
+}
+
+interface Shape {
+  N: number;
+  groups: number;
+  Cg: number;
+  Fg: number;
+  HH: number;
+  WW: number;
+  stride: [number, number];
+  pad: [number, number];
+  dilation: [number, number];
+  /** input rows and columns beyond the smallest that gives one output */
+  extra: [number, number];
+  /** params as ints (both axes taken from the height) instead of pairs */
+  ints: boolean;
+  seed: number;
+}
+
+function makeCase(s: Shape): ConvCase {
+  const ints = s.ints;
+  const pick = (p: [number, number]): [number, number] => (ints ? [p[0], p[0]] : p);
+  const [sh, sw] = pick(s.stride), [ph, pw] = pick(s.pad), [dh, dw] = pick(s.dilation);
+  const H = Math.max(1, dh * (s.HH - 1) + 1 - 2 * ph + s.extra[0]);
+  const W = Math.max(1, dw * (s.WW - 1) + 1 - 2 * pw + s.extra[1]);
+  const C = s.groups * s.Cg, F = s.groups * s.Fg;
+  const Ho = Math.floor((H + 2 * ph - dh * (s.HH - 1) - 1) / sh) + 1;
+  const Wo = Math.floor((W + 2 * pw - dw * (s.WW - 1) - 1) / sw) + 1;
+  const t = (shape: number[], k: number): Tensor<Float64Array> => ({
+    shape,
+    data: randn(shape.reduce((a, b) => a * b, 1), s.seed * 7 + k),
+  });
+  const params: ConvParams = ints
+    ? { stride: sh, pad: ph, dilation: dh, groups: s.groups }
+    : { stride: [sh, sw], pad: [ph, pw], dilation: [dh, dw], groups: s.groups };
+  return {
+    x: t([s.N, C, H, W], 1),
+    w: t([F, s.Cg, s.HH, s.WW], 2),
+    b: t([F], 3),
+    dout: t([s.N, F, Ho, Wo], 4),
+    params,
+  };
+}
+
+const pair = (min: number, max: number) => fc.tuple(fc.integer({ min, max }), fc.integer({ min, max }));
+
+const general = fc.record({
+  N: fc.integer({ min: 1, max: 2 }),
+  groups: fc.integer({ min: 1, max: 3 }),
+  Cg: fc.integer({ min: 1, max: 3 }),
+  Fg: fc.integer({ min: 1, max: 3 }),
+  HH: fc.integer({ min: 1, max: 3 }),
+  WW: fc.integer({ min: 1, max: 3 }),
+  stride: pair(1, 3),
+  pad: pair(0, 2),
+  dilation: pair(1, 2),
+  extra: pair(0, 4),
+  ints: fc.boolean(),
+  seed: fc.nat(),
+});
+/** Depthwise: one input channel per group. */
+const depthwise = general.map((s) => ({ ...s, Cg: 1, groups: s.groups + 1 }));
+/** 1x1, stride 1, pad 0: the path that skips im2col. */
+const oneByOne = general.map((s) => ({ ...s, HH: 1, WW: 1, stride: [1, 1] as [number, number], pad: [0, 0] as [number, number] }));
+const shapes = fc.oneof(general, general, depthwise, oneByOne);
+/** Small im2col budgets force tiles of a few output rows (1 = one row per tile). */
+const options = fc.constantFrom<ConvOptions>({}, { maxColElements: 1 }, { maxColElements: 40 });
+
+function expectAllClose(got: Record<string, FloatArray>, want: Record<string, FloatArray>, tol: number): void {
+  for (const k of Object.keys(want)) {
+    const d = scaledDiff(got[k], want[k]);
+    if (!(d <= tol)) expect.fail(`${k}: max |fast − reference| / scale = ${d} > ${tol}`);
+  }
+}
+
+describe('conv: fast == reference (property)', () => {
+  test.prop([shapes, options], { numRuns: 120 })('float64', (s, opts) => {
+    const { x, w, b, dout, params } = makeCase(s);
+    const out = convForward(x, w, b, params, opts);
+    const ref = convForwardReference(x, w, b, params);
+    expect(out.shape).toEqual(ref.shape);
+    const g = convBackward(x, w, dout, params, opts);
+    const r = convBackwardReference(x, w, dout, params);
+    expectAllClose(
+      { out: out.data, dx: g.dx.data, dw: g.dw.data, db: g.db.data },
+      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference64,
+    );
+  });
+
+  test.prop([shapes, options], { numRuns: 80 })('float32', (s, opts) => {
+    const c = makeCase(s);
+    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
+    const out = convForward(x, w, b, c.params, opts);
+    const ref = convForwardReference(x, w, b, c.params);
+    expect(out.data).toBeInstanceOf(Float32Array);
+    const g = convBackward(x, w, dout, c.params, opts);
+    const r = convBackwardReference(x, w, dout, c.params);
+    for (const t of [g.dx, g.dw, g.db]) expect(t.data).toBeInstanceOf(Float32Array);
+    expectAllClose(
+      { out: out.data, dx: g.dx.data, dw: g.dw.data, db: g.db.data },
+      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference32,
+    );
+  });
+});
+
+/** d(sum(out · dout)) by centered differences vs the analytic dx, dw, db of the fast kernel. */
+function gradcheck(c: ConvCase): void {
+  const { x, w, b, dout, params } = c;
+  const f = () => convForward(x, w, b, params).data;
+  const g = convBackward(x, w, dout, params);
+  expect(relError(g.dx.data, numericGradient(f, x.data, dout.data))).toBeLessThan(TOL.gradcheck);
+  expect(relError(g.dw.data, numericGradient(f, w.data, dout.data))).toBeLessThan(TOL.gradcheck);
+  expect(relError(g.db.data, numericGradient(f, b.data, dout.data))).toBeLessThan(TOL.gradcheck);
+}
+
+const base: Shape = {
+  N: 2, groups: 1, Cg: 2, Fg: 2, HH: 3, WW: 3,
+  stride: [1, 1], pad: [0, 0], dilation: [1, 1], extra: [2, 2], ints: false, seed: 1,
+};
+
+describe('conv: numeric gradient check (float64)', () => {
+  vtest.each<[string, Partial<Shape>]>([
+    ['plain 3x3', {}],
+    ['stride 2, pad 1', { stride: [2, 2], pad: [1, 1], seed: 2 }],
+    ['per-axis stride [2, 1], pad [0, 2], 2x3 kernel', { stride: [2, 1], pad: [0, 2], HH: 2, WW: 3, seed: 3 }],
+    ['dilation 2 with pad [2, 1]', { dilation: [2, 2], pad: [2, 1], seed: 4 }],
+    ['dilation [1, 2], no pad', { dilation: [1, 2], extra: [1, 3], seed: 10 }],
+    ['groups 2', { groups: 2, Cg: 2, Fg: 3, pad: [1, 1], seed: 5 }],
+    ['depthwise with multiplier 2', { groups: 3, Cg: 1, Fg: 2, pad: [1, 1], stride: [2, 2], seed: 6 }],
+    ['1x1', { HH: 1, WW: 1, Cg: 3, seed: 7 }],
+    ['stride over the kernel (cells skipped)', { HH: 2, WW: 2, stride: [3, 3], extra: [3, 4], seed: 8 }],
+  ])('%s', (_, shape) => gradcheck(makeCase({ ...base, ...shape })));
+
+  test.prop([general], { numRuns: 8 })('random small shapes', (s) => gradcheck(makeCase(s)));
+});
+
+describe('conv: the batch can be split', () => {
+  vtest('forward on slices concatenates, backward partial dw and db sum to the whole', () => {
+    const c = makeCase({ ...base, N: 5, groups: 2, pad: [1, 1], stride: [2, 1], seed: 9 });
+    const whole = convBackward(c.x, c.w, c.dout, c.params);
+    const outWhole = convForward(c.x, c.w, c.b, c.params).data;
+    const dwSum = new Float64Array(whole.dw.data.length);
+    const dbSum = new Float64Array(whole.db.data.length);
+    const slices: [number, number][] = [[0, 2], [2, 3], [3, 5]];
+    for (const [n0, n1] of slices) {
+      const sliceOf = (t: Tensor<Float64Array>): Tensor<Float64Array> => {
+        const per = t.data.length / t.shape[0];
+        return { shape: [n1 - n0, ...t.shape.slice(1)], data: t.data.subarray(n0 * per, n1 * per) };
+      };
+      const xs = sliceOf(c.x), ds = sliceOf(c.dout);
+      const out = convForward(xs, c.w, c.b, c.params).data;
+      const perOut = outWhole.length / 5;
+      expect(Array.from(out)).toEqual(Array.from(outWhole.subarray(n0 * perOut, n1 * perOut)));
+      const g = convBackward(xs, c.w, ds, c.params);
+      expect(Array.from(g.dx.data)).toEqual(Array.from(sliceOf(whole.dx).data));
+      g.dw.data.forEach((v, i) => (dwSum[i] += v));
+      g.db.data.forEach((v, i) => (dbSum[i] += v));
+    }
+    expect(scaledDiff(dwSum, whole.dw.data)).toBeLessThan(TOL.fastVsReference64);
+    expect(scaledDiff(dbSum, whole.db.data)).toBeLessThan(TOL.fastVsReference64);
+  });
+});
+
+describe('conv: input checks', () => {
+  vtest('mixed dtypes are refused', () => {
+    const c = makeCase(base);
+    expect(() => convForward(c.x, toFloat32(c.w) as unknown as Tensor<Float64Array>, c.b)).toThrow(/share a dtype/);
+  });
+
+  vtest('data length must match the shape', () => {
+    const c = makeCase(base);
+    expect(() => convForward({ shape: c.x.shape, data: c.x.data.subarray(1) }, c.w, c.b)).toThrow(/inputs.x has shape/);
+  });
+});
