@@ -1,4 +1,9 @@
 import type { FloatArray } from './types.ts';
+import { createBestGemmEngine, type ArenaGemmArgs, type GemmBackend } from './wasm/engine.ts';
+import type { WasmArena } from './wasm/arena.ts';
+
+export type { ArenaGemmArgs, GemmBackend } from './wasm/engine.ts';
+export type { ArenaBlock, WasmArena } from './wasm/arena.ts';
 
 /**
  * C = op(A) · op(B) + beta · C, row-major, BLAS-style (beta is 0 or 1).
@@ -38,7 +43,34 @@ export function gemmReference(g: GemmArgs): void {
   }
 }
 
-/** The GEMM the kernels call. Swapped for a faster implementation in one place. */
+/**
+ * This thread's engine, made at module load: WebAssembly SIMD with relaxed-SIMD FMA if V8 takes it,
+ * else plain SIMD, else JS. Each worker thread that imports this module gets its own instance and arena.
+ */
+const engine = createBestGemmEngine();
+
+/**
+ * The GEMM the kernels call: same contract as gemmReference. Operands are copied into wasm memory (for
+ * M·N·K < SMALL_GEMM_WORK it stays in plain JS). float32 accumulates in float32 on the wasm path.
+ */
 export function gemm(g: GemmArgs): void {
-  gemmReference(g);
+  engine.gemm(g);
+}
+
+/** Which implementation gemm() runs in this thread. */
+export function gemmBackend(): GemmBackend {
+  return engine.backend;
+}
+
+/**
+ * This thread's arena: allocate operands in it (inside `arena.scope`) and call gemmInArena to skip
+ * the copies gemm() makes. Works with every backend (on 'js' the blocks are plain memory).
+ */
+export function gemmArena(): WasmArena {
+  return engine.arena;
+}
+
+/** GEMM on blocks of gemmArena(); offsets in elements. Never grows the arena, so views stay valid. */
+export function gemmInArena(g: ArenaGemmArgs): void {
+  engine.gemmInArena(g);
 }

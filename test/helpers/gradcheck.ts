@@ -82,4 +82,15 @@ export const TOL = {
   fastVsReference32: 1e-4,
   /** normalization on data with a large common offset (~1e6, spread ~1e-2) vs a float64 reference on the shifted data, relative to the result's scale */
   offsetStability64: 1e-6,
+  /**
+   * GEMM, float64: |fast − reference| ≤ gemm64 · (Σₚ|a·b| + |C₀|) elementwise. Rounding error of a
+   * K-term dot product in any order is ≤ K·2⁻⁵³·Σ|a·b| (3e-14 at K = 300); this leaves headroom.
+   */
+  gemm64: 1e-12,
+  /**
+   * GEMM, float32 (accumulated in float32 by the wasm kernels) against a float64 reference of the same
+   * float32 inputs: |fast − ref64| ≤ (K + 2) · gemm32PerTerm · (Σₚ|a·b| + |C₀|), the textbook γ_K
+   * bound with u = 2⁻²⁴, doubled.
+   */
+  gemm32PerTerm: 2 ** -23,
 } as const;
