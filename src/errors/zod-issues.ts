@@ -71,7 +71,7 @@ export function describeIssues(
         else {
           out.push({
             path: at,
-            message: `expected ${path.at(-1) === 'y' ? 'integer labels: an array of integers or {shape: [N], data}' : 'a tensor: nested arrays of numbers, {shape, data} or {shape, dtype, b64}'}; got ${describeValue(value)}`,
+            message: `${value === undefined ? 'is required: ' : ''}expected ${path.at(-1) === 'y' ? 'integer labels: an array of integers or {shape: [N], data}' : 'a tensor: nested arrays of numbers, {shape, data} or {shape, dtype, b64}'}; got ${describeValue(value)}`,
           });
         }
         break;

@@ -27,9 +27,12 @@ export default async function layerRoutes(app: FastifyInstance, opts: LayerRoute
           description: def.description,
           body: requestSchema(def),
           response: {
-            200: responseSchema(def),
-            '4xx': ProblemSchema,
-            '5xx': ProblemSchema,
+            200: {
+              description: def.loss ? 'the loss and grads.x' : 'out; grads when dout was sent' + (def.stateful ? '; state in train mode' : ''),
+              content: { 'application/json': { schema: responseSchema(def) } },
+            },
+            '4xx': { description: 'a problem with the request', content: { 'application/problem+json': { schema: ProblemSchema } } },
+            '5xx': { description: 'a fault, overload or time limit', content: { 'application/problem+json': { schema: ProblemSchema } } },
           },
         },
         config: { layer: def.name },

@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type AppOptions } from '../../src/app.ts';
+import { testConfig, type Config } from '../../src/config.ts';
+
+/** A ready app with one worker and no logs, closed by the caller (use in beforeAll/afterAll). */
+export async function buildTestApp(overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = await buildApp(testConfig(overrides), options);
+  await app.ready();
+  return app;
+}
+
+export async function postLayer(app: FastifyInstance, layer: string, body: unknown) {
+  const res = await app.inject({ method: 'POST', url: `/v1/layers/${layer}`, payload: body as object });
+  return { status: res.statusCode, headers: res.headers, json: safeJson(res.body), body: res.body };
+}
+
+function safeJson(text: string): any {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
