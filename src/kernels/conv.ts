@@ -196,10 +196,20 @@ function view<A extends FloatArray>(a: A, start: number, rows: number, ld: numbe
   return a.subarray(start, start + (rows - 1) * ld + cols) as A;
 }
 
+/**
+ * When both strides are 1 and Wo = W ("same" width), the col row of tap (c, kh, kw) over output rows
+ * [ohLo, ohHi) is one contiguous run of x shifted by a constant: copy it in one `set` and zero the
+ * padded columns, instead of copying row by row.
+ */
+function contiguousRows(g: ConvInfo): boolean {
+  return g.strideH === 1 && g.strideW === 1 && g.Wo === g.W;
+}
+
 /** col (C·HH·WW × P, P = (oh1 − oh0)·Wo) ← the patches of image n for output rows [oh0, oh1). */
 function im2col(x: FloatArray, n: number, g: ConvInfo, oh0: number, oh1: number, col: FloatArray): void {
   const { C, H, W, HH, WW, Ho, Wo, strideH: sh, strideW: sw, padH: ph, padW: pw, dilationH: dh, dilationW: dw } = g;
   const P = (oh1 - oh0) * Wo;
+  const contiguous = contiguousRows(g);
   let dst = 0;
   for (let c = 0; c < C; c++) {
     const xc = (n * C + c) * H * W;
@@ -214,14 +224,30 @@ function im2col(x: FloatArray, n: number, g: ConvInfo, oh0: number, oh1: number,
         const rowEnd = dst + P;
         col.fill(0, dst, dst + (ohLo - oh0) * Wo);
         dst += (ohLo - oh0) * Wo;
-        for (let oh = ohLo; oh < ohHi; oh++) {
-          const src = xc + (oh * sh + offH) * W + offW;
-          let ow = 0;
-          for (; ow < owLo; ow++) col[dst + ow] = 0;
-          if (sw === 1) for (; ow < owHi; ow++) col[dst + ow] = x[src + ow];
-          else for (; ow < owHi; ow++) col[dst + ow] = x[src + ow * sw];
-          for (; ow < Wo; ow++) col[dst + ow] = 0;
-          dst += Wo;
+        if (contiguous && ohHi > ohLo) {
+          // col[dst + i] = x[src + i] for the whole block, clipped to the plane; then zero the padding
+          const len = (ohHi - ohLo) * Wo;
+          const src = xc + (ohLo + offH) * W + offW;
+          const lo = Math.max(0, xc - src);
+          const hi = Math.min(len, xc + H * W - src);
+          col.set(x.subarray(src + lo, src + hi), dst + lo);
+          col.fill(0, dst, dst + lo);
+          col.fill(0, dst + hi, dst + len);
+          for (let r = dst; r < dst + len; r += Wo) {
+            for (let ow = 0; ow < owLo; ow++) col[r + ow] = 0;
+            for (let ow = owHi; ow < Wo; ow++) col[r + ow] = 0;
+          }
+          dst += len;
+        } else {
+          for (let oh = ohLo; oh < ohHi; oh++) {
+            const src = xc + (oh * sh + offH) * W + offW;
+            let ow = 0;
+            for (; ow < owLo; ow++) col[dst + ow] = 0;
+            if (sw === 1) for (; ow < owHi; ow++) col[dst + ow] = x[src + ow];
+            else for (; ow < owHi; ow++) col[dst + ow] = x[src + ow * sw];
+            for (; ow < Wo; ow++) col[dst + ow] = 0;
+            dst += Wo;
+          }
         }
         col.fill(0, dst, rowEnd);
         dst = rowEnd;
@@ -230,10 +256,14 @@ function im2col(x: FloatArray, n: number, g: ConvInfo, oh0: number, oh1: number,
   }
 }
 
-/** target[off + (c, ih, iw)] += dcol[(c, kh, kw), p] over output rows [oh0, oh1): the adjoint of im2col. */
+/**
+ * target[off + (c, ih, iw)] += dcol[(c, kh, kw), p] over output rows [oh0, oh1): the adjoint of im2col.
+ * The contiguous path first zeroes dcol's padded columns (dcol is scratch) so one shifted add covers the block.
+ */
 function col2im(dcol: FloatArray, g: ConvInfo, oh0: number, oh1: number, target: FloatArray, off: number): void {
   const { C, H, W, HH, WW, Ho, Wo, strideH: sh, strideW: sw, padH: ph, padW: pw, dilationH: dh, dilationW: dw } = g;
   const P = (oh1 - oh0) * Wo;
+  const contiguous = contiguousRows(g);
   let row = 0;
   for (let c = 0; c < C; c++) {
     const tc = off + c * H * W;
@@ -245,6 +275,20 @@ function col2im(dcol: FloatArray, g: ConvInfo, oh0: number, oh1: number, target:
         const offW = kw * dw - pw;
         const owLo = insideStart(offW, sw, Wo);
         const owHi = insideEnd(offW, sw, W, Wo);
+        if (contiguous) {
+          if (ohHi <= ohLo) continue;
+          const start = row + (ohLo - oh0) * Wo;
+          const len = (ohHi - ohLo) * Wo;
+          for (let r = start; r < start + len; r += Wo) {
+            for (let ow = 0; ow < owLo; ow++) dcol[r + ow] = 0;
+            for (let ow = owHi; ow < Wo; ow++) dcol[r + ow] = 0;
+          }
+          const t = tc + (ohLo + offH) * W + offW - start;
+          const lo = Math.max(start, tc - t);
+          const hi = Math.min(start + len, tc + H * W - t);
+          for (let i = lo; i < hi; i++) target[t + i] += dcol[i];
+          continue;
+        }
         for (let oh = ohLo; oh < ohHi; oh++) {
           const src = row + (oh - oh0) * Wo;
           const t = tc + (oh * sh + offH) * W + offW;

@@ -81,7 +81,15 @@ const general = fc.record({
 const depthwise = general.map((s) => ({ ...s, Cg: 1, groups: s.groups + 1 }));
 /** 1x1, stride 1, pad 0: the path that skips im2col. */
 const oneByOne = general.map((s) => ({ ...s, HH: 1, WW: 1, stride: [1, 1] as [number, number], pad: [0, 0] as [number, number] }));
-const shapes = fc.oneof(general, general, depthwise, oneByOne);
+/** "Same" width and height at stride 1 (odd kernels, pad = dilation·(k − 1)/2): the contiguous im2col path. */
+const same = fc
+  .record({ s: general, HH: fc.constantFrom(1, 3), WW: fc.constantFrom(1, 3) })
+  .map(({ s, HH, WW }) => ({
+    ...s, HH, WW, ints: false,
+    stride: [1, 1] as [number, number],
+    pad: [(s.dilation[0] * (HH - 1)) / 2, (s.dilation[1] * (WW - 1)) / 2] as [number, number],
+  }));
+const shapes = fc.oneof(general, general, depthwise, oneByOne, same);
 /** Small im2col budgets force tiles of a few output rows (1 = one row per tile). */
 const options = fc.constantFrom<ConvOptions>({}, { maxColElements: 1 }, { maxColElements: 40 });
 
