@@ -233,10 +233,7 @@ function im2col(x: FloatArray, n: number, g: ConvInfo, oh0: number, oh1: number,
           col.set(x.subarray(src + lo, src + hi), dst + lo);
           col.fill(0, dst, dst + lo);
           col.fill(0, dst + hi, dst + len);
-          for (let r = dst; r < dst + len; r += Wo) {
-            for (let ow = 0; ow < owLo; ow++) col[r + ow] = 0;
-            for (let ow = owHi; ow < Wo; ow++) col[r + ow] = 0;
-          }
+          zeroColumns(col, dst, len, Wo, owLo, owHi);
           dst += len;
         } else {
           for (let oh = ohLo; oh < ohHi; oh++) {
@@ -279,14 +276,9 @@ function col2im(dcol: FloatArray, g: ConvInfo, oh0: number, oh1: number, target:
           if (ohHi <= ohLo) continue;
           const start = row + (ohLo - oh0) * Wo;
           const len = (ohHi - ohLo) * Wo;
-          for (let r = start; r < start + len; r += Wo) {
-            for (let ow = 0; ow < owLo; ow++) dcol[r + ow] = 0;
-            for (let ow = owHi; ow < Wo; ow++) dcol[r + ow] = 0;
-          }
+          zeroColumns(dcol, start, len, Wo, owLo, owHi);
           const t = tc + (ohLo + offH) * W + offW - start;
-          const lo = Math.max(start, tc - t);
-          const hi = Math.min(start + len, tc + H * W - t);
-          for (let i = lo; i < hi; i++) target[t + i] += dcol[i];
+          addShifted(target, t, dcol, Math.max(start, tc - t), Math.min(start + len, tc + H * W - t));
           continue;
         }
         for (let oh = ohLo; oh < ohHi; oh++) {
@@ -298,4 +290,18 @@ function col2im(dcol: FloatArray, g: ConvInfo, oh0: number, oh1: number, target:
       }
     }
   }
+}
+
+/** Zeroes columns [0, owLo) and [owHi, Wo) of the len / Wo rows of width Wo starting at `start`. */
+function zeroColumns(a: FloatArray, start: number, len: number, Wo: number, owLo: number, owHi: number): void {
+  if (owLo === 0 && owHi === Wo) return;
+  for (let r = start; r < start + len; r += Wo) {
+    for (let ow = 0; ow < owLo; ow++) a[r + ow] = 0;
+    for (let ow = owHi; ow < Wo; ow++) a[r + ow] = 0;
+  }
+}
+
+/** target[t + i] += src[i] for i in [lo, hi). */
+function addShifted(target: FloatArray, t: number, src: FloatArray, lo: number, hi: number): void {
+  for (let i = lo, j = t + lo; i < hi; i++, j++) target[j] += src[i];
 }
