@@ -137,6 +137,12 @@ export interface ReferenceResult {
   dbeta: Float64Array;
   runningMean?: Float64Array;
   runningVar?: Float64Array;
+  /**
+   * Per output, the largest magnitude of the terms it is summed from (e.g. |dout · gamma · ivar| for
+   * dx). Rounding errors scale with these, not with the result, which can cancel to ~0 (dx when a
+   * statistic covers 2 values, dgamma when dout · xhat sums to ~0): compare relative to them.
+   */
+  scales: { out: number; dx: number; dgamma: number; dbeta: number; runningMean: number; runningVar: number };
 }
 
 /**
@@ -168,6 +174,9 @@ export function referenceNorm(
   const perFeature = layer === 'batchnorm' || layer === 'spatial-batchnorm';
   const runningMean = perFeature && mode === 'train' ? new Float64Array(geo.F) : undefined;
   const runningVar = perFeature && mode === 'train' ? new Float64Array(geo.F) : undefined;
+  const scales = { out: 0, dx: 0, dgamma: 0, dbeta: 0, runningMean: 0, runningVar: 0 };
+  const sumAbsDoutXhat = new Float64Array(gamma.length);
+  const sumAbsDout = new Float64Array(gamma.length);
   for (let f = 0; f < geo.F; f++) {
     const idx = Array.from(featureIndices(geo, f));
     const M = idx.length;
@@ -186,6 +195,9 @@ export function referenceNorm(
         const unbiased = p.runningVarEstimator === 'unbiased' ? (v * M) / (M - 1) : v;
         runningMean[f] = momentum * (p.runningMean?.[f] ?? 0) + (1 - momentum) * mu;
         runningVar[f] = momentum * (p.runningVar?.[f] ?? 0) + (1 - momentum) * unbiased;
+        const rm = Math.abs(momentum * (p.runningMean?.[f] ?? 0)) + Math.abs((1 - momentum) * mu);
+        scales.runningMean = Math.max(scales.runningMean, rm);
+        scales.runningVar = Math.max(scales.runningVar, Math.abs(runningVar[f]));
       }
     }
     const sqrtvar = Math.sqrt(v + eps);
@@ -196,8 +208,12 @@ export function referenceNorm(
       out[i] = gamma[ai(i)] * xhat[k] + beta[ai(i)];
       dgamma[ai(i)] += dout[i] * xhat[k];
       dbeta[ai(i)] += dout[i];
+      sumAbsDoutXhat[ai(i)] += Math.abs(dout[i] * xhat[k]);
+      sumAbsDout[ai(i)] += Math.abs(dout[i]);
+      scales.out = Math.max(scales.out, Math.abs(gamma[ai(i)] * xhat[k]) + Math.abs(beta[ai(i)]));
     });
     const dxhat = idx.map((i) => dout[i] * gamma[ai(i)]);
+    for (const d of dxhat) scales.dx = Math.max(scales.dx, Math.abs(d * ivar));
     if (mode === 'test') {
       idx.forEach((i, k) => (dx[i] = dxhat[k] * ivar));
       continue;
@@ -209,5 +225,7 @@ export function referenceNorm(
     const dmu = -dxmu.reduce((a, b) => a + b, 0);
     idx.forEach((i, k) => (dx[i] = dxmu[k] + dmu / M));
   }
-  return { out, dx, dgamma, dbeta, runningMean, runningVar };
+  scales.dgamma = Math.max(...sumAbsDoutXhat);
+  scales.dbeta = Math.max(...sumAbsDout);
+  return { out, dx, dgamma, dbeta, runningMean, runningVar, scales };
 }
