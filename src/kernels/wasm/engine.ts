@@ -57,6 +57,8 @@ type WasmGemm = (
 export interface EngineOptions {
   /** Bytes to pre-touch at creation beyond the GEMM workspace. */
   initialArenaBytes?: number;
+  /** gemm() stays in JS below this M·N·K (default SMALL_GEMM_WORK; tests set 0 to reach the kernels). */
+  smallGemmWork?: number;
 }
 
 export class GemmEngine {
@@ -65,10 +67,12 @@ export class GemmEngine {
   readonly #wasm: GemmExports | undefined;
   /** Byte address of the kernel workspace (bottom of the arena). */
   readonly #work = 0;
+  readonly #smallWork: number;
 
   constructor(backend: GemmBackend, options: EngineOptions = {}) {
     const extra = options.initialArenaBytes ?? 2 << 20;
     this.backend = backend;
+    this.#smallWork = options.smallGemmWork ?? SMALL_GEMM_WORK;
     if (backend === 'js') {
       this.#wasm = undefined;
       this.arena = new WasmArena({ initialBytes: extra });
@@ -92,7 +96,7 @@ export class GemmEngine {
       if (beta === 0) for (let i = 0; i < M; i++) C.fill(0, i * ldc, i * ldc + N);
       return;
     }
-    if (this.#wasm === undefined || M * N * K < SMALL_GEMM_WORK) {
+    if (this.#wasm === undefined || M * N * K < this.#smallWork) {
       gemmSmall(g);
       return;
     }
@@ -173,8 +177,9 @@ function checkDims(g: { M: number; N: number; K: number; beta: number }): void {
 /** Checks that a rows×cols operand with leading dimension ld fits in `length` elements. */
 function checkOperand(name: string, length: number, offset: number, rows: number, cols: number, ld: number): void {
   if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`gemm: bad offset of ${name}: ${offset}`);
-  if (!Number.isInteger(ld) || ld < Math.max(1, cols)) throw new RangeError(`gemm: ld of ${name} = ${ld} < ${cols}`);
-  if (rows > 0 && cols > 0 && (rows - 1) * ld + cols > length) {
+  if (rows === 0 || cols === 0) return; // nothing is read or written
+  if (!Number.isInteger(ld) || ld < cols) throw new RangeError(`gemm: ld of ${name} = ${ld} < ${cols}`);
+  if ((rows - 1) * ld + cols > length) {
     throw new RangeError(`gemm: ${name} needs ${(rows - 1) * ld + cols} elements, has ${length}`);
   }
 }
