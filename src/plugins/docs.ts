@@ -30,7 +30,7 @@ async function docs(app: FastifyInstance) {
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
-    uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: true },
+    uiConfig: { docExpansion: 'list', deepLinking: true },
   });
 }
 
