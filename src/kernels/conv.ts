@@ -228,8 +228,9 @@ function im2col(x: FloatArray, n: number, g: ConvInfo, oh0: number, oh1: number,
           // col[dst + i] = x[src + i] for the whole block, clipped to the plane; then zero the padding
           const len = (ohHi - ohLo) * Wo;
           const src = xc + (ohLo + offH) * W + offW;
-          const lo = Math.max(0, xc - src);
-          const hi = Math.min(len, xc + H * W - src);
+          // [lo, hi) of the block lies inside the plane; the rest is padding (empty when the tap misses it)
+          const lo = Math.min(len, Math.max(0, xc - src));
+          const hi = Math.max(lo, Math.min(len, xc + H * W - src));
           col.set(x.subarray(src + lo, src + hi), dst + lo);
           col.fill(0, dst, dst + lo);
           col.fill(0, dst + hi, dst + len);

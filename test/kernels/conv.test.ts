@@ -163,6 +163,19 @@ describe('conv: numeric gradient check (float64)', () => {
   test.prop([general], { numRuns: 8 })('random small shapes', (s) => gradcheck(makeCase(s)));
 });
 
+describe('conv: regressions found by the properties', () => {
+  vtest('dilated kernel wider than a 1-wide input, same width, one-row tiles', () => {
+    // W = 1, WW = 3, dilation 2, pad 2: taps kw = 0 and 2 read only padding, so their im2col block is empty
+    const c = makeCase({ ...base, N: 1, Cg: 1, Fg: 1, HH: 1, WW: 3, pad: [2, 2], dilation: [2, 2], extra: [0, 0], ints: true, seed: 0 });
+    for (const opts of [{}, { maxColElements: 1 }]) {
+      const out = convForward(c.x, c.w, c.b, c.params, opts);
+      expect(scaledDiff(out.data, convForwardReference(c.x, c.w, c.b, c.params).data)).toBeLessThan(TOL.fastVsReference64);
+      const g = convBackward(c.x, c.w, c.dout, c.params, opts);
+      expect(scaledDiff(g.dx.data, convBackwardReference(c.x, c.w, c.dout, c.params).dx.data)).toBeLessThan(TOL.fastVsReference64);
+    }
+  });
+});
+
 describe('conv: the batch can be split', () => {
   vtest('forward on slices concatenates, backward partial dw and db sum to the whole', () => {
     const c = makeCase({ ...base, N: 5, groups: 2, pad: [1, 1], stride: [2, 1], seed: 9 });
