@@ -2,11 +2,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
-import { LAYERS } from './layers/registry.ts';
-import type { LayerDefinition } from './layers/types.ts';
+import { LAYERS, TEST_LAYERS } from './layers/registry.ts';
+import access from './plugins/access.ts';
 import docs from './plugins/docs.ts';
+import metrics from './plugins/metrics.ts';
+import overload from './plugins/overload.ts';
 import pool from './plugins/pool.ts';
 import problems from './plugins/problems.ts';
+import security from './plugins/security.ts';
 import { zodValidatorCompiler } from './plugins/zod-validator.ts';
 import catalogueRoutes from './routes/catalogue.ts';
 import healthRoutes from './routes/health.ts';
@@ -18,20 +21,18 @@ declare module 'fastify' {
     layerNames: string[];
     shuttingDown: boolean;
   }
-}
-
-export interface AppOptions {
-  /** extra layers (tests register a fault-injection layer this way) */
-  layers?: readonly LayerDefinition[];
+  interface FastifyRequest {
+    receivedAt: number;
+  }
 }
 
 /** Builds the whole service. Tests call this and use app.inject(); server.ts only listens. */
-export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
-  const layers = [...LAYERS, ...(options.layers ?? [])];
+export async function buildApp(config: Config): Promise<FastifyInstance> {
+  const layers = [...LAYERS, ...(config.ENABLE_FAULT_LAYER ? TEST_LAYERS : [])];
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
-      // Never log bodies: tensors can be large and are the client's data.
+      // Never log bodies (tensors are large and are the client's data) nor credentials.
       redact: ['req.headers.authorization'],
     },
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -55,10 +56,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     reply.header('x-request-id', request.id);
   });
 
-  // Order matters: problem handling first (it covers everything after), then the pool, docs, routes.
+  // Order matters. Problems first: it renders every error after it. Then what can refuse a request
+  // cheaply (headers, access, overload), the pool that routes need, metrics, docs, and the routes.
   await app.register(problems);
-  await app.register(pool, { workers: config.WORKERS });
-  await app.register(docs);
+  await app.register(security);
+  await app.register(access, { tokens: config.API_TOKENS, docs: config.DOCS_ACCESS, metrics: config.METRICS_ACCESS });
+  await app.register(overload, {
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: config.MAX_HEAP_USED_BYTES,
+    maxRssBytes: config.MAX_RSS_BYTES,
+    rateLimitMax: config.RATE_LIMIT_MAX,
+    rateLimitWindowMs: config.RATE_LIMIT_WINDOW_MS,
+  });
+  await app.register(pool, { workers: config.WORKERS, maxQueue: config.MAX_QUEUE, timeoutMs: config.COMPUTE_TIMEOUT_MS });
+  await app.register(metrics, { expose: config.METRICS_ACCESS !== 'off' });
+  if (config.DOCS_ACCESS !== 'off') await app.register(docs);
   await app.register(healthRoutes);
   await app.register(catalogueRoutes, { layers });
   await app.register(layerRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });

@@ -2,6 +2,8 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const int = (min: number) => z.coerce.number().int().min(min);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const access = z.enum(['public', 'token', 'off']);
 
 /** Every setting, its default and its range. Read once from the environment; frozen. */
 export const ConfigSchema = z.object({
@@ -9,12 +11,35 @@ export const ConfigSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   WORKERS: int(1).max(256).default(availableParallelism()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // Limits on one request
   BODY_LIMIT_BYTES: int(1).default(64 * 1024 * 1024),
   MAX_ELEMENTS: int(1).default(16_777_216),
   MAX_RANK: int(1).max(32).default(8),
+  COMPUTE_TIMEOUT_MS: int(1).default(30_000),
+
+  // Load
+  MAX_QUEUE: int(0).default(256),
+  MAX_EVENT_LOOP_DELAY_MS: int(0).default(1_000),
+  MAX_HEAP_USED_BYTES: int(0).default(0),
+  MAX_RSS_BYTES: int(0).default(0),
+  RATE_LIMIT_MAX: int(0).default(0),
+  RATE_LIMIT_WINDOW_MS: int(1).default(60_000),
+
+  // Access
+  API_TOKENS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+  DOCS_ACCESS: access.default('public'),
+  METRICS_ACCESS: access.default('public'),
+
+  SHUTDOWN_GRACE_MS: int(0).default(10_000),
+  /** test only: exposes the `fault` layer that throws, kills its worker or hangs */
+  ENABLE_FAULT_LAYER: bool.default(false),
 });
 
-export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
 
 /** Parse a config from an environment-like record; unknown keys are ignored. Throws a readable error. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -31,7 +56,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return Object.freeze(parsed.data);
 }
 
-/** Defaults plus overrides, for tests and tools. */
+/** Defaults plus overrides, for tests and tools: one worker, silent. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return Object.freeze({ ...ConfigSchema.parse({}), WORKERS: 1, LOG_LEVEL: 'silent' as const, ...overrides });
 }

@@ -1,16 +1,21 @@
 import { affine } from './affine.ts';
+import { conv } from './conv.ts';
+import { fault } from './fault.ts';
+import { avgPool, maxPool } from './pools.ts';
 import { relu } from './relu.ts';
 import { softmaxLoss } from './softmax-loss.ts';
 import { svmLoss } from './svm-loss.ts';
 import type { LayerDefinition } from './types.ts';
 
 /** Every layer the service offers, in the order the docs list them. */
-export const LAYERS: readonly LayerDefinition[] = [affine, relu, softmaxLoss, svmLoss];
+export const LAYERS: readonly LayerDefinition[] = [affine, relu, conv, maxPool, avgPool, softmaxLoss, svmLoss];
 
-const byName = new Map(LAYERS.map((l) => [l.name, l]));
+/** Layers only a test configuration exposes over HTTP (workers can always run them). */
+export const TEST_LAYERS: readonly LayerDefinition[] = [fault];
 
+const byName = new Map([...LAYERS, ...TEST_LAYERS].map((l) => [l.name, l]));
+
+/** Worker-side lookup. Which layers HTTP exposes is decided by the app, not here. */
 export function findLayer(name: string): LayerDefinition | undefined {
   return byName.get(name);
 }
-
-export const layerNames = (): string[] => LAYERS.map((l) => l.name);

@@ -20,6 +20,11 @@ async function docs(app: FastifyInstance) {
           'base64; errors are RFC 9457 problem details.',
         license: { name: 'MIT' },
       },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'needed for /v1 when the service runs with API_TOKENS' },
+        },
+      },
       tags: [
         { name: 'layers', description: 'one route per layer: forward, backward and state in one call' },
         { name: 'service', description: 'catalogue and health' },

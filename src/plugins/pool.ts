@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { KernelPool } from '../pool/pool.ts';
+import { KernelPool, type PoolOptions } from '../pool/pool.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,8 +9,8 @@ declare module 'fastify' {
 }
 
 /** Owns the worker pool: opens it with the app, closes it with the app. */
-async function pool(app: FastifyInstance, opts: { workers: number }) {
-  const kernels = new KernelPool({ workers: opts.workers });
+async function pool(app: FastifyInstance, opts: PoolOptions) {
+  const kernels = new KernelPool(opts);
   app.decorate('pool', kernels);
   app.addHook('onReady', () => kernels.ready());
   app.addHook('onClose', () => kernels.close());

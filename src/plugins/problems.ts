@@ -5,6 +5,7 @@ import { ProblemError, type ProblemKind } from '../errors/problems.ts';
 import { describeIssues } from '../errors/zod-issues.ts';
 import { keysAt } from '../layers/schema-keys.ts';
 import { RequestValidationError } from './zod-validator.ts';
+import { ClientGoneError } from '../pool/pool.ts';
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
 
@@ -15,6 +16,7 @@ const FASTIFY_CODES: Record<string, ProblemKind> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'bodyTooLarge',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformedJson',
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformedJson',
+  FST_UNDER_PRESSURE: 'overloaded',
 };
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemError): FastifyReply {
@@ -43,7 +45,9 @@ export function toProblem(error: FastifyError, request: FastifyRequest): Problem
         ? `send the body as application/json; got ${JSON.stringify(request.headers['content-type'] ?? 'no content type')}`
         : kind === 'malformedJson'
           ? `the body is not valid JSON: ${error.message}`
-          : error.message;
+          : kind === 'overloaded'
+            ? 'the service is under pressure (event-loop delay or memory); try again shortly'
+            : error.message;
     return new ProblemError(kind, detail);
   }
   if (error instanceof SyntaxError) return new ProblemError('malformedJson', `the body is not valid JSON: ${error.message}`);
@@ -56,6 +60,11 @@ export function toProblem(error: FastifyError, request: FastifyRequest): Problem
 
 async function problems(app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ClientGoneError) {
+      // Nobody is listening; 499 (client closed request) only shows in logs and metrics.
+      request.log.info('client disconnected; its work was cancelled');
+      return reply.code(499).send();
+    }
     let problem: ProblemError;
     try {
       problem = toProblem(error, request);

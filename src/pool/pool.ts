@@ -1,9 +1,14 @@
 import { Piscina } from 'piscina';
+import { ProblemError } from '../errors/problems.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
 import type { WorkerAnswer } from './worker.ts';
 
 export interface PoolOptions {
   workers: number;
+  /** tasks allowed to wait for a worker; beyond it run() refuses with 503 */
+  maxQueue: number;
+  /** a kernel running longer is stopped: its worker is terminated and replaced (504) */
+  timeoutMs: number;
 }
 
 export interface PoolAnswer {
@@ -13,22 +18,35 @@ export interface PoolAnswer {
   kernelMs: number;
 }
 
+/** Thrown when the client went away and its work was cancelled: there is nobody to answer. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('the client disconnected; its work was cancelled');
+    this.name = 'ClientGoneError';
+  }
+}
+
 const now = () => performance.timeOrigin + performance.now();
 
 /** Under vitest or tsx the sources are .ts, which a plain worker cannot load: give it tsx. */
 function workerEntry(): { filename: string; execArgv: string[] | undefined } {
   const here = import.meta.url;
   const ts = here.endsWith('.ts');
-  return { filename: new URL(ts ? './worker.ts' : './worker.js', here).href, execArgv: ts ? ['--import', 'tsx'] : [] };
+  return { filename: new URL(ts ? './worker.ts' : './worker.js', here).href, execArgv: ts ? ['--import', 'tsx'] : undefined };
 }
 
 /** The worker threads that run kernels. Tensors cross as transferred buffers both ways. */
 export class KernelPool {
   readonly size: number;
   private readonly piscina: Piscina;
+  private readonly options: PoolOptions;
   private closed = false;
+  private inFlight = 0;
+  /** workers that died or were terminated (timeouts, faults) and were replaced */
+  restarts = 0;
 
   constructor(options: PoolOptions) {
+    this.options = options;
     this.size = options.workers;
     const { filename, execArgv } = workerEntry();
     this.piscina = new Piscina({
@@ -38,21 +56,50 @@ export class KernelPool {
       maxThreads: options.workers,
       idleTimeout: Number.MAX_SAFE_INTEGER,
     });
+    this.piscina.on('workerDestroy', () => {
+      if (!this.closed) this.restarts++;
+    });
+    // A worker that crashes is replaced by piscina; its task is rejected. Nothing else to do here.
+    this.piscina.on('error', () => {});
   }
 
-  /** Resolves once every worker has started and loaded the kernels (e.g. compiled its wasm). */
+  /** Resolves once the workers have started and loaded the kernels (e.g. compiled their wasm). */
   async ready(): Promise<void> {
     await Promise.all(Array.from({ length: this.size }, () => this.piscina.run(null)));
   }
 
-  async run(task: LayerTask, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<PoolAnswer> {
+  async run(task: LayerTask, transfer: ArrayBuffer[], clientGone?: AbortSignal): Promise<PoolAnswer> {
+    if (this.closed) throw new ProblemError('shuttingDown', 'the service is shutting down', { headers: { 'retry-after': '5' } });
+    if (this.piscina.queueSize >= this.options.maxQueue && this.busy >= this.size) {
+      throw new ProblemError('overloaded', `all ${this.size} workers are busy and ${this.piscina.queueSize} requests are waiting; try again shortly`, {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const signal = clientGone ? AbortSignal.any([timeout, clientGone]) : timeout;
     const sent = now();
-    const answer = (await this.piscina.run(task, { transferList: transfer, signal })) as WorkerAnswer;
-    return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start };
+    this.inFlight++;
+    try {
+      const answer = (await this.piscina.run(task, { transferList: transfer, signal })) as WorkerAnswer;
+      return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start };
+    } catch (error) {
+      if (timeout.aborted) {
+        throw new ProblemError('timeout', `${task.layer}: the computation ran past the ${this.options.timeoutMs} ms limit; it was stopped and its worker replaced`);
+      }
+      if (clientGone?.aborted) throw new ClientGoneError();
+      throw error;
+    } finally {
+      this.inFlight--;
+    }
   }
 
   get queueSize(): number {
     return this.piscina.queueSize;
+  }
+
+  /** workers running a task now */
+  get busy(): number {
+    return Math.min(this.size, this.inFlight - this.piscina.queueSize);
   }
 
   get isClosed(): boolean {

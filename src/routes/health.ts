@@ -8,12 +8,15 @@ const Status = z.object({ status: z.string(), workers: z.int().optional() });
 
 export default async function healthRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get('/health/live', { schema: { tags: ['service'], summary: 'Liveness: the process answers', response: { 200: Status } } }, async () => ({
+  // Health answers even under pressure: refusing liveness would get a busy pod killed.
+  const config = { pressureHandler: () => undefined };
+  r.get('/health/live', { config, schema: { tags: ['service'], summary: 'Liveness: the process answers', response: { 200: Status } } }, async () => ({
     status: 'live',
   }));
   r.get(
     '/health/ready',
     {
+      config,
       schema: {
         tags: ['service'],
         summary: 'Readiness: the worker pool is up and the service is not shutting down',

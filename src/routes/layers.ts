@@ -23,6 +23,7 @@ export default async function layerRoutes(app: FastifyInstance, opts: LayerRoute
       {
         schema: {
           tags: ['layers'],
+          security: [{ bearer: [] }, {}],
           summary: def.summary,
           description: def.description,
           body: requestSchema(def),
@@ -72,11 +73,5 @@ function withLayer<T>(layer: string, f: () => T): T {
     return f();
   } catch (e) {
     throw e instanceof ProblemError ? e.inContext(layer) : e;
-  }
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    receivedAt: number;
   }
 }

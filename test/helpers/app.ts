@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type AppOptions } from '../../src/app.ts';
+import { buildApp } from '../../src/app.ts';
 import { testConfig, type Config } from '../../src/config.ts';
 
 /** A ready app with one worker and no logs, closed by the caller (use in beforeAll/afterAll). */
-export async function buildTestApp(overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<FastifyInstance> {
-  const app = await buildApp(testConfig(overrides), options);
+export async function buildTestApp(overrides: Partial<Config> = {}): Promise<FastifyInstance> {
+  const app = await buildApp(testConfig(overrides));
   await app.ready();
   return app;
 }

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { convBackward, convForward } from '../kernels/conv.ts';
+import { convInfo } from '../kernels/geometry.ts';
+import { geometryProblem, pair } from './params.ts';
+import { defineLayer } from './types.ts';
+
+export const conv = defineLayer({
+  name: 'conv',
+  summary: '2-D convolution (cross-correlation) with stride, padding, dilation and groups',
+  description:
+    'out[n, f] = b[f] + Σ x[n, c] ⋆ w[f, c] over the channels of f\'s group (cs231n conv_forward, PyTorch Conv2d). ' +
+    'Ho = floor((H + 2·pad_h − dilation_h·(HH − 1) − 1) / stride_h) + 1, likewise Wo. groups = C gives a depthwise convolution. ' +
+    'Gradients: x, w, b.',
+  inputs: [
+    { name: 'x', kind: 'float', rank: 4, layout: '(N, C, H, W)' },
+    { name: 'w', kind: 'float', rank: 4, layout: '(F, C/groups, HH, WW)' },
+    { name: 'b', kind: 'float', rank: 1, layout: '(F)' },
+  ],
+  params: z
+    .strictObject({
+      stride: pair(1, 'step between windows').default(1),
+      pad: pair(0, 'zero padding on each side').default(0),
+      dilation: pair(1, 'spacing between kernel taps').default(1),
+      groups: z.int().min(1).default(1).meta({ description: 'channel groups; must divide C and F' }),
+    })
+    .prefault({}),
+  example: {
+    inputs: {
+      x: [[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]],
+      w: [[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]],
+      b: [0],
+    },
+    params: { stride: 1, pad: 1 },
+    dout: [[[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]],
+  },
+  outShape: ({ shapes: { x, w, b }, params }) => [...geometryProblem(() => convInfo(x, w, params, b)).outShape],
+  compute({ inputs: { x, w, b }, params, dout }) {
+    const out = convForward(x, w, b, params);
+    if (!dout) return { out };
+    const { dx, dw, db } = convBackward(x, w, dout, params);
+    return { out, grads: { x: dx, w: dw, b: db } };
+  },
+});
