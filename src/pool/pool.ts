@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { ProblemError } from '../errors/problems.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
-import type { WorkerAnswer } from './worker.ts';
+import type { WorkerAnswer, WorkerRequest } from './worker.ts';
 
 export interface PoolOptions {
   workers: number;
@@ -42,6 +42,9 @@ export class KernelPool {
   private readonly options: PoolOptions;
   private closed = false;
   private inFlight = 0;
+  private nextId = 0;
+  /** per task id: starts its compute timer when the worker says it began */
+  private readonly onStart = new Map<number, () => void>();
   /** workers that died or were terminated (timeouts, faults) and were replaced */
   restarts = 0;
 
@@ -61,6 +64,9 @@ export class KernelPool {
     });
     // A worker that crashes is replaced by piscina; its task is rejected. Nothing else to do here.
     this.piscina.on('error', () => {});
+    this.piscina.on('message', (m: { started?: number }) => {
+      if (typeof m?.started === 'number') this.onStart.get(m.started)?.();
+    });
   }
 
   /** Resolves once the workers have started and loaded the kernels (e.g. compiled their wasm). */
@@ -75,20 +81,30 @@ export class KernelPool {
         headers: { 'retry-after': '1' },
       });
     }
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const signal = clientGone ? AbortSignal.any([timeout, clientGone]) : timeout;
+    // The time limit counts compute only: the clock starts when the worker says the kernel began,
+    // so time in the queue or a replacement worker's start-up is not charged to the request.
+    const id = this.nextId++;
+    const timeout = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    this.onStart.set(id, () => {
+      timer = setTimeout(() => timeout.abort(), this.options.timeoutMs);
+    });
+    const signal = clientGone ? AbortSignal.any([timeout.signal, clientGone]) : timeout.signal;
     const sent = now();
     this.inFlight++;
     try {
-      const answer = (await this.piscina.run(task, { transferList: transfer, signal })) as WorkerAnswer;
+      const request: WorkerRequest = { id, task };
+      const answer = (await this.piscina.run(request, { transferList: transfer, signal })) as WorkerAnswer;
       return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start };
     } catch (error) {
-      if (timeout.aborted) {
+      if (timeout.signal.aborted) {
         throw new ProblemError('timeout', `${task.layer}: the computation ran past the ${this.options.timeoutMs} ms limit; it was stopped and its worker replaced`);
       }
       if (clientGone?.aborted) throw new ClientGoneError();
       throw error;
     } finally {
+      clearTimeout(timer);
+      this.onStart.delete(id);
       this.inFlight--;
     }
   }

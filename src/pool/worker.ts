@@ -1,6 +1,12 @@
+import { parentPort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { findLayer } from '../layers/registry.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
+
+export interface WorkerRequest {
+  id: number;
+  task: LayerTask;
+}
 
 export interface WorkerAnswer {
   result: LayerResult;
@@ -21,10 +27,12 @@ function buffersOf(result: LayerResult): ArrayBuffer[] {
 }
 
 /** Thin on purpose: checked task in, kernel, transferred buffers out. All 4xx decisions happened before. */
-export default function runTask(task: LayerTask | null) {
-  if (task === null) return null; // warm-up: the imports above have loaded
+export default function runTask(request: WorkerRequest | null) {
+  if (request === null) return null; // warm-up: the imports above have loaded
+  const { id, task } = request;
   const def = findLayer(task.layer);
   if (!def) throw new Error(`worker: no layer ${task.layer}`);
+  parentPort?.postMessage({ started: id }); // starts the compute time limit on the main thread
   const start = now();
   const result = def.compute(task);
   const answer: WorkerAnswer = { result, start, end: now() };

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { buildTestApp, postLayer } from './helpers/app.ts';
+
+const isProblem = (h: Record<string, unknown>) => String(h['content-type']).startsWith('application/problem+json');
+
+describe('configurable limits, each answered with a problem', () => {
+  it('a body over BODY_LIMIT_BYTES is a 413', async () => {
+    const app = await buildTestApp({ BODY_LIMIT_BYTES: 1000 });
+    const r = await postLayer(app, 'relu', { inputs: { x: new Array(500).fill(1.5) } });
+    expect(r.status).toBe(413);
+    expect(isProblem(r.headers)).toBe(true);
+    await app.close();
+  });
+
+  it('more tensor elements than MAX_ELEMENTS, counting every input, is a 413', async () => {
+    const app = await buildTestApp({ MAX_ELEMENTS: 10 });
+    const ok = await postLayer(app, 'relu', { inputs: { x: [1, 2, 3, 4, 5] }, dout: [1, 1, 1, 1, 1] });
+    expect(ok.status).toBe(200);
+    const r = await postLayer(app, 'relu', { inputs: { x: [1, 2, 3, 4, 5, 6] }, dout: [1, 1, 1, 1, 1, 1] });
+    expect(r.status).toBe(413);
+    expect(r.json.detail).toMatch(/12 tensor elements; the limit is 10/);
+    // Counted from the shape before any number is read: a flat header alone is enough.
+    const big = await postLayer(app, 'relu', { inputs: { x: { shape: [1000, 1000], data: [] } } });
+    expect(big.status).toBe(413);
+    await app.close();
+  });
+
+  it('nesting deeper than MAX_RANK is a 400', async () => {
+    const app = await buildTestApp({ MAX_RANK: 2 });
+    const r = await postLayer(app, 'relu', { inputs: { x: [[[1]]] } });
+    expect(r.status).toBe(400);
+    expect(r.json.detail).toMatch(/maximum rank 2/);
+    await app.close();
+  });
+});
+
+describe('faults, timeouts and queue limits (fault-injection layer)', () => {
+  it('a kernel that throws gives that request a 500 without internals, and the next request succeeds', async () => {
+    const app = await buildTestApp({ ENABLE_FAULT_LAYER: true });
+    const r = await postLayer(app, 'fault', { inputs: { x: [1] }, params: { kind: 'throw' } });
+    expect(r.status).toBe(500);
+    expect(isProblem(r.headers)).toBe(true);
+    expect(r.body).not.toMatch(/secret|internal\/path|\.ts|at /);
+    expect(r.json.requestId).toBe(r.headers['x-request-id']);
+    expect((await postLayer(app, 'relu', { inputs: { x: [1, -1] } })).status).toBe(200);
+    await app.close();
+  });
+
+  it('a worker that dies fails only its request: others in flight complete, the pool replaces it', async () => {
+    const app = await buildTestApp({ ENABLE_FAULT_LAYER: true, WORKERS: 2 });
+    const slow = postLayer(app, 'fault', { inputs: { x: [7] }, params: { kind: 'hang', ms: 300 } });
+    const dying = postLayer(app, 'fault', { inputs: { x: [1] }, params: { kind: 'exit' } });
+    const [s, d] = await Promise.all([slow, dying]);
+    expect(d.status).toBe(500);
+    expect(s.status).toBe(200);
+    expect(s.json.out).toEqual([7]);
+    for (let i = 0; i < 4; i++) expect((await postLayer(app, 'relu', { inputs: { x: [i] } })).status).toBe(200);
+    expect(app.pool.restarts).toBeGreaterThanOrEqual(1);
+    await app.close();
+  });
+
+  it('a kernel past COMPUTE_TIMEOUT_MS is a 504; its worker is terminated and replaced', async () => {
+    const app = await buildTestApp({ ENABLE_FAULT_LAYER: true, COMPUTE_TIMEOUT_MS: 200 });
+    const t = performance.now();
+    const r = await postLayer(app, 'fault', { inputs: { x: [1] }, params: { kind: 'hang', ms: 60_000 } });
+    expect(r.status).toBe(504);
+    expect(isProblem(r.headers)).toBe(true);
+    expect(performance.now() - t).toBeLessThan(10_000);
+    expect((await postLayer(app, 'relu', { inputs: { x: [2] } })).json.out).toEqual([2]);
+    expect(app.pool.restarts).toBe(1);
+    await app.close();
+  });
+
+  it('a full work queue is a 503 with Retry-After', async () => {
+    const app = await buildTestApp({ ENABLE_FAULT_LAYER: true, MAX_QUEUE: 1 });
+    const hang = { inputs: { x: [1] }, params: { kind: 'hang', ms: 500 } };
+    const running = postLayer(app, 'fault', hang);
+    await new Promise((r) => setTimeout(r, 50));
+    const queued = postLayer(app, 'fault', hang);
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = await postLayer(app, 'relu', { inputs: { x: [1] } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect((await running).status).toBe(200);
+    expect((await queued).status).toBe(200);
+    await app.close();
+  });
+});
