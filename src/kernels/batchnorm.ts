@@ -1,5 +1,6 @@
 import type { FloatArray, Tensor } from './types.ts';
 import { zerosLike } from './types.ts';
+import { affineNCS, gradientNCS, sumDeviationsNCS, sumGradientsNCS, sumMinusNCS } from './normalization-loops.ts';
 
 /**
  * Batch normalization (cs231n `batchnorm_forward` / `batchnorm_backward_alt`).
@@ -147,29 +148,14 @@ export function batchnormForwardNCS<A extends FloatArray>(
     }
   }
 
-  const out = zerosLike(xd, total);
-  if (S === 1) {
-    const scale = new Float64Array(C);
-    const shift = new Float64Array(C);
-    for (let c = 0; c < C; c++) {
-      scale[c] = gamma[c] * invstd[c];
-      shift[c] = beta[c];
-    }
-    for (let n = 0; n < N; n++) {
-      const row = n * C;
-      for (let c = 0; c < C; c++) out[row + c] = (xd[row + c] - mean[c]) * scale[c] + shift[c];
-    }
-  } else {
-    for (let n = 0; n < N; n++) {
-      for (let c = 0; c < C; c++) {
-        const base = (n * C + c) * S;
-        const m = mean[c];
-        const k = gamma[c] * invstd[c];
-        const b = beta[c];
-        for (let s = base, end = base + S; s < end; s++) out[s] = (xd[s] - m) * k + b;
-      }
-    }
+  const scale = new Float64Array(C);
+  const shift = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    scale[c] = gamma[c] * invstd[c];
+    shift[c] = beta[c];
   }
+  const out = zerosLike(xd, total);
+  affineNCS(xd, out, N, C, S, mean, scale, shift);
 
   const cache: BatchnormCache<A> = { mode, shape: x.shape.slice(), N, C, S, x: xd, gamma, mean, invstd };
   const result: BatchnormForward<A> = { out: { shape: x.shape.slice(), data: out }, cache };
@@ -187,54 +173,14 @@ export function batchnormForwardNCS<A extends FloatArray>(
 function batchStatistics(xd: FloatArray, N: number, C: number, S: number, mean: Float64Array): Float64Array {
   const M = N * S;
   const origin = new Float64Array(C);
-  const sum = new Float64Array(C);
   for (let c = 0; c < C; c++) origin[c] = xd[c * S];
-  if (S === 1) {
-    for (let n = 0; n < N; n++) {
-      const row = n * C;
-      for (let c = 0; c < C; c++) sum[c] += xd[row + c] - origin[c];
-    }
-  } else {
-    for (let n = 0; n < N; n++) {
-      for (let c = 0; c < C; c++) {
-        const base = (n * C + c) * S;
-        const o = origin[c];
-        let s0 = 0;
-        for (let s = base, end = base + S; s < end; s++) s0 += xd[s] - o;
-        sum[c] += s0;
-      }
-    }
-  }
+  const sum = new Float64Array(C);
+  sumMinusNCS(xd, N, C, S, origin, sum);
   for (let c = 0; c < C; c++) mean[c] = origin[c] + sum[c] / M;
 
   const dev = sum.fill(0);
   const sq = new Float64Array(C);
-  if (S === 1) {
-    for (let n = 0; n < N; n++) {
-      const row = n * C;
-      for (let c = 0; c < C; c++) {
-        const d = xd[row + c] - mean[c];
-        dev[c] += d;
-        sq[c] += d * d;
-      }
-    }
-  } else {
-    for (let n = 0; n < N; n++) {
-      for (let c = 0; c < C; c++) {
-        const base = (n * C + c) * S;
-        const m = mean[c];
-        let s1 = 0;
-        let s2 = 0;
-        for (let s = base, end = base + S; s < end; s++) {
-          const d = xd[s] - m;
-          s1 += d;
-          s2 += d * d;
-        }
-        dev[c] += s1;
-        sq[c] += s2;
-      }
-    }
-  }
+  sumDeviationsNCS(xd, N, C, S, mean, dev, sq);
   for (let c = 0; c < C; c++) {
     sq[c] = Math.max(0, sq[c] - (dev[c] * dev[c]) / M);
     mean[c] += dev[c] / M;
@@ -248,71 +194,31 @@ export function batchnormBackwardNCS<A extends FloatArray>(dout: Tensor<A>, cach
   const g = dout.data;
   const total = N * C * S;
   if (g.length !== total) throw new RangeError(`batchnorm: dout has ${g.length} values, x has ${total}`);
+  if (g.constructor !== x.constructor) throw new TypeError('batchnorm: dout must have the dtype of x');
   const M = N * S;
 
   // Per feature: Σ dout and Σ dout · (x − mean).
   const sumDout = new Float64Array(C);
   const sumDoutDev = new Float64Array(C);
-  if (S === 1) {
-    for (let n = 0; n < N; n++) {
-      const row = n * C;
-      for (let c = 0; c < C; c++) {
-        const gi = g[row + c];
-        sumDout[c] += gi;
-        sumDoutDev[c] += gi * (x[row + c] - mean[c]);
-      }
-    }
-  } else {
-    for (let n = 0; n < N; n++) {
-      for (let c = 0; c < C; c++) {
-        const base = (n * C + c) * S;
-        const m = mean[c];
-        let s0 = 0;
-        let s1 = 0;
-        for (let s = base, end = base + S; s < end; s++) {
-          const gi = g[s];
-          s0 += gi;
-          s1 += gi * (x[s] - m);
-        }
-        sumDout[c] += s0;
-        sumDoutDev[c] += s1;
-      }
-    }
-  }
+  sumGradientsNCS(g, x, N, C, S, mean, sumDout, sumDoutDev);
 
-  const dgamma = zerosLike(g, C);
-  const dbeta = zerosLike(g, C);
-  // dx = k · (dout − a − (x − mean) · b): train has a = mean(dout), b = invstd² · mean(dout · (x − mean)).
-  const k = new Float64Array(C);
-  const a = new Float64Array(C);
-  const b = new Float64Array(C);
+  const dgamma = zerosLike(x, C);
+  const dbeta = zerosLike(x, C);
+  // dx = p · dout + q · (x − mean) + r with p = gamma · invstd and, in train mode,
+  // r = −p · mean(dout), q = −p · invstd² · mean(dout · (x − mean)); q = r = 0 in test mode.
+  const p = new Float64Array(C);
+  const q = new Float64Array(C);
+  const r = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     dgamma[c] = sumDoutDev[c] * invstd[c];
     dbeta[c] = sumDout[c];
-    k[c] = gamma[c] * invstd[c];
+    p[c] = gamma[c] * invstd[c];
     if (mode === 'train') {
-      a[c] = sumDout[c] / M;
-      b[c] = (invstd[c] * invstd[c] * sumDoutDev[c]) / M;
+      q[c] = (-p[c] * invstd[c] * invstd[c] * sumDoutDev[c]) / M;
+      r[c] = (-p[c] * sumDout[c]) / M;
     }
   }
-
-  const dx = zerosLike(g, total);
-  if (S === 1) {
-    for (let n = 0; n < N; n++) {
-      const row = n * C;
-      for (let c = 0; c < C; c++) dx[row + c] = k[c] * (g[row + c] - a[c] - (x[row + c] - mean[c]) * b[c]);
-    }
-  } else {
-    for (let n = 0; n < N; n++) {
-      for (let c = 0; c < C; c++) {
-        const base = (n * C + c) * S;
-        const kc = k[c];
-        const ac = a[c];
-        const bc = b[c];
-        const m = mean[c];
-        for (let s = base, end = base + S; s < end; s++) dx[s] = kc * (g[s] - ac - (x[s] - m) * bc);
-      }
-    }
-  }
+  const dx = zerosLike(x, total);
+  gradientNCS(g, x, dx, N, C, S, mean, p, q, r);
   return { dx: { shape: cache.shape.slice(), data: dx }, dgamma, dbeta };
 }

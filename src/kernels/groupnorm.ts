@@ -1,5 +1,6 @@
 import type { FloatArray, Tensor } from './types.ts';
 import { zerosLike } from './types.ts';
+import { affineNCS, gradientNCS, pair, sumDeviations, sumGradientsNCS, sumMinus } from './normalization-loops.ts';
 
 /**
  * Spatial group normalization, layer `spatial-groupnorm` (cs231n `spatial_groupnorm_forward` /
@@ -72,34 +73,33 @@ export function groupnormForward<A extends FloatArray>(
 
   const mean = new Float64Array(N * G);
   const invstd = new Float64Array(N * G);
-  const out = zerosLike(xd, xd.length);
   for (let r = 0; r < N * G; r++) {
+    // Each (n, g) is one contiguous block of L values: two passes as in batchnorm.ts.
     const base = r * L;
     const end = base + L;
     const origin = xd[base];
-    let s0 = 0;
-    for (let i = base; i < end; i++) s0 += xd[i] - origin;
-    let m = origin + s0 / L;
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = base; i < end; i++) {
-      const d = xd[i] - m;
-      s1 += d;
-      s2 += d * d;
-    }
-    const variance = Math.max(0, s2 - (s1 * s1) / L) / L;
+    let m = origin + sumMinus(xd, base, end, origin) / L;
+    sumDeviations(xd, base, end, m);
+    const s1 = pair[0];
+    const variance = Math.max(0, pair[1] - (s1 * s1) / L) / L;
     m += s1 / L;
-    const k = 1 / Math.sqrt(variance + eps);
     mean[r] = m;
-    invstd[r] = k;
-    const c0 = (r % G) * Cg;
-    for (let j = 0; j < Cg; j++) {
-      const kc = k * gamma[c0 + j];
-      const bc = beta[c0 + j];
-      const start = base + j * S;
-      for (let i = start, stop = start + S; i < stop; i++) out[i] = (xd[i] - m) * kc + bc;
+    invstd[r] = 1 / Math.sqrt(variance + eps);
+  }
+  // Per (n, c) plane: out = (x − mean[n, g]) · invstd[n, g] · gamma[c] + beta[c].
+  const planeMean = new Float64Array(N * C);
+  const scale = new Float64Array(N * C);
+  const shift = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const r = n * G + Math.floor(c / Cg);
+      planeMean[n * C + c] = mean[r];
+      scale[n * C + c] = invstd[r] * gamma[c];
+      shift[n * C + c] = beta[c];
     }
   }
+  const out = zerosLike(xd, xd.length);
+  affineNCS(xd, out, 1, N * C, S, planeMean, scale, shift);
   return {
     out: { shape: x.shape.slice(), data: out },
     cache: { shape: x.shape.slice(), N, C, S, G, x: xd, gamma, mean, invstd },
@@ -111,44 +111,53 @@ export function groupnormBackward<A extends FloatArray>(dout: Tensor<A>, cache: 
   const { N, C, S, G, x, gamma, mean, invstd } = cache;
   const g = dout.data;
   if (g.length !== N * C * S) throw new RangeError(`spatial-groupnorm: dout has ${g.length} values, x has ${N * C * S}`);
+  if (g.constructor !== x.constructor) throw new TypeError('spatial-groupnorm: dout must have the dtype of x');
   const Cg = C / G;
   const L = Cg * S;
-  const dx = zerosLike(g, g.length);
-  const dgammaAcc = new Float64Array(C);
-  const dbetaAcc = new Float64Array(C);
-  for (let r = 0; r < N * G; r++) {
-    const m = mean[r];
-    const k = invstd[r];
-    const c0 = (r % G) * Cg;
-    // Per channel of the group: Σ dout and Σ dout · (x − mean); from them Σ dy and Σ dy · xhat.
-    let sumDy = 0;
-    let sumDyXhat = 0;
-    for (let j = 0; j < Cg; j++) {
-      const start = r * L + j * S;
-      let s0 = 0;
-      let s1 = 0;
-      for (let i = start, stop = start + S; i < stop; i++) {
-        const gi = g[i];
-        s0 += gi;
-        s1 += gi * (x[i] - m);
-      }
-      const c = c0 + j;
-      dbetaAcc[c] += s0;
-      dgammaAcc[c] += s1 * k;
-      sumDy += gamma[c] * s0;
-      sumDyXhat += gamma[c] * s1 * k;
+  const planeMean = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) planeMean[n * C + c] = mean[n * G + Math.floor(c / Cg)];
+  // Per (n, c) plane: Σ dout and Σ dout · (x − mean).
+  const sumDout = new Float64Array(N * C);
+  const sumDoutDev = new Float64Array(N * C);
+  sumGradientsNCS(g, x, 1, N * C, S, planeMean, sumDout, sumDoutDev);
+
+  const dgamma = zerosLike(x, C);
+  const dbeta = zerosLike(x, C);
+  // dx = p · dout + q · (x − mean) + r per plane, from the group sums
+  // a = mean(dy), b = invstd² · mean(dy · (x − mean)) with dy = dout · gamma[c]:
+  // p = invstd · gamma[c], q = −invstd · b, r = −invstd · a.
+  const p = new Float64Array(N * C);
+  const q = new Float64Array(N * C);
+  const r = new Float64Array(N * C);
+  for (let c = 0; c < C; c++) {
+    let dg = 0;
+    let db = 0;
+    for (let n = 0; n < N; n++) {
+      dg += sumDoutDev[n * C + c] * invstd[n * G + Math.floor(c / Cg)];
+      db += sumDout[n * C + c];
     }
-    const a = sumDy / L;
-    const b = (sumDyXhat * k) / L;
-    for (let j = 0; j < Cg; j++) {
-      const gc = gamma[c0 + j];
-      const start = r * L + j * S;
-      for (let i = start, stop = start + S; i < stop; i++) dx[i] = k * (g[i] * gc - a - (x[i] - m) * b);
+    dgamma[c] = dg;
+    dbeta[c] = db;
+  }
+  for (let n = 0; n < N; n++) {
+    for (let grp = 0; grp < G; grp++) {
+      const k = invstd[n * G + grp];
+      let sumDy = 0;
+      let sumDyDev = 0;
+      for (let c = grp * Cg; c < (grp + 1) * Cg; c++) {
+        sumDy += gamma[c] * sumDout[n * C + c];
+        sumDyDev += gamma[c] * sumDoutDev[n * C + c];
+      }
+      const a = sumDy / L;
+      const b = (k * k * sumDyDev) / L;
+      for (let c = grp * Cg; c < (grp + 1) * Cg; c++) {
+        p[n * C + c] = k * gamma[c];
+        q[n * C + c] = -k * b;
+        r[n * C + c] = -k * a;
+      }
     }
   }
-  const dgamma = zerosLike(g, C);
-  const dbeta = zerosLike(g, C);
-  dgamma.set(dgammaAcc);
-  dbeta.set(dbetaAcc);
+  const dx = zerosLike(x, g.length);
+  gradientNCS(g, x, dx, 1, N * C, S, planeMean, p, q, r);
   return { dx: { shape: cache.shape.slice(), data: dx }, dgamma, dbeta };
 }

@@ -1,5 +1,6 @@
 import type { FloatArray, Tensor } from './types.ts';
 import { zerosLike } from './types.ts';
+import { pair, sumDeviations, sumMinus } from './normalization-loops.ts';
 
 /**
  * Layer normalization (cs231n `layernorm_forward` / `layernorm_backward`), over the last axis.
@@ -69,22 +70,15 @@ export function layernormForward<A extends FloatArray>(
     // Two passes over the row: sum of x − x[0] (immune to a common offset), then the
     // corrected sum of squared deviations.
     const origin = xd[base];
-    let s0 = 0;
-    for (let i = base; i < end; i++) s0 += xd[i] - origin;
-    let m = origin + s0 / D;
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = base; i < end; i++) {
-      const d = xd[i] - m;
-      s1 += d;
-      s2 += d * d;
-    }
-    const variance = Math.max(0, s2 - (s1 * s1) / D) / D;
+    let m = origin + sumMinus(xd, base, end, origin) / D;
+    sumDeviations(xd, base, end, m);
+    const s1 = pair[0];
+    const variance = Math.max(0, pair[1] - (s1 * s1) / D) / D;
     m += s1 / D;
     const k = 1 / Math.sqrt(variance + eps);
     mean[r] = m;
     invstd[r] = k;
-    for (let i = base, j = 0; i < end; i++, j++) out[i] = (xd[i] - m) * k * gamma[j] + beta[j];
+    normalizeRow(xd, out, base, D, m, k, gamma, beta);
   }
   return {
     out: { shape: x.shape.slice(), data: out },
@@ -97,33 +91,96 @@ export function layernormBackward<A extends FloatArray>(dout: Tensor<A>, cache: 
   const { rows, D, x, gamma, mean, invstd } = cache;
   const g = dout.data;
   if (g.length !== rows * D) throw new RangeError(`layernorm: dout has ${g.length} values, x has ${rows * D}`);
-  const dx = zerosLike(g, g.length);
+  if (g.constructor !== x.constructor) throw new TypeError('layernorm: dout must have the dtype of x');
+  const dx = zerosLike(x, g.length);
   const dgammaAcc = new Float64Array(D);
   const dbetaAcc = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
     const base = r * D;
-    const end = base + D;
     const m = mean[r];
     const k = invstd[r];
-    // Σ dy and Σ dy · xhat with dy = dout · gamma; dgamma and dbeta accumulate on the way.
-    let sumDy = 0;
-    let sumDyXhat = 0;
-    for (let i = base, j = 0; i < end; i++, j++) {
-      const gi = g[i];
-      const xhat = (x[i] - m) * k;
-      const dy = gi * gamma[j];
-      sumDy += dy;
-      sumDyXhat += dy * xhat;
-      dgammaAcc[j] += gi * xhat;
-      dbetaAcc[j] += gi;
-    }
-    const a = sumDy / D;
-    const b = sumDyXhat / D;
-    for (let i = base, j = 0; i < end; i++, j++) dx[i] = k * (g[i] * gamma[j] - a - (x[i] - m) * k * b);
+    accumulateRow(g, x, base, D, m, k, gamma, dgammaAcc, dbetaAcc);
+    const a = pair[0] / D;
+    // mean(dy · xhat) · k, so that (x − mean) · b is xhat · mean(dy · xhat)
+    const b = (pair[1] * k * k) / D;
+    gradientRow(g, x, dx, base, D, m, k, gamma, a, b);
   }
-  const dgamma = zerosLike(g, D);
-  const dbeta = zerosLike(g, D);
+  const dgamma = zerosLike(x, D);
+  const dbeta = zerosLike(x, D);
   dgamma.set(dgammaAcc);
   dbeta.set(dbetaAcc);
   return { dx: { shape: cache.shape.slice(), data: dx }, dgamma, dbeta };
+}
+
+// The row loops live in small functions of their own: V8 optimizes a one-loop function well and
+// kept deoptimizing the kernels when all loops shared one body (see normalization-loops.ts).
+
+/** out = (x − mean) · invstd · gamma + beta over one row. */
+function normalizeRow(x: FloatArray, out: FloatArray, base: number, D: number, m: number, k: number, gamma: FloatArray, beta: FloatArray): void {
+  for (let i = base, j = 0; j < D; i++, j++) out[i] = (x[i] - m) * k * gamma[j] + beta[j];
+}
+
+/**
+ * One row of the backward: pair = [Σ dy, Σ dy · (x − mean)] with dy = dout · gamma (two chains
+ * each), and dgamma += dout · xhat, dbeta += dout.
+ */
+function accumulateRow(
+  g: FloatArray,
+  x: FloatArray,
+  base: number,
+  D: number,
+  m: number,
+  k: number,
+  gamma: FloatArray,
+  dgamma: Float64Array,
+  dbeta: Float64Array,
+): void {
+  let dy0 = 0;
+  let dy1 = 0;
+  let dd0 = 0;
+  let dd1 = 0;
+  let j = 0;
+  for (; j + 1 < D; j += 2) {
+    const u = g[base + j];
+    const v = g[base + j + 1];
+    const du = x[base + j] - m;
+    const dv = x[base + j + 1] - m;
+    const yu = u * gamma[j];
+    const yv = v * gamma[j + 1];
+    dy0 += yu;
+    dy1 += yv;
+    dd0 += yu * du;
+    dd1 += yv * dv;
+    dgamma[j] += u * du * k;
+    dgamma[j + 1] += v * dv * k;
+    dbeta[j] += u;
+    dbeta[j + 1] += v;
+  }
+  if (j < D) {
+    const u = g[base + j];
+    const du = x[base + j] - m;
+    const yu = u * gamma[j];
+    dy0 += yu;
+    dd0 += yu * du;
+    dgamma[j] += u * du * k;
+    dbeta[j] += u;
+  }
+  pair[0] = dy0 + dy1;
+  pair[1] = dd0 + dd1;
+}
+
+/** dx = invstd · (dout · gamma − a − (x − mean) · b) over one row. */
+function gradientRow(
+  g: FloatArray,
+  x: FloatArray,
+  dx: FloatArray,
+  base: number,
+  D: number,
+  m: number,
+  k: number,
+  gamma: FloatArray,
+  a: number,
+  b: number,
+): void {
+  for (let i = base, j = 0; j < D; i++, j++) dx[i] = k * (g[i] * gamma[j] - a - (x[i] - m) * b);
 }
