@@ -25,6 +25,12 @@ async function overload(app: FastifyInstance, opts: OverloadOptions) {
     }
   });
 
+  // Answers sent while shutting down close their connection, so keep-alive clients do not hold
+  // the process open past the in-flight work.
+  app.addHook('onSend', async (_request, reply) => {
+    if (app.shuttingDown) reply.header('connection', 'close');
+  });
+
   await app.register(underPressure, {
     maxEventLoopDelay: opts.maxEventLoopDelayMs,
     maxHeapUsedBytes: opts.maxHeapUsedBytes,
