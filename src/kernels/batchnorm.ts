@@ -18,15 +18,16 @@ import { affineNCS, gradientNCS, sumDeviationsNCS, sumGradientsNCS, sumMinusNCS 
  * Backward, dout (N, D) → dx (N, D), dgamma (D), dbeta (D), in closed form:
  *   train: dx = gamma · invstd · (dout − mean(dout) − xhat · mean(dout · xhat))
  *   test:  dx = gamma · invstd · dout   (the running statistics are constants)
- *   both:  dgamma = Σ_n dout · xhat,  dbeta = Σ_n dout.
+ *   both:  dgamma = Σ_n dout · xhat,  dbeta = Σ_n dout, xhat from the statistics the forward used.
  *
  * The same code serves spatial batchnorm: `batchnormForwardNCS` views x as (N, C, S) with
  * statistics per c over N·S, so (N, D) is (N, D, 1) and NCHW is (N, C, H·W); no transposes.
  *
- * Numerics: statistics are two-pass in float64 (the first pass sums x − x[0, c] so a large
- * common offset costs no precision; the second pass uses the corrected two-pass formula
- * var = (Σd² − (Σd)²/M) / M with d = x − mean). float32 inputs are read into doubles and every
- * result is rounded once, at the store.
+ * Numerics: statistics are two-pass in float64, never E[x²] − E[x]². The first pass sums
+ * x − x[0, c], so a large common offset costs no precision; the second uses the corrected
+ * two-pass formula var = (Σd² − (Σd)²/M) / M with d = x − mean and moves the mean by Σd/M, so
+ * the first pass only has to be close. float32 inputs are read into doubles and every result
+ * is rounded once, at the store. Hot loops: normalization-loops.ts.
  *
  * Degenerate batch: with one value per feature (M = N·S = 1) the biased variance is 0 and
  * out = beta, dx = 0 (cs231n). The unbiased running update is then 0/0 and the kernel returns
