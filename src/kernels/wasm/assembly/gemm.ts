@@ -9,7 +9,8 @@
 //
 // Blocking (Goto/BLIS order): jc over N by NC, pc over K by kc (K split into near-equal blocks of at
 // most KC), pack B (kc×nc, in NR-wide panels, zero-padded); ic over M by MC, pack A (mc×kc, in MR-row
-// panels, zero-padded); jr over nc by NR, ir over mc by MR: micro-kernel. The B micro-panel (kc×NR,
+// panels, zero-padded; skipped when A is not transposed and N is small: the kernel then reads A in
+// place); jr over nc by NR, ir over mc by MR: micro-kernel. The B micro-panel (kc×NR,
 // ≤ 24 KiB) stays in L1 while the A block (≤ 256 KiB-ish) streams from L2.
 // Micro-kernel: MR = 2 rows × NR = 4 vectors (16 f32 / 8 f64): 8 accumulators + 4 B + 2 A = 14 of
 // V8's 16 vector registers (PERFORMANCE.md: larger tiles spill and run at half speed).
@@ -19,6 +20,8 @@ const NV: i32 = 4; // vectors per micro-tile row
 const KC: i32 = 384;
 const MC: i32 = 128;
 const NC: i32 = 512;
+/** Read A in place (no packing) when not transposed and N is at most this. */
+const DIRECT_A_MAX_N: i32 = 256;
 
 @inline function madd<T>(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -189,10 +192,14 @@ function packA<T>(transA: bool, A: usize, lda: i32, i0: i32, p0: i32, mc: i32, k
 }
 
 /**
- * MR×NR micro-kernel on packed panels: tile = pa(kc×MR)ᵀ · pb(kc×NR), then
- * C[0..mr, 0..nr) = tile (+ C when acc). Full tiles store straight to C; edge tiles go through `spill`.
+ * MR×NR micro-kernel: tile = (2 rows of A, kc long) · pb(kc×NR packed), then C[0..mr, 0..nr) = tile
+ * (+ C when acc). Row 0 of A at pa, row 1 at pa + aRs, next k at + aKs: a packed panel (aRs = 1, aKs = 2
+ * elements) or A in place (aRs = lda, aKs = 1). Full tiles store straight to C; edge tiles via `spill`.
  */
-@inline function micro<T>(kc: i32, pa: usize, pb: usize, C: usize, ldcBytes: usize, mr: i32, nr: i32, acc: bool, spill: usize): void {
+@inline function micro<T>(
+  kc: i32, pa: usize, aRs: usize, aKs: usize, pb: usize,
+  C: usize, ldcBytes: usize, mr: i32, nr: i32, acc: bool, spill: usize,
+): void {
   const sz = <usize>sizeof<T>();
   let c00 = v128.splat<T>(<T>0), c01 = c00, c02 = c00, c03 = c00;
   let c10 = c00, c11 = c00, c12 = c00, c13 = c00;
@@ -206,12 +213,12 @@ function packA<T>(transA: bool, A: usize, lda: i32, i0: i32, p0: i32, mc: i32, k
     c01 = madd<T>(a0, b1, c01);
     c02 = madd<T>(a0, b2, c02);
     c03 = madd<T>(a0, b3, c03);
-    const a1 = v128.load_splat<T>(pa, sz);
+    const a1 = v128.load_splat<T>(pa + aRs, 0);
     c10 = madd<T>(a1, b0, c10);
     c11 = madd<T>(a1, b1, c11);
     c12 = madd<T>(a1, b2, c12);
     c13 = madd<T>(a1, b3, c13);
-    pa += 2 * sz;
+    pa += aKs;
     pb += 64;
   }
   const full = mr == MR && nr == nrOf<T>();
@@ -273,6 +280,10 @@ function gemmT<T>(
   const pa = work;
   const pb = work + <usize>(MC * KC) * sz;
   const spill = pb + <usize>(KC * (((NC + nr - 1) / nr) * nr)) * sz;
+  // A packed A block is reused across N: with N small, packing is a visible share of the work (~1/N;
+  // conv A forward, N = 64: +9 % f32, +5 % f64 reading A in place). Reading B in place when M is small
+  // (conv dW) measured −7 % f64, +1.5 % f32, so B is always packed.
+  const directA = !transA && N <= DIRECT_A_MAX_N;
   const kBlocks = (K + KC - 1) / KC;
   const kcStep = (K + kBlocks - 1) / kBlocks;
   for (let jc = 0; jc < N; jc += NC) {
@@ -283,14 +294,24 @@ function gemmT<T>(
       packB<T>(transB, B, ldb, pc, jc, kc, nc, pb);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = min(MC, M - ic);
-        packA<T>(transA, A, lda, ic, pc, mc, kc, pa);
+        if (!directA) packA<T>(transA, A, lda, ic, pc, mc, kc, pa);
         for (let jr = 0; jr < nc; jr += nr) {
           const nrr = min(nr, nc - jr);
           const pbPanel = pb + <usize>jr * <usize>kc * sz;
           const cCol = C + (<usize>ic * <usize>ldc + <usize>(jc + jr)) * sz;
           for (let ir = 0; ir < mc; ir += MR) {
             const mrr = min(MR, mc - ir);
-            micro<T>(kc, pa + <usize>ir * <usize>kc * sz, pbPanel, cCol + <usize>ir * ldcBytes, ldcBytes, mrr, nrr, acc, spill);
+            let aPanel: usize, aRs: usize, aKs: usize;
+            if (directA) {
+              aPanel = A + (<usize>(ic + ir) * <usize>lda + <usize>pc) * sz;
+              aRs = mrr == MR ? <usize>lda * sz : 0; // a lone last row reads itself twice
+              aKs = sz;
+            } else {
+              aPanel = pa + <usize>ir * <usize>kc * sz;
+              aRs = sz;
+              aKs = 2 * sz;
+            }
+            micro<T>(kc, aPanel, aRs, aKs, pbPanel, cCol + <usize>ir * ldcBytes, ldcBytes, mrr, nrr, acc, spill);
           }
         }
       }
