@@ -31,6 +31,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 /** Ready replicas as "ip:port", in a stable order; next() walks them round-robin. */
 let ready = [];
 let turn = 0;
+let logged = ''; // the last set written to the log
 
 async function checkOne(addr) {
   const [ip, port] = [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)];
@@ -56,7 +57,8 @@ async function refresh() {
   const all = [...addrs].sort();
   const ok = await Promise.all(all.map(checkOne));
   const next = all.filter((_, i) => ok[i]);
-  if (next.join() !== ready.join()) log('replicas', { ready: next, notReady: all.filter((_, i) => !ok[i]) });
+  if (next.join() !== logged) log('replicas', { ready: next, notReady: all.filter((_, i) => !ok[i]) });
+  logged = next.join();
   ready = next;
 }
 
