@@ -1,0 +1,28 @@
+/** The environment lines of the report: machine, Node, commit, and which GEMM our kernels run. */
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { firstLine } from './ours.ts';
+
+function git(...args: string[]): string {
+  try {
+    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '?';
+  }
+}
+
+export async function environment(): Promise<string[]> {
+  const dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'src') ? ' (src/ has uncommitted changes)' : '';
+  let backend: string;
+  try {
+    const gemm = (await import(new URL('../../src/kernels/gemm.ts', import.meta.url).href)) as { gemmBackend?: () => string };
+    backend = gemm.gemmBackend?.() ?? 'unknown (no gemmBackend export)';
+    if (backend === 'js') backend += ' — the wasm GEMM is not built or not supported: run `npm run build:wasm`';
+  } catch (e) {
+    backend = `unknown (${firstLine(e)})`;
+  }
+  return [
+    `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version} (V8 ${process.versions.v8})`,
+    `commit ${git('rev-parse', '--short', 'HEAD')}${dirty}; our GEMM backend: ${backend}`,
+  ];
+}
