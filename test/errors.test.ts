@@ -49,6 +49,23 @@ describe('problem details say which field, what was expected and what came', () 
     ['label count', 'svm-loss', { inputs: { x: [[1, 2, 3]], y: [0, 1] } }, 'inputs.y', /2 labels.*N = 1/],
     ['affine w', 'affine', { inputs: { x: [[1, 2]], w: [[1, 2, 3]], b: [0] } }, 'inputs.w', /flattens to D = 2 per row, so w must be \[2, M\]/],
     ['rank', 'softmax-loss', { inputs: { x: [1, 2], y: [0] } }, 'inputs.x', /must be 2-D \(N, C\) scores; got shape \[2\]/],
+    ['bn test without state', 'batchnorm', { mode: 'test', inputs: { x: [[1, 2]], gamma: [1, 1], beta: [0, 0] } }, 'state', /state.runningMean and state.runningVar are required/],
+    ['bn gamma length', 'batchnorm', { inputs: { x: [[1, 2]], gamma: [1], beta: [0, 0] } }, 'inputs.gamma', /has shape \[1\]; x \[1, 2\] has D = 2, so it must be \[2\]/],
+    ['bn state length', 'spatial-batchnorm', { inputs: { x: [[[[1]], [[2]]]], gamma: [1, 1], beta: [0, 0] }, state: { runningMean: [0], runningVar: [1, 1] } }, 'state.runningMean', /C = 2, so it must be \[2\]/],
+    ['bn momentum range', 'batchnorm', { inputs: { x: [[1], [2]], gamma: [1], beta: [0] }, params: { momentum: 1.5 } }, 'params.momentum', /<=1; got number 1.5/],
+    ['bn eps <= 0', 'layernorm', { inputs: { x: [[1, 2]], gamma: [1, 1], beta: [0, 0] }, params: { eps: 0 } }, 'params.eps', />0; got number 0/],
+    ['bn negative running var', 'batchnorm', { mode: 'test', inputs: { x: [[1]], gamma: [1], beta: [0] }, state: { runningMean: [0], runningVar: [-1] } }, 'state.runningVar[0]', /is -1; a variance must be >= 0/],
+    ['bn unbiased with one value per feature', 'batchnorm', { inputs: { x: [[1, 2]], gamma: [1, 1], beta: [0, 0] }, params: { runningVarEstimator: 'unbiased' } }, 'params.runningVarEstimator', /one value per feature/],
+    ['bn mode outside the enum', 'spatial-batchnorm', { mode: 'eval', inputs: { x: [[[[1]]]], gamma: [1], beta: [0] } }, 'mode', /"train", "test"; got the string "eval"/],
+    ['gn groups', 'spatial-groupnorm', { inputs: { x: [[[[1]], [[2]], [[3]]]], gamma: [1, 1, 1], beta: [0, 0, 0] }, params: { groups: 2 } }, 'params.groups', /2 does not divide the C = 3 channels/],
+    ['gn groups required', 'spatial-groupnorm', { inputs: { x: [[[[1]]]], gamma: [1], beta: [0] } }, 'params.groups', /required/],
+    ['layernorm rank', 'layernorm', { inputs: { x: [1, 2], gamma: [1, 1], beta: [0, 0] } }, 'inputs.x', /at least 2-D/],
+    ['conv output below 1', 'conv', { inputs: { x: [[[[1, 2], [3, 4]]]], w: [[[[1, 1, 1], [1, 1, 1], [1, 1, 1]]]], b: [0] } }, 'inputs.w', /floor\(\(2 \+ 2·0 − 1·\(3 − 1\) − 1\) \/ 1\) \+ 1 = 0 is below 1/],
+    ['conv channels', 'conv', { inputs: { x: [[[[1]], [[2]]]], w: [[[[1]]]], b: [0] } }, 'inputs.w', /it must be \[F, 2, HH, WW\]/],
+    ['conv groups', 'conv', { inputs: { x: [[[[1]], [[2]], [[3]]]], w: [[[[1]]], [[[1]]]], b: [0, 0] }, params: { groups: 2 } }, 'params.groups', /does not divide/],
+    ['conv pair', 'conv', { inputs: { x: [[[[1]]]], w: [[[[1]]]], b: [0] }, params: { stride: [1, 0] } }, 'params.stride[1]', />=1/],
+    ['pool pad over half', 'max-pool', { inputs: { x: [[[[1, 2], [3, 4]]]] }, params: { poolHeight: 2, poolWidth: 2, pad: 2 } }, 'params.pad', /at most half/],
+    ['pool output below 1', 'avg-pool', { inputs: { x: [[[[1, 2], [3, 4]]]] }, params: { poolHeight: 3, poolWidth: 1 } }, 'params.poolHeight', /below 1/],
   ])('%s', async (_name, layer, body, path, detail) => {
     const r = await postLayer(app, layer, body);
     expect(r.status, r.body).toBe(400);

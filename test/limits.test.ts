@@ -86,3 +86,13 @@ describe('faults, timeouts and queue limits (fault-injection layer)', () => {
     await app.close();
   });
 });
+
+describe('outputs are limited like inputs', () => {
+  it('a convolution whose output would exceed MAX_ELEMENTS is a 413 before any work', async () => {
+    const app = await buildTestApp();
+    const r = await postLayer(app, 'conv', { inputs: { x: [[[[1]]]], w: [[[[1]]]], b: [0] }, params: { pad: 1_000_000 } });
+    expect(r.status).toBe(413);
+    expect(r.json.detail).toMatch(/out would have shape \[1, 1, 2000001, 2000001\]/);
+    await app.close();
+  });
+});

@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { affineBackward, affineForward } from '../kernels/affine.ts';
 import { formatShape, shapeProblem } from './shape-rules.ts';
+import { paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
 export const affine = defineLayer({
@@ -14,7 +14,7 @@ export const affine = defineLayer({
     { name: 'w', kind: 'float', rank: 2, layout: '(D, M)' },
     { name: 'b', kind: 'float', rank: 1, layout: '(M)' },
   ],
-  params: z.strictObject({}).prefault({}),
+  params: paramsObject({}),
   example: {
     inputs: { x: [[1, 2, 3], [-1, 0, 1]], w: [[0.5, -1], [1, 0], [0, 2]], b: [0.1, -0.1] },
     dout: [[1, 0], [0, 1]],

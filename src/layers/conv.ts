@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { convBackward, convForward } from '../kernels/conv.ts';
 import { convInfo } from '../kernels/geometry.ts';
-import { geometryProblem, pair } from './params.ts';
+import { geometryProblem, pair, paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
 export const conv = defineLayer({
@@ -16,14 +16,12 @@ export const conv = defineLayer({
     { name: 'w', kind: 'float', rank: 4, layout: '(F, C/groups, HH, WW)' },
     { name: 'b', kind: 'float', rank: 1, layout: '(F)' },
   ],
-  params: z
-    .strictObject({
+  params: paramsObject({
       stride: pair(1, 'step between windows').default(1),
       pad: pair(0, 'zero padding on each side').default(0),
       dilation: pair(1, 'spacing between kernel taps').default(1),
       groups: z.int().min(1).default(1).meta({ description: 'channel groups; must divide C and F' }),
-    })
-    .prefault({}),
+    }),
   example: {
     inputs: {
       x: [[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
 /**
@@ -10,12 +11,10 @@ export const fault = defineLayer({
   summary: 'Test only: a kernel that fails on purpose',
   description: 'Exposed only when ENABLE_FAULT_LAYER is set. kind: throw | exit | hang (spins for ms, then answers like relu).',
   inputs: [{ name: 'x', kind: 'float', rank: 'any', layout: '(any shape)' }],
-  params: z
-    .strictObject({
+  params: paramsObject({
       kind: z.enum(['throw', 'exit', 'hang']).default('throw'),
       ms: z.int().min(0).max(600_000).default(0),
-    })
-    .prefault({}),
+    }),
   example: { inputs: { x: [1] }, params: { kind: 'throw' } },
   outShape: ({ shapes: { x } }) => x,
   compute({ inputs: { x }, params }) {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { avgPoolBackward, avgPoolForward } from '../kernels/avg-pool.ts';
 import { poolInfo } from '../kernels/geometry.ts';
 import { maxPoolBackward, maxPoolForward } from '../kernels/max-pool.ts';
-import { geometryProblem, pair } from './params.ts';
+import { geometryProblem, pair, paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
 const poolShape = {
@@ -27,7 +27,7 @@ export const maxPool = defineLayer({
   summary: 'Max pooling',
   description: `${SIZE} Padded cells count as −∞. The gradient of tied maxima goes to the first maximum of the window in row-major order (PyTorch). Gradient: x.`,
   inputs: poolInputs,
-  params: z.strictObject(poolShape),
+  params: paramsObject(poolShape),
   example: poolExample(),
   outShape: ({ shapes: { x }, params }) => [...geometryProblem(() => poolInfo(x, params, 'max-pool')).outShape],
   compute({ inputs: { x }, params, dout }) {
@@ -41,7 +41,7 @@ export const avgPool = defineLayer({
   summary: 'Average pooling',
   description: `${SIZE} Padded cells are zeros; countIncludePad decides whether they count in the divisor (PyTorch AvgPool2d). Gradient: x.`,
   inputs: poolInputs,
-  params: z.strictObject({
+  params: paramsObject({
     ...poolShape,
     countIncludePad: z.boolean().default(true).meta({ description: 'divide by the full window (true) or by the cells inside the input (false)' }),
   }),

@@ -70,6 +70,10 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
     mode,
     state: Object.fromEntries(Object.entries(stateHeaders).map(([k, h]) => [k, h.shape])),
   });
+  const outSize = outShape.reduce((a, d) => a * d, 1);
+  if (outSize > limits.maxElements) {
+    throw new ProblemError('tooManyElements', `out would have shape [${outShape.join(', ')}], ${outSize} elements; the limit is ${limits.maxElements}`);
+  }
   if (doutHeader) expectShape('dout', doutHeader.shape, outShape, 'it is the gradient of out, so');
 
   const dtype = body.dtype;

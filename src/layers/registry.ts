@@ -1,6 +1,9 @@
 import { affine } from './affine.ts';
+import { batchnorm, spatialBatchnorm } from './batchnorm.ts';
 import { conv } from './conv.ts';
 import { fault } from './fault.ts';
+import { spatialGroupnorm } from './groupnorm.ts';
+import { layernorm } from './layernorm.ts';
 import { avgPool, maxPool } from './pools.ts';
 import { relu } from './relu.ts';
 import { softmaxLoss } from './softmax-loss.ts';
@@ -8,7 +11,19 @@ import { svmLoss } from './svm-loss.ts';
 import type { LayerDefinition } from './types.ts';
 
 /** Every layer the service offers, in the order the docs list them. */
-export const LAYERS: readonly LayerDefinition[] = [affine, relu, conv, maxPool, avgPool, softmaxLoss, svmLoss];
+export const LAYERS: readonly LayerDefinition[] = [
+  affine,
+  relu,
+  conv,
+  maxPool,
+  avgPool,
+  batchnorm,
+  spatialBatchnorm,
+  layernorm,
+  spatialGroupnorm,
+  softmaxLoss,
+  svmLoss,
+];
 
 /** Layers only a test configuration exposes over HTTP (workers can always run them). */
 export const TEST_LAYERS: readonly LayerDefinition[] = [fault];

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { reluBackward, reluForward } from '../kernels/relu.ts';
+import { paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
 export const relu = defineLayer({
@@ -7,7 +7,7 @@ export const relu = defineLayer({
   summary: 'Rectified linear unit: out = max(0, x)',
   description: 'Elementwise on any shape. The gradient at exactly 0 is 0, as in cs231n and PyTorch.',
   inputs: [{ name: 'x', kind: 'float', rank: 'any', layout: '(any shape)' }],
-  params: z.strictObject({}).prefault({}),
+  params: paramsObject({}),
   example: { inputs: { x: [[1, -2], [0, 4]] }, dout: [[1, 1], [1, 1]] },
   outShape: ({ shapes: { x } }) => x,
   compute({ inputs: { x }, dout }) {

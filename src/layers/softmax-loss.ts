@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { softmaxLoss as softmaxLossKernel } from '../kernels/softmax-loss.ts';
 import { lossOutShape, validateLabels } from './losses.ts';
+import { paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
 export const softmaxLoss = defineLayer({
@@ -11,7 +11,7 @@ export const softmaxLoss = defineLayer({
     { name: 'x', kind: 'float', rank: 2, layout: '(N, C) scores' },
     { name: 'y', kind: 'labels', layout: '(N) integer labels in [0, C)' },
   ],
-  params: z.strictObject({}).prefault({}),
+  params: paramsObject({}),
   loss: true,
   example: { inputs: { x: [[2, 1, 0.1], [0.5, 2.5, 0.3]], y: [0, 1] } },
   outShape: lossOutShape,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { svmLoss as svmLossKernel } from '../kernels/svm-loss.ts';
 import { lossOutShape, validateLabels } from './losses.ts';
+import { paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
 export const svmLoss = defineLayer({
@@ -13,9 +14,7 @@ export const svmLoss = defineLayer({
     { name: 'x', kind: 'float', rank: 2, layout: '(N, C) scores' },
     { name: 'y', kind: 'labels', layout: '(N) integer labels in [0, C)' },
   ],
-  params: z
-    .strictObject({ margin: z.number().min(0).default(1).meta({ description: 'hinge margin Δ (>= 0)' }) })
-    .prefault({}),
+  params: paramsObject({ margin: z.number().min(0).default(1).meta({ description: 'hinge margin Δ (>= 0)' }) }),
   loss: true,
   example: { inputs: { x: [[2, 1, 0.1], [0.5, 2.5, 0.3]], y: [0, 1] }, params: { margin: 1 } },
   outShape: lossOutShape,

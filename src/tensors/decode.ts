@@ -102,7 +102,8 @@ function fillNested(h: TensorHeader, out: FloatArray, dtype: Dtype): void {
 
 const B64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
 
-function fillBase64(h: TensorHeader, out: FloatArray, dtype: Dtype): void {
+/** Checks a base64 tensor's dtype, alphabet and byte count, before anything is allocated. */
+function checkBase64(h: TensorHeader, dtype: Dtype): string {
   const wire = h.wire as { dtype: Dtype; b64: string };
   if (wire.dtype !== dtype) {
     throw ProblemError.at('invalidTensor', `${h.path}.dtype`, `is ${wire.dtype}, but the request's dtype is ${dtype}: a base64 tensor must use the request's dtype`);
@@ -117,6 +118,10 @@ function fillBase64(h: TensorHeader, out: FloatArray, dtype: Dtype): void {
   if (bytes !== want) {
     throw ProblemError.at('invalidTensor', `${h.path}.b64`, `decodes to ${bytes} bytes; shape ${fmt(h.shape)} in ${dtype} needs ${want}`);
   }
+  return b64;
+}
+
+function fillBase64(h: TensorHeader, b64: string, out: FloatArray): void {
   // Decode straight into the typed array's memory: no intermediate Buffer or number[].
   Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(b64, 0, 'base64');
   const bad = firstNonFinite(out);
@@ -131,18 +136,25 @@ export function firstNonFinite(a: FloatArray): number {
   return -1;
 }
 
-/** The numbers of a checked header, as a typed array of the request's dtype. */
+/** The numbers of a checked header, as a typed array of the request's dtype. Sizes are checked before allocating. */
 export function decodeTensor(h: TensorHeader, dtype: Dtype): Tensor {
-  const data = allocate(dtype, h.size);
-  if (h.form === 'nested') fillNested(h, data, dtype);
-  else if (h.form === 'base64') fillBase64(h, data, dtype);
-  else {
+  if (h.form === 'base64') {
+    const b64 = checkBase64(h, dtype);
+    const data = allocate(dtype, h.size);
+    fillBase64(h, b64, data);
+    return { shape: h.shape, data };
+  }
+  if (h.form === 'flat') {
     const src = (h.wire as { data: unknown[] }).data;
     if (src.length !== h.size) {
       throw ProblemError.at('invalidTensor', `${h.path}.data`, `has ${src.length} numbers; shape ${fmt(h.shape)} needs ${h.size}`);
     }
+    const data = allocate(dtype, h.size);
     fillFromArray(src, data, 0, (i) => `${h.path}.data[${i}]`, dtype);
+    return { shape: h.shape, data };
   }
+  const data = allocate(dtype, h.size);
+  fillNested(h, data, dtype);
   return { shape: h.shape, data };
 }
 

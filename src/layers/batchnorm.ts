@@ -1,0 +1,82 @@
+import { batchnormBackward, batchnormForward } from '../kernels/batchnorm.ts';
+import { spatialBatchnormBackward, spatialBatchnormForward } from '../kernels/spatial-batchnorm.ts';
+import { batchnormParams, expectFeatureVectors, validateBatchnorm, vector } from './normalization.ts';
+import { defineLayer, type LayerResult, type LayerTask } from './types.ts';
+
+const BN_DOC =
+  'train: normalize with the biased batch statistics and return state updated as running = momentum·running + (1 − momentum)·batch ' +
+  '(cs231n; missing state starts at zeros). test: gamma·(x − runningMean)/sqrt(runningVar + eps) + beta, and its gradient. ' +
+  'Gradients: x, gamma, beta.';
+
+type BnTask = LayerTask<{ eps: number; momentum: number; runningVarEstimator: 'biased' | 'unbiased' }>;
+
+/** The shared compute of both batchnorms: forward, backward from its cache, state in train mode. */
+function runBatchnorm(task: BnTask, forward: typeof batchnormForward, backward: typeof batchnormBackward): LayerResult {
+  const { inputs, state, params, mode, dout } = task;
+  const fwd = forward(inputs.x, inputs.gamma.data, inputs.beta.data, {
+    mode,
+    ...params,
+    runningMean: state.runningMean?.data,
+    runningVar: state.runningVar?.data,
+  });
+  const result: LayerResult = { out: fwd.out };
+  if (mode === 'train') result.state = { runningMean: vector(fwd.runningMean!), runningVar: vector(fwd.runningVar!) };
+  if (dout) {
+    const g = backward(dout, fwd.cache);
+    result.grads = { x: g.dx, gamma: vector(g.dgamma), beta: vector(g.dbeta) };
+  }
+  return result;
+}
+
+const inputs = (rank: number, xLayout: string, features: string) =>
+  [
+    { name: 'x', kind: 'float', rank, layout: xLayout },
+    { name: 'gamma', kind: 'float', rank: 1, layout: `(${features}) scale` },
+    { name: 'beta', kind: 'float', rank: 1, layout: `(${features}) shift` },
+  ] as const;
+
+export const batchnorm = defineLayer({
+  name: 'batchnorm',
+  summary: 'Batch normalization over N for each of D features',
+  description: BN_DOC,
+  inputs: inputs(2, '(N, D)', 'D'),
+  params: batchnormParams,
+  stateful: true,
+  example: {
+    mode: 'train',
+    inputs: { x: [[1, 2], [3, 6], [5, 10]], gamma: [1, 1], beta: [0, 0] },
+    state: { runningMean: [0, 0], runningVar: [1, 1] },
+    params: { momentum: 0.9, eps: 1e-5 },
+    dout: [[1, 0], [0, 1], [1, 1]],
+  },
+  outShape(ctx) {
+    expectFeatureVectors(ctx, ctx.shapes.x[1], 'D');
+    return ctx.shapes.x;
+  },
+  validate: (task) => validateBatchnorm(task, task.inputs.x.shape[0]),
+  compute: (task) => runBatchnorm(task, batchnormForward, batchnormBackward),
+});
+
+export const spatialBatchnorm = defineLayer({
+  name: 'spatial-batchnorm',
+  summary: 'Batch normalization per channel over N, H and W',
+  description: `x (N, C, H, W); statistics per channel over N·H·W. ${BN_DOC}`,
+  inputs: inputs(4, '(N, C, H, W)', 'C'),
+  params: batchnormParams,
+  stateful: true,
+  example: {
+    mode: 'train',
+    inputs: { x: [[[[1, 2], [3, 4]], [[0, 0], [1, 1]]]], gamma: [1, 2], beta: [0, 0.5] },
+    params: { momentum: 0.9 },
+    dout: [[[[1, 0], [0, 1]], [[1, 1], [0, 0]]]],
+  },
+  outShape(ctx) {
+    expectFeatureVectors(ctx, ctx.shapes.x[1], 'C');
+    return ctx.shapes.x;
+  },
+  validate: (task) => {
+    const [N, , H, W] = task.inputs.x.shape;
+    validateBatchnorm(task, N * H * W);
+  },
+  compute: (task) => runBatchnorm(task, spatialBatchnormForward, spatialBatchnormBackward),
+});

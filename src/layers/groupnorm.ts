@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { groupnormBackward, groupnormForward } from '../kernels/groupnorm.ts';
+import { ProblemError } from '../errors/problems.ts';
+import { eps, expectFeatureVectors, vector } from './normalization.ts';
+import { paramsObject } from './params.ts';
+import { defineLayer } from './types.ts';
+
+export const spatialGroupnorm = defineLayer({
+  name: 'spatial-groupnorm',
+  summary: 'Group normalization: statistics per sample and channel group',
+  description:
+    'x (N, C, H, W); the C channels are split into `groups` consecutive groups, each normalized over its (C/groups)·H·W values per sample; ' +
+    'gamma and beta are per channel (cs231n spatial_groupnorm, PyTorch GroupNorm). Gradients: x, gamma, beta.',
+  inputs: [
+    { name: 'x', kind: 'float', rank: 4, layout: '(N, C, H, W)' },
+    { name: 'gamma', kind: 'float', rank: 1, layout: '(C) scale' },
+    { name: 'beta', kind: 'float', rank: 1, layout: '(C) shift' },
+  ],
+  params: paramsObject({
+    groups: z.int().min(1).meta({ description: 'number of channel groups (required); must divide C' }),
+    eps,
+  }),
+  example: {
+    inputs: { x: [[[[1, 2], [3, 4]], [[0, 1], [1, 0]], [[2, 2], [1, 1]], [[5, 1], [0, 2]]]], gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0] },
+    params: { groups: 2 },
+    dout: [[[[1, 0], [0, 1]], [[1, 1], [0, 0]], [[0, 1], [1, 0]], [[1, 0], [1, 0]]]],
+  },
+  outShape(ctx) {
+    const C = ctx.shapes.x[1];
+    const { groups } = ctx.params;
+    if (C % groups !== 0) {
+      throw ProblemError.at('invalidParam', 'params.groups', `${groups} does not divide the C = ${C} channels of x [${ctx.shapes.x.join(', ')}]; use a divisor of ${C}`);
+    }
+    expectFeatureVectors(ctx, C, 'C');
+    return ctx.shapes.x;
+  },
+  compute({ inputs: { x, gamma, beta }, params, dout }) {
+    const fwd = groupnormForward(x, gamma.data, beta.data, params);
+    if (!dout) return { out: fwd.out };
+    const g = groupnormBackward(dout, fwd.cache);
+    return { out: fwd.out, grads: { x: g.dx, gamma: vector(g.dgamma), beta: vector(g.dbeta) } };
+  },
+});
