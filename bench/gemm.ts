@@ -27,6 +27,10 @@ const SHAPES: Shape[] = [
   { name: 'conv A fwd cols·Wᵀ', transA: false, transB: true, M: 16384, N: 64, K: 288 },
   { name: 'conv A dW doutᵀ·cols', transA: true, transB: false, M: 64, N: 288, K: 16384 },
   { name: 'conv A dcols dout·W', transA: false, transB: false, M: 16384, N: 288, K: 64 },
+  // The same three per image, in the NCHW layout src/kernels/conv.ts uses (P = Ho·Wo = 1024), ×16 images.
+  { name: 'per image fwd W·col', transA: false, transB: false, M: 64, N: 1024, K: 288 },
+  { name: 'per image dW dout·colᵀ', transA: false, transB: true, M: 64, N: 288, K: 1024 },
+  { name: 'per image dcol Wᵀ·dout', transA: true, transB: false, M: 288, N: 1024, K: 64 },
 ];
 const SMALL_ONLY = 128 * 128 * 128;
 
@@ -83,7 +87,7 @@ function main(): void {
   const short = (b: string) => b.replace('wasm-', '');
   const cols = ['reference', 'JS loop', ...backends.flatMap((b) => [`${short(b)} arena`, `${short(b)} gemm()`])];
   console.log(`node ${process.version}, backends: ${backends.join(', ') || 'none (JS only)'}; GFLOP/s, median\n`);
-  console.log(['shape'.padEnd(24), 'dtype'.padEnd(8), ...cols.map((c) => c.padStart(21))].join(''));
+  console.log(['shape'.padEnd(26), 'dtype'.padEnd(8), ...cols.map((c) => c.padStart(21))].join(''));
   const totals = new Map<string, number>();
   for (const dtype of ['float64', 'float32'] as const) {
     for (const s of SHAPES) {
@@ -99,17 +103,19 @@ function main(): void {
         const inArenaMs = arenaMs(engine, g, dtype);
         const copyMs = medianMs(() => engine.gemm(g));
         cells.push(gf(inArenaMs), gf(copyMs));
-        if (s.name.startsWith('conv A')) {
-          const key = `${dtype} ${b}`;
-          totals.set(`${key} arena`, (totals.get(`${key} arena`) ?? 0) + inArenaMs);
-          totals.set(`${key} gemm()`, (totals.get(`${key} gemm()`) ?? 0) + copyMs);
+        const group = s.name.startsWith('conv A') ? 'im2col' : s.name.startsWith('per image') ? 'per image ×16' : '';
+        if (group) {
+          const per = group === 'im2col' ? 1 : 16;
+          const key = `${dtype} ${b} ${group}`;
+          totals.set(`${key} arena`, (totals.get(`${key} arena`) ?? 0) + per * inArenaMs);
+          totals.set(`${key} gemm()`, (totals.get(`${key} gemm()`) ?? 0) + per * copyMs);
         }
       }
-      console.log([s.name.padEnd(24), dtype.padEnd(8), ...cells.map((c) => c.padStart(21))].join(''));
+      console.log([s.name.padEnd(26), dtype.padEnd(8), ...cells.map((c) => c.padStart(21))].join(''));
     }
   }
   console.log('\nconv A forward + backward, the three GEMMs only (ms):');
-  for (const [k, ms] of totals) console.log(`  ${k.padEnd(36)} ${ms.toFixed(1)}`);
+  for (const [k, ms] of totals) console.log(`  ${k.padEnd(48)} ${ms.toFixed(1)}`);
   console.log('  peers (PERFORMANCE.md, whole layer): numpy/OpenBLAS float64 62.6, PyTorch float32 14.4–15.4');
 }
 
