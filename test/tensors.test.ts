@@ -77,3 +77,14 @@ describe('encoding', () => {
     expect(Array.from(new Float32Array(Uint8Array.from(Buffer.from(w.b64, 'base64')).buffer))).toEqual(Array.from(t.data));
   });
 });
+
+describe('base64 validation', () => {
+  const wire = (b64: string) => ({ shape: [2], dtype: 'float32', b64 }) as never;
+  it('accepts padding or none, refuses characters outside the alphabet and wrong padding', () => {
+    expect(Array.from(decodeTensor(readHeader('x', wire('AACAPwAAAEA='), 8), 'float32').data)).toEqual([1, 2]);
+    expect(Array.from(decodeTensor(readHeader('x', wire('AACAPwAAAEA'), 8), 'float32').data)).toEqual([1, 2]);
+    for (const bad of ['AACAPw$AAEA=', 'AACAPwAAA EA', 'AACAPwAAAEA==', 'AACAPwAA-EA=']) {
+      expect(() => decodeTensor(readHeader('x', wire(bad), 8), 'float32'), bad).toThrow(/valid base64|bytes/);
+    }
+  });
+});

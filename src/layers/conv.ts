@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { convBackward, convForward } from '../kernels/conv.ts';
 import { convInfo } from '../kernels/geometry.ts';
+import { mergeBatch, splitBatch } from './batch-split.ts';
 import { geometryProblem, pair, paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
+
+/** Below this many multiply-adds a request runs whole: splitting would cost more than it saves. */
+export const CONV_SPLIT_MIN_FLOPS = 50e6;
 
 export const conv = defineLayer({
   name: 'conv',
@@ -38,4 +42,12 @@ export const conv = defineLayer({
     const { dx, dw, db } = convBackward(x, w, dout, params);
     return { out, grads: { x: dx, w: dw, b: db } };
   },
+  // Forward and dx along N; dw and db are partial sums over each part's samples.
+  split(task, workers) {
+    const { x, w } = task.inputs;
+    const info = convInfo(x.shape, w.shape, task.params);
+    const flops = 2 * info.N * info.F * info.Ho * info.Wo * info.Cg * info.HH * info.WW * (task.dout ? 3 : 1);
+    return workers > 1 && info.N > 1 && flops >= CONV_SPLIT_MIN_FLOPS ? splitBatch(task, workers) : undefined;
+  },
+  merge: (results) => mergeBatch(results, ['w', 'b']),
 });

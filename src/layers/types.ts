@@ -77,6 +77,12 @@ export interface LayerDefinition<P = any> {
   validate?(task: LayerTask<P>): void;
   /** The computation, on a worker thread. Only kernels; no HTTP knowledge. */
   compute(task: LayerTask<P>): LayerResult;
+  /**
+   * Optional: cut a task worth parallelizing into parts for several workers (or return undefined
+   * to run it whole), and put the parts' results back together.
+   */
+  split?(task: LayerTask<P>, workers: number): LayerTask<P>[] | undefined;
+  merge?(results: LayerResult[], task: LayerTask<P>): LayerResult;
 }
 
 /** Identity helper that infers P from the params schema. */

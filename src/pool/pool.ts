@@ -16,6 +16,8 @@ export interface PoolAnswer {
   /** ms from dispatch until the kernel started (queue wait plus the message hop) */
   queueMs: number;
   kernelMs: number;
+  /** workers the request was split across */
+  parts: number;
 }
 
 /** Thrown when the client went away and its work was cancelled: there is nobody to answer. */
@@ -95,7 +97,7 @@ export class KernelPool {
     try {
       const request: WorkerRequest = { id, task };
       const answer = (await this.piscina.run(request, { transferList: transfer, signal })) as WorkerAnswer;
-      return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start };
+      return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start, parts: 1 };
     } catch (error) {
       if (timeout.signal.aborted) {
         throw new ProblemError('timeout', `${task.layer}: the computation ran past the ${this.options.timeoutMs} ms limit; it was stopped and its worker replaced`);

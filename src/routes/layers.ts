@@ -5,6 +5,7 @@ import { prepareTask, type Limits } from '../layers/prepare.ts';
 import { encodeResult } from '../layers/respond.ts';
 import { ProblemError } from '../errors/problems.ts';
 import type { LayerDefinition } from '../layers/types.ts';
+import { runLayer } from '../pool/dispatch.ts';
 
 const now = () => performance.now();
 const ms = (d: number) => d.toFixed(3);
@@ -49,7 +50,7 @@ export default async function layerRoutes(app: FastifyInstance, opts: LayerRoute
           if (!reply.raw.writableFinished) abort.abort();
         };
         reply.raw.once('close', onClose);
-        const answer = await app.pool.run(prepared.task, prepared.transfer, abort.signal).finally(() => reply.raw.off('close', onClose));
+        const answer = await runLayer(app.pool, def, prepared.task, prepared.transfer, abort.signal).finally(() => reply.raw.off('close', onClose));
 
         const t2 = now();
         const text = withLayer(def.name, () => encodeResult(answer.result, prepared.form, prepared.task.dtype));
@@ -58,7 +59,7 @@ export default async function layerRoutes(app: FastifyInstance, opts: LayerRoute
         reply.header(
           'server-timing',
           `parse;dur=${ms(t0 - request.receivedAt)}, decode;dur=${ms(t1 - t0)}, queue;dur=${ms(Math.min(answer.queueMs, wait))}, ` +
-            `kernel;dur=${ms(answer.kernelMs)}, encode;dur=${ms(t3 - t2)}`,
+            `kernel;dur=${ms(answer.kernelMs)}${answer.parts > 1 ? `;desc="${answer.parts} workers"` : ''}, encode;dur=${ms(t3 - t2)}`,
         );
         // Already JSON text: the typed reply would want objects, and re-serializing would double the cost.
         return (reply as FastifyReply).type('application/json; charset=utf-8').send(text);

@@ -1,0 +1,61 @@
+import type { Tensor } from '../kernels/types.ts';
+import type { LayerResult, LayerTask } from './types.ts';
+
+/**
+ * Splitting one request across the worker pool along the batch axis N: x and dout are cut into
+ * contiguous slices of whole samples, every other input goes to each part. Forward outputs and
+ * dx concatenate back; gradients of shared inputs (w, b) are partial sums to be added.
+ */
+export function splitBatch<P>(task: LayerTask<P>, parts: number): LayerTask<P>[] {
+  const N = task.inputs.x.shape[0];
+  const k = Math.min(parts, N);
+  const tasks: LayerTask<P>[] = [];
+  for (let p = 0; p < k; p++) {
+    const from = Math.floor((p * N) / k);
+    const to = Math.floor(((p + 1) * N) / k);
+    const inputs: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(task.inputs)) inputs[name] = name === 'x' ? rows(t, from, to) : { shape: t.shape, data: t.data.slice() };
+    tasks.push({ ...task, inputs, dout: task.dout && rows(task.dout, from, to) });
+  }
+  return tasks;
+}
+
+function rows(t: Tensor, from: number, to: number): Tensor {
+  const per = t.data.length / t.shape[0];
+  return { shape: [to - from, ...t.shape.slice(1)], data: t.data.slice(from * per, to * per) };
+}
+
+/** The inverse of splitBatch: concatenate `out` and batch-shaped grads, sum the grads named in `summed`. */
+export function mergeBatch(results: LayerResult[], summed: readonly string[]): LayerResult {
+  const first = results[0];
+  const merged: LayerResult = {};
+  if (first.out) merged.out = concat(results.map((r) => r.out!));
+  if (first.grads) {
+    merged.grads = {};
+    for (const name of Object.keys(first.grads)) {
+      const parts = results.map((r) => r.grads![name]);
+      merged.grads[name] = summed.includes(name) ? sum(parts) : concat(parts);
+    }
+  }
+  return merged;
+}
+
+function concat(parts: Tensor[]): Tensor {
+  const total = parts.reduce((a, t) => a + t.data.length, 0);
+  const data = new (parts[0].data.constructor as Float64ArrayConstructor)(total);
+  let o = 0;
+  for (const t of parts) {
+    data.set(t.data, o);
+    o += t.data.length;
+  }
+  return { shape: [parts.reduce((a, t) => a + t.shape[0], 0), ...parts[0].shape.slice(1)], data };
+}
+
+function sum(parts: Tensor[]): Tensor {
+  // Accumulate in double, round once: float32 partial sums stay as accurate as one pass.
+  const acc = new Float64Array(parts[0].data.length);
+  for (const t of parts) for (let i = 0; i < acc.length; i++) acc[i] += t.data[i];
+  const data = new (parts[0].data.constructor as Float64ArrayConstructor)(acc.length);
+  data.set(acc);
+  return { shape: parts[0].shape, data };
+}
