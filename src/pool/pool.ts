@@ -44,9 +44,6 @@ export class KernelPool {
   private readonly options: PoolOptions;
   private closed = false;
   private inFlight = 0;
-  private nextId = 0;
-  /** per task id: starts its compute timer when the worker says it began */
-  private readonly onStart = new Map<number, () => void>();
   /** workers that died or were terminated (timeouts, faults) and were replaced */
   restarts = 0;
 
@@ -66,9 +63,6 @@ export class KernelPool {
     });
     // A worker that crashes is replaced by piscina; its task is rejected. Nothing else to do here.
     this.piscina.on('error', () => {});
-    this.piscina.on('message', (m: { started?: number }) => {
-      if (typeof m?.started === 'number') this.onStart.get(m.started)?.();
-    });
   }
 
   /** Resolves once the workers have started and loaded the kernels (e.g. compiled their wasm). */
@@ -76,37 +70,48 @@ export class KernelPool {
     await Promise.all(Array.from({ length: this.size }, () => this.piscina.run(null)));
   }
 
-  async run(task: LayerTask, transfer: ArrayBuffer[], clientGone?: AbortSignal): Promise<PoolAnswer> {
+  /**
+   * Runs one task. `cancel` is aborted when the client goes away; a split request shares one
+   * controller across its parts, so a timeout or disconnect stops all of them.
+   */
+  async run(task: LayerTask, transfer: ArrayBuffer[], cancel: AbortController = new AbortController()): Promise<PoolAnswer> {
     if (this.closed) throw new ProblemError('shuttingDown', 'the service is shutting down', { headers: { 'retry-after': '5' } });
     if (this.piscina.queueSize >= this.options.maxQueue && this.busy >= this.size) {
       throw new ProblemError('overloaded', `all ${this.size} workers are busy and ${this.piscina.queueSize} requests are waiting; try again shortly`, {
         headers: { 'retry-after': '1' },
       });
     }
-    // The time limit counts compute only: the clock starts when the worker says the kernel began,
-    // so time in the queue or a replacement worker's start-up is not charged to the request.
-    const id = this.nextId++;
-    const timeout = new AbortController();
+    // The time limit counts compute only. The worker writes its start time into a shared slot; the
+    // timer re-arms itself until the kernel has run timeoutMs, so time in the queue or a replacement
+    // worker's start-up is not charged, and no extra message crosses threads.
+    const clock = new Float64Array(new SharedArrayBuffer(8));
+    const limit = this.options.timeoutMs;
+    let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
-    this.onStart.set(id, () => {
-      timer = setTimeout(() => timeout.abort(), this.options.timeoutMs);
-    });
-    const signal = clientGone ? AbortSignal.any([timeout.signal, clientGone]) : timeout.signal;
+    const check = () => {
+      const started = clock[0];
+      const left = started === 0 ? limit : started + limit - now();
+      if (left > 0) timer = setTimeout(check, left);
+      else {
+        timedOut = true;
+        cancel.abort();
+      }
+    };
+    timer = setTimeout(check, limit);
     const sent = now();
     this.inFlight++;
     try {
-      const request: WorkerRequest = { id, task };
-      const answer = (await this.piscina.run(request, { transferList: transfer, signal })) as WorkerAnswer;
+      const request: WorkerRequest = { task, clock };
+      const answer = (await this.piscina.run(request, { transferList: transfer, signal: cancel.signal })) as WorkerAnswer;
       return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start, parts: 1 };
     } catch (error) {
-      if (timeout.signal.aborted) {
-        throw new ProblemError('timeout', `${task.layer}: the computation ran past the ${this.options.timeoutMs} ms limit; it was stopped and its worker replaced`);
+      if (timedOut) {
+        throw new ProblemError('timeout', `${task.layer}: the computation ran past the ${limit} ms limit; it was stopped and its worker replaced`);
       }
-      if (clientGone?.aborted) throw new ClientGoneError();
+      if (cancel.signal.aborted) throw new ClientGoneError();
       throw error;
     } finally {
       clearTimeout(timer);
-      this.onStart.delete(id);
       this.inFlight--;
     }
   }

@@ -1,11 +1,11 @@
-import { parentPort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { findLayer } from '../layers/registry.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
 
 export interface WorkerRequest {
-  id: number;
   task: LayerTask;
+  /** shared with the main thread: the kernel's start time (epoch ms) goes in slot 0 */
+  clock: Float64Array;
 }
 
 export interface WorkerAnswer {
@@ -29,11 +29,11 @@ function buffersOf(result: LayerResult): ArrayBuffer[] {
 /** Thin on purpose: checked task in, kernel, transferred buffers out. All 4xx decisions happened before. */
 export default function runTask(request: WorkerRequest | null) {
   if (request === null) return null; // warm-up: the imports above have loaded
-  const { id, task } = request;
+  const { task, clock } = request;
   const def = findLayer(task.layer);
   if (!def) throw new Error(`worker: no layer ${task.layer}`);
-  parentPort?.postMessage({ started: id }); // starts the compute time limit on the main thread
   const start = now();
+  clock[0] = start; // the main thread's time limit counts from here
   const result = def.compute(task);
   const answer: WorkerAnswer = { result, start, end: now() };
   const transfer = buffersOf(result);

@@ -50,7 +50,7 @@ export default async function layerRoutes(app: FastifyInstance, opts: LayerRoute
           if (!reply.raw.writableFinished) abort.abort();
         };
         reply.raw.once('close', onClose);
-        const answer = await runLayer(app.pool, def, prepared.task, prepared.transfer, abort.signal).finally(() => reply.raw.off('close', onClose));
+        const answer = await runLayer(app.pool, def, prepared.task, prepared.transfer, abort).finally(() => reply.raw.off('close', onClose));
 
         const t2 = now();
         const text = withLayer(def.name, () => encodeResult(answer.result, prepared.form, prepared.task.dtype));
