@@ -20,21 +20,30 @@
  * float32: gemm works on Float32Array; partial sums across images and across taps of col2im are
  * accumulated in double and rounded once at the store.
  */
-import { gemm } from './gemm.ts';
+import { col2imInArena, gemmArena, gemmInArena, hasWasmHelpers, rowSumsInArena } from './gemm.ts';
 import { checkDout, checkLength, convInfo, insideEnd, insideStart, type ConvInfo, type ConvParams } from './geometry.ts';
-import { zerosLike, type FloatArray, type Tensor } from './types.ts';
+import { zerosLike, type Dtype, type FloatArray, type Tensor } from './types.ts';
 
 export type { ConvParams } from './geometry.ts';
 
 export interface ConvOptions {
   /** Upper bound on the im2col buffer, in elements (at least one output row is always used). */
   maxColElements?: number;
+  /**
+   * Use the wasm col2im and row sums when the backend has them (default true). false runs the JS loops
+   * the 'js' backend uses, so tests reach them on any machine.
+   */
+  wasmHelpers?: boolean;
 }
 
 export interface ConvGrads<A extends FloatArray = FloatArray> {
   dx: Tensor<A>;
   dw: Tensor<A>;
   db: Tensor<A>;
+}
+
+export interface ConvForwardBackward<A extends FloatArray = FloatArray> extends ConvGrads<A> {
+  out: Tensor<A>;
 }
 
 const DEFAULT_MAX_COL_ELEMENTS = 1 << 21;
@@ -48,33 +57,8 @@ export function convForward<A extends FloatArray>(
   options: ConvOptions = {},
 ): Tensor<A> {
   const g = prepare(x, w, params, b);
-  const { N, F, Fg, groups, Ho, Wo } = g;
-  const Po = Ho * Wo;
-  const out = zerosLike(x.data, N * F * Po);
-  const plan = tilePlan(g, options);
-  const col = plan.direct ? null : zerosLike(x.data, plan.colLength);
-
-  for (let n = 0; n < N; n++) {
-    const outImg = n * F * Po;
-    for (let f = 0; f < F; f++) out.fill(b.data[f], outImg + f * Po, outImg + (f + 1) * Po);
-    for (let oh0 = 0; oh0 < Ho; oh0 += plan.rows) {
-      const oh1 = Math.min(Ho, oh0 + plan.rows);
-      const P = (oh1 - oh0) * Wo;
-      const cols = col ?? x.data;
-      if (col) im2col(x.data, n, g, oh0, oh1, col);
-      const colBase = col ? 0 : n * g.C * Po;
-      for (let gi = 0; gi < groups; gi++) {
-        gemm({
-          transA: false, transB: false, M: Fg, N: P, K: plan.K,
-          A: view(w.data, gi * Fg * plan.K, Fg, plan.K, plan.K), lda: plan.K,
-          B: view(cols, colBase + gi * plan.K * P, plan.K, P, P), ldb: P,
-          beta: 1,
-          C: view(out, outImg + gi * Fg * Po + oh0 * Wo, Fg, Po, P), ldc: Po,
-        });
-      }
-    }
-  }
-  return { shape: [...g.outShape], data: out };
+  const r = run(x, w, b, undefined, g, options);
+  return { shape: [...g.outShape], data: r.out! };
 }
 
 /** Backward: dx for the images of x, and dw, db summed over those images. */
@@ -86,77 +70,181 @@ export function convBackward<A extends FloatArray>(
   options: ConvOptions = {},
 ): ConvGrads<A> {
   const g = prepare(x, w, params);
+  checkDoutTensor(g, x, dout);
+  const r = run(x, w, undefined, dout, g, options);
+  return grads(x, w, g, r);
+}
+
+/**
+ * Forward and backward in one pass (what a request with dout needs): the im2col columns of each
+ * image (tile) serve the forward GEMM and dw, so they are built once instead of twice.
+ */
+export function convForwardBackward<A extends FloatArray>(
+  x: Tensor<A>,
+  w: Tensor<A>,
+  b: Tensor<A>,
+  dout: Tensor<A>,
+  params: ConvParams = {},
+  options: ConvOptions = {},
+): ConvForwardBackward<A> {
+  const g = prepare(x, w, params, b);
+  checkDoutTensor(g, x, dout);
+  const r = run(x, w, b, dout, g, options);
+  return { out: { shape: [...g.outShape], data: r.out! }, ...grads(x, w, g, r) };
+}
+
+function checkDoutTensor(g: ConvInfo, x: Tensor, dout: Tensor): void {
   checkDout('conv', g.outShape, dout.shape);
   checkLength('conv', 'dout', dout.shape, dout.data.length);
   if (dout.data.constructor !== x.data.constructor) throw new TypeError('conv: dout must have the dtype of x');
+}
+
+interface RunResult<A extends FloatArray> {
+  out?: A;
+  dx?: A;
+  dw?: A;
+  db?: A;
+}
+
+function grads<A extends FloatArray>(x: Tensor<A>, w: Tensor<A>, g: ConvInfo, r: RunResult<A>): ConvGrads<A> {
+  return {
+    dx: { shape: [...x.shape], data: r.dx! },
+    dw: { shape: [...w.shape], data: r.dw! },
+    db: { shape: [g.F], data: r.db! },
+  };
+}
+
+/**
+ * The one driver: forward when b is given, backward when dout is given, both from the same columns.
+ * Every GEMM operand lives in this thread's wasm arena (gemmInArena: no copies in and out of the GEMM):
+ * w is copied in once per call, im2col writes straight into the arena, dout is copied in per tile,
+ * out and dx are copied out once; dw accumulates in the arena over images and tiles (beta = 1).
+ */
+function run<A extends FloatArray>(
+  x: Tensor<A>,
+  w: Tensor<A>,
+  b: Tensor<A> | undefined,
+  dout: Tensor<A> | undefined,
+  g: ConvInfo,
+  options: ConvOptions,
+): RunResult<A> {
   const { N, C, H, W, F, Fg, groups, Ho, Wo } = g;
   const Po = Ho * Wo;
-  const HWin = H * W;
+  const HW = H * W;
   const plan = tilePlan(g, options);
-  const { K } = plan;
-  const f64 = x.data instanceof Float64Array;
+  const { K, rows, direct } = plan;
+  const Pmax = rows * Wo;
+  const colLength = direct ? C * Po : plan.colLength;
+  const dtype: Dtype = x.data instanceof Float32Array ? 'float32' : 'float64';
+  const fwd = b !== undefined;
+  const bwd = dout !== undefined;
+  const r: RunResult<A> = {};
+  const out = fwd ? zerosLike(x.data, N * F * Po) : undefined;
+  const dx = bwd ? zerosLike(x.data, N * C * HW) : undefined;
+  const wasmHelpers = options.wasmHelpers !== false && hasWasmHelpers();
+  // dx of one image accumulates in the arena (wasm col2im) when the image fits the column budget;
+  // otherwise (or on the JS backend) col2im adds straight into dx with a JS loop.
+  const dxInArena = bwd && !direct && wasmHelpers && C * HW <= (options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS);
+  const arena = gemmArena();
+  arena.scope(() => {
+    const wB = arena.alloc(dtype, F * K);
+    const colB = arena.alloc(dtype, colLength);
+    const outB = fwd ? arena.alloc(dtype, F * Pmax) : undefined;
+    const doutB = bwd ? arena.alloc(dtype, F * Pmax) : undefined;
+    const dcolB = bwd ? arena.alloc(dtype, colLength) : undefined;
+    const dwB = bwd ? arena.alloc(dtype, F * K) : undefined;
+    const dxB = dxInArena ? arena.alloc(dtype, C * HW) : undefined;
+    const dbB = bwd ? arena.alloc('float64', F) : undefined;
+    // Views only after the last alloc: an alloc may grow the memory and detach earlier views.
+    wB.view.set(w.data);
+    const colV = colB.view;
+    const outV = outB?.view;
+    const doutV = doutB?.view;
+    const dcolV = dcolB?.view;
+    const dxV = dxB?.view;
+    const dbV = dbB?.view;
+    dwB?.view.fill(0);
+    dbV?.fill(0);
 
-  const dx = zerosLike(x.data, N * C * HWin);
-  const dw = zerosLike(x.data, F * K);
-  const db = zerosLike(x.data, F);
-  const col = plan.direct ? null : zerosLike(x.data, plan.colLength);
-  const dcol = plan.direct ? null : zerosLike(x.data, plan.colLength);
-  // float32: dw is summed over images and tiles in double, dx over col2im taps in double.
-  const dwPart = f64 ? dw : zerosLike(x.data, F * K);
-  const dwSum = f64 ? null : new Float64Array(F * K);
-  const dxImg = f64 || plan.direct ? null : new Float64Array(C * HWin);
-  const dbSum = new Float64Array(F);
+    for (let n = 0; n < N; n++) {
+      const outImg = n * F * Po;
+      dxV?.fill(0);
+      for (let oh0 = 0; oh0 < Ho; oh0 += rows) {
+        const oh1 = Math.min(Ho, oh0 + rows);
+        const P = (oh1 - oh0) * Wo;
+        if (direct) colV.set(x.data.subarray(n * C * Po, (n + 1) * C * Po));
+        else im2col(x.data, n, g, oh0, oh1, colV);
+        if (outB) {
+          for (let f = 0; f < F; f++) outV!.fill(b!.data[f], f * P, (f + 1) * P);
+          for (let gi = 0; gi < groups; gi++) {
+            gemmInArena({
+              transA: false, transB: false, M: Fg, N: P, K,
+              A: wB, aOffset: gi * Fg * K, lda: K,
+              B: colB, bOffset: gi * K * P, ldb: P,
+              beta: 1,
+              C: outB, cOffset: gi * Fg * P, ldc: P,
+            });
+          }
+          copyRows(outV!, 0, P, out!, outImg + oh0 * Wo, Po, F, P);
+        }
+        if (doutB) {
+          copyRows(dout!.data, outImg + oh0 * Wo, Po, doutV!, 0, P, F, P);
+          if (wasmHelpers) rowSumsInArena(doutB, 0, F, P, P, dbB!);
+          else for (let f = 0; f < F; f++) dbV![f] += sum(doutV!, f * P, (f + 1) * P);
+          for (let gi = 0; gi < groups; gi++) {
+            // dw[g] (Fg × K) += dout[n, g] (Fg × P) · col[g]ᵀ (P × K)
+            gemmInArena({
+              transA: false, transB: true, M: Fg, N: K, K: P,
+              A: doutB, aOffset: gi * Fg * P, lda: P,
+              B: colB, bOffset: gi * K * P, ldb: P,
+              beta: 1,
+              C: dwB!, cOffset: gi * Fg * K, ldc: K,
+            });
+            // dcol[g] (K × P) = w[g]ᵀ (K × Fg) · dout[n, g] (Fg × P)
+            gemmInArena({
+              transA: true, transB: false, M: K, N: P, K: Fg,
+              A: wB, aOffset: gi * Fg * K, lda: K,
+              B: doutB, bOffset: gi * Fg * P, ldb: P,
+              beta: 0,
+              C: dcolB!, cOffset: gi * K * P, ldc: P,
+            });
+          }
+          // 1x1 direct: dcol is dx[n] itself.
+          if (direct) dx!.set(dcolV!.subarray(0, C * Po), n * C * HW);
+          else if (dxB) col2imInArena(g, oh0, oh1, dcolB!, dxB);
+          else col2im(dcolV!, g, oh0, oh1, dx!, n * C * HW);
+        }
+      }
+      if (dxV) dx!.set(dxV, n * C * HW);
+    }
+    if (dwB) {
+      r.dw = zerosLike(x.data, F * K);
+      r.dw.set(dwB.view);
+      r.db = zerosLike(x.data, F);
+      r.db.set(dbV!);
+    }
+  });
+  if (out) r.out = out;
+  if (dx) r.dx = dx;
+  return r;
+}
 
-  for (let n = 0; n < N; n++) {
-    const doutImg = n * F * Po;
-    for (let f = 0; f < F; f++) {
-      let s = 0;
-      for (let p = doutImg + f * Po, end = p + Po; p < end; p++) s += dout.data[p];
-      dbSum[f] += s;
-    }
-    dxImg?.fill(0);
-    for (let oh0 = 0; oh0 < Ho; oh0 += plan.rows) {
-      const oh1 = Math.min(Ho, oh0 + plan.rows);
-      const P = (oh1 - oh0) * Wo;
-      const cols = col ?? x.data;
-      if (col) im2col(x.data, n, g, oh0, oh1, col);
-      const colBase = col ? 0 : n * C * Po;
-      // 1x1 direct: dcol is dx[n] itself, each element written once.
-      const dcols = dcol ?? dx;
-      const dcolBase = dcol ? 0 : n * C * HWin;
-      for (let gi = 0; gi < groups; gi++) {
-        const doutG = view(dout.data, doutImg + gi * Fg * Po + oh0 * Wo, Fg, Po, P);
-        const colG = view(cols, colBase + gi * K * P, K, P, P);
-        // dw[g] (Fg × K) (+)= dout[n, g] (Fg × P) · col[g]ᵀ (P × K)
-        gemm({
-          transA: false, transB: true, M: Fg, N: K, K: P,
-          A: doutG, lda: Po, B: colG, ldb: P,
-          beta: f64 ? 1 : 0,
-          C: view(dwPart, gi * Fg * K, Fg, K, K), ldc: K,
-        });
-        // dcol[g] (K × P) = w[g]ᵀ (K × Fg) · dout[n, g] (Fg × P)
-        gemm({
-          transA: true, transB: false, M: K, N: P, K: Fg,
-          A: view(w.data, gi * Fg * K, Fg, K, K), lda: K, B: doutG, ldb: Po,
-          beta: 0,
-          C: view(dcols, dcolBase + gi * K * P, K, P, P), ldc: P,
-        });
-      }
-      if (dwSum) for (let i = 0; i < dwSum.length; i++) dwSum[i] += dwPart[i];
-      if (dcol) {
-        if (dxImg) col2im(dcol, g, oh0, oh1, dxImg, 0);
-        else col2im(dcol, g, oh0, oh1, dx, n * C * HWin);
-      }
-    }
-    if (dxImg) dx.set(dxImg, n * C * HWin);
+/** Σ a[lo..hi) in double. */
+function sum(a: FloatArray, lo: number, hi: number): number {
+  let s = 0;
+  for (let i = lo; i < hi; i++) s += a[i];
+  return s;
+}
+
+/** dst[dOff + r·ldd + (0..cols)] = src[sOff + r·lds + (0..cols)] for `rowCount` rows (one set when both are dense). */
+function copyRows(
+  src: FloatArray, sOff: number, lds: number, dst: FloatArray, dOff: number, ldd: number, rowCount: number, cols: number,
+): void {
+  if (lds === cols && ldd === cols) {
+    dst.set(src.subarray(sOff, sOff + rowCount * cols), dOff);
+    return;
   }
-  if (dwSum) dw.set(dwSum);
-  db.set(dbSum);
-  return {
-    dx: { shape: [...x.shape], data: dx },
-    dw: { shape: [...w.shape], data: dw },
-    db: { shape: [F], data: db },
-  };
+  for (let i = 0; i < rowCount; i++) dst.set(src.subarray(sOff + i * lds, sOff + i * lds + cols), dOff + i * ldd);
 }
 
 function prepare(x: Tensor, w: Tensor, params: ConvParams, b?: Tensor): ConvInfo {
@@ -189,11 +277,6 @@ function tilePlan(g: ConvInfo, options: ConvOptions): TilePlan {
   const budget = options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS;
   const rows = Math.max(1, Math.min(g.Ho, Math.floor(budget / perRow)));
   return { K, direct, rows, colLength: perRow * rows };
-}
-
-/** The exact extent of a rows × cols matrix with leading dimension ld starting at `start`. */
-function view<A extends FloatArray>(a: A, start: number, rows: number, ld: number, cols: number): A {
-  return a.subarray(start, start + (rows - 1) * ld + cols) as A;
 }
 
 /**

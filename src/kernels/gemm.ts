@@ -1,8 +1,8 @@
 import type { FloatArray } from './types.ts';
-import { createBestGemmEngine, type ArenaGemmArgs, type GemmBackend } from './wasm/engine.ts';
-import type { WasmArena } from './wasm/arena.ts';
+import { createBestGemmEngine, type ArenaGemmArgs, type Col2imGeometry, type GemmBackend } from './wasm/engine.ts';
+import type { ArenaBlock, WasmArena } from './wasm/arena.ts';
 
-export type { ArenaGemmArgs, GemmBackend } from './wasm/engine.ts';
+export type { ArenaGemmArgs, Col2imGeometry, GemmBackend } from './wasm/engine.ts';
 export type { ArenaBlock, WasmArena } from './wasm/arena.ts';
 
 /**
@@ -73,4 +73,19 @@ export function gemmArena(): WasmArena {
 /** GEMM on blocks of gemmArena(); offsets in elements. Never grows the arena, so views stay valid. */
 export function gemmInArena(g: ArenaGemmArgs): void {
   engine.gemmInArena(g);
+}
+
+/** Whether this thread's engine has the wasm helpers below (false on the 'js' backend). */
+export function hasWasmHelpers(): boolean {
+  return engine.hasWasm;
+}
+
+/** conv's col2im on arena blocks: dx (C×H×W at dxOffset) += col2im(dcol) for output rows [oh0, oh1). Wasm only. */
+export function col2imInArena(g: Col2imGeometry, oh0: number, oh1: number, dcol: ArenaBlock, dx: ArenaBlock, dxOffset = 0): void {
+  engine.col2imInArena(g, oh0, oh1, dcol, dx, dxOffset);
+}
+
+/** dst[r] += Σ_{j < cols} src[srcOffset + r·ld + j] in double (dst float64). Wasm only. */
+export function rowSumsInArena(src: ArenaBlock, srcOffset: number, rows: number, cols: number, ld: number, dst: ArenaBlock<'float64'>): void {
+  engine.rowSumsInArena(src, srcOffset, rows, cols, ld, dst);
 }

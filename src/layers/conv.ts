@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { convBackward, convForward } from '../kernels/conv.ts';
+import { convForward, convForwardBackward } from '../kernels/conv.ts';
 import { convInfo } from '../kernels/geometry.ts';
 import { mergeBatch, splitBatch } from './batch-split.ts';
 import { geometryProblem, pair, paramsObject } from './params.ts';
@@ -37,9 +37,8 @@ export const conv = defineLayer({
   },
   outShape: ({ shapes: { x, w, b }, params }) => [...geometryProblem(() => convInfo(x, w, params, b)).outShape],
   compute({ inputs: { x, w, b }, params, dout }) {
-    const out = convForward(x, w, b, params);
-    if (!dout) return { out };
-    const { dx, dw, db } = convBackward(x, w, dout, params);
+    if (!dout) return { out: convForward(x, w, b, params) };
+    const { out, dx, dw, db } = convForwardBackward(x, w, b, dout, params);
     return { out, grads: { x: dx, w: dw, b: db } };
   },
   // Forward and dx along N; dw and db are partial sums over each part's samples.

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test as vtest } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { convBackward, convForward, type ConvOptions } from '../../src/kernels/conv.ts';
+import { convBackward, convForward, convForwardBackward, type ConvOptions } from '../../src/kernels/conv.ts';
 import { convBackwardReference, convForwardReference } from '../../src/kernels/reference/conv.ts';
 import type { ConvParams } from '../../src/kernels/geometry.ts';
 import type { FloatArray, Tensor } from '../../src/kernels/types.ts';
@@ -90,8 +90,13 @@ const same = fc
     pad: [(s.dilation[0] * (HH - 1)) / 2, (s.dilation[1] * (WW - 1)) / 2] as [number, number],
   }));
 const shapes = fc.oneof(general, general, depthwise, oneByOne, same);
-/** Small im2col budgets force tiles of a few output rows (1 = one row per tile). */
-const options = fc.constantFrom<ConvOptions>({}, { maxColElements: 1 }, { maxColElements: 40 });
+/**
+ * Small im2col budgets force tiles of a few output rows (1 = one row per tile) and, once an image is
+ * over the budget, col2im straight into dx; wasmHelpers: false runs the JS col2im and row sums.
+ */
+const options = fc.constantFrom<ConvOptions>(
+  {}, { maxColElements: 1 }, { maxColElements: 40 }, { wasmHelpers: false }, { maxColElements: 40, wasmHelpers: false },
+);
 
 function expectAllClose(got: Record<string, FloatArray>, want: Record<string, FloatArray>, tol: number): void {
   for (const k of Object.keys(want)) {
@@ -129,6 +134,50 @@ describe('conv: fast == reference (property)', () => {
       { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
       TOL.fastVsReference32,
     );
+  });
+});
+
+describe('conv: convForwardBackward (one pass) == reference, and == the separate calls (property)', () => {
+  test.prop([shapes, options], { numRuns: 120 })('float64', (s, opts) => {
+    const { x, w, b, dout, params } = makeCase(s);
+    const got = convForwardBackward(x, w, b, dout, params, opts);
+    const ref = convForwardReference(x, w, b, params);
+    const r = convBackwardReference(x, w, dout, params);
+    expect(got.out.shape).toEqual(ref.shape);
+    expect(got.dx.shape).toEqual(x.shape);
+    expect(got.dw.shape).toEqual(w.shape);
+    expect(got.db.shape).toEqual(b.shape);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference64,
+    );
+    // Same operations in the same order as convForward + convBackward: equal bit for bit.
+    const sep = convBackward(x, w, dout, params, opts);
+    expect(Array.from(got.out.data)).toEqual(Array.from(convForward(x, w, b, params, opts).data));
+    for (const k of ['dx', 'dw', 'db'] as const) expect(Array.from(got[k].data)).toEqual(Array.from(sep[k].data));
+  });
+
+  test.prop([shapes, options], { numRuns: 80 })('float32', (s, opts) => {
+    const c = makeCase(s);
+    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
+    const got = convForwardBackward(x, w, b, dout, c.params, opts);
+    for (const t of [got.out, got.dx, got.dw, got.db]) expect(t.data).toBeInstanceOf(Float32Array);
+    const ref = convForwardReference(x, w, b, c.params);
+    const r = convBackwardReference(x, w, dout, c.params);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference32,
+    );
+  });
+
+  vtest('checks dout like convBackward', () => {
+    const c = makeCase(base);
+    const bad = { shape: [c.dout.shape[0], c.dout.shape[1] + 1, ...c.dout.shape.slice(2)], data: c.dout.data };
+    expect(() => convForwardBackward(c.x, c.w, c.b, bad, c.params)).toThrow(/dout has shape/);
+    const f32 = toFloat32(c.dout) as unknown as Tensor<Float64Array>;
+    expect(() => convForwardBackward(c.x, c.w, c.b, f32, c.params)).toThrow(/dtype of x/);
   });
 });
 
@@ -194,6 +243,28 @@ describe('conv: the batch can be split', () => {
       const perOut = outWhole.length / 5;
       expect(Array.from(out)).toEqual(Array.from(outWhole.subarray(n0 * perOut, n1 * perOut)));
       const g = convBackward(xs, c.w, ds, c.params);
+      expect(Array.from(g.dx.data)).toEqual(Array.from(sliceOf(whole.dx).data));
+      g.dw.data.forEach((v, i) => (dwSum[i] += v));
+      g.db.data.forEach((v, i) => (dbSum[i] += v));
+    }
+    expect(scaledDiff(dwSum, whole.dw.data)).toBeLessThan(TOL.fastVsReference64);
+    expect(scaledDiff(dbSum, whole.db.data)).toBeLessThan(TOL.fastVsReference64);
+  });
+});
+
+describe('conv: the batch can be split (one pass)', () => {
+  vtest('convForwardBackward on slices: out and dx concatenate, dw and db sum to the whole', () => {
+    const c = makeCase({ ...base, N: 5, groups: 2, pad: [1, 1], stride: [2, 1], seed: 11 });
+    const whole = convForwardBackward(c.x, c.w, c.b, c.dout, c.params);
+    const dwSum = new Float64Array(whole.dw.data.length);
+    const dbSum = new Float64Array(whole.db.data.length);
+    for (const [n0, n1] of [[0, 1], [1, 4], [4, 5]] as const) {
+      const sliceOf = (t: Tensor<Float64Array>): Tensor<Float64Array> => {
+        const per = t.data.length / t.shape[0];
+        return { shape: [n1 - n0, ...t.shape.slice(1)], data: t.data.subarray(n0 * per, n1 * per) };
+      };
+      const g = convForwardBackward(sliceOf(c.x), c.w, c.b, sliceOf(c.dout), c.params);
+      expect(Array.from(g.out.data)).toEqual(Array.from(sliceOf(whole.out).data));
       expect(Array.from(g.dx.data)).toEqual(Array.from(sliceOf(whole.dx).data));
       g.dw.data.forEach((v, i) => (dwSum[i] += v));
       g.db.data.forEach((v, i) => (dbSum[i] += v));

@@ -48,6 +48,32 @@ interface GemmExports {
   workBytes(): number;
   gemmF32: WasmGemm;
   gemmF64: WasmGemm;
+  col2imF32: WasmCol2im;
+  col2imF64: WasmCol2im;
+  rowSumsF32: WasmRowSums;
+  rowSumsF64: WasmRowSums;
+}
+type WasmCol2im = (
+  dcol: number, dx: number, C: number, H: number, W: number, HH: number, WW: number, Ho: number, Wo: number,
+  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh0: number, oh1: number,
+) => void;
+type WasmRowSums = (src: number, rows: number, cols: number, ld: number, dst: number) => void;
+
+/** The conv geometry col2im needs (a ConvInfo from ../geometry.ts has it). */
+export interface Col2imGeometry {
+  C: number;
+  H: number;
+  W: number;
+  HH: number;
+  WW: number;
+  Ho: number;
+  Wo: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
 }
 type WasmGemm = (
   transA: number, transB: number, M: number, N: number, K: number,
@@ -143,6 +169,56 @@ export class GemmEngine {
       C.dtype, transA, transB, M, N, K,
       A.byteOffset + aOff * size, lda, B.byteOffset + bOff * size, ldb, beta, C.byteOffset + cOff * size, ldc,
     );
+  }
+
+  /** Whether the wasm helpers (col2imInArena, rowSumsInArena) exist: false on the 'js' backend. */
+  get hasWasm(): boolean {
+    return this.#wasm !== undefined;
+  }
+
+  /**
+   * dx (C × H × W, at dxOffset) += col2im(dcol) for output rows [oh0, oh1): dcol is C·HH·WW × P with
+   * P = (oh1 − oh0)·Wo, rows in im2col order (c, kh, kw). Wasm backends only (see hasWasm).
+   */
+  col2imInArena(g: Col2imGeometry, oh0: number, oh1: number, dcol: ArenaBlock, dx: ArenaBlock, dxOffset = 0): void {
+    const w = this.#wasmOrThrow('col2imInArena');
+    this.#checkBlocks('col2imInArena', dcol, dx);
+    if (!(Number.isInteger(oh0) && Number.isInteger(oh1) && 0 <= oh0 && oh0 < oh1 && oh1 <= g.Ho)) {
+      throw new RangeError(`col2imInArena: bad rows [${oh0}, ${oh1}) of ${g.Ho}`);
+    }
+    const rows = g.C * g.HH * g.WW * (oh1 - oh0) * g.Wo;
+    if (rows > dcol.length) throw new RangeError(`col2imInArena: dcol needs ${rows} elements, has ${dcol.length}`);
+    checkOperand('dx', dx.length - dxOffset, dxOffset, 1, g.C * g.H * g.W, g.C * g.H * g.W);
+    const size = dx.dtype === 'float32' ? 4 : 8;
+    (dx.dtype === 'float32' ? w.col2imF32 : w.col2imF64)(
+      dcol.byteOffset, dx.byteOffset + dxOffset * size, g.C, g.H, g.W, g.HH, g.WW, g.Ho, g.Wo,
+      g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, oh0, oh1,
+    );
+  }
+
+  /** dst[r] += Σ_{j < cols} src[srcOffset + r·ld + j] for r < rows, in double (dst is a float64 block). */
+  rowSumsInArena(src: ArenaBlock, srcOffset: number, rows: number, cols: number, ld: number, dst: ArenaBlock<'float64'>): void {
+    const w = this.#wasmOrThrow('rowSumsInArena');
+    this.#checkBlocks('rowSumsInArena', src, src);
+    this.#checkBlocks('rowSumsInArena', dst, dst);
+    if (dst.dtype !== 'float64') throw new TypeError('rowSumsInArena: dst must be float64');
+    checkOperand('src', src.length - srcOffset, srcOffset, rows, cols, ld);
+    if (rows > dst.length) throw new RangeError(`rowSumsInArena: dst needs ${rows} elements, has ${dst.length}`);
+    const size = src.dtype === 'float32' ? 4 : 8;
+    (src.dtype === 'float32' ? w.rowSumsF32 : w.rowSumsF64)(src.byteOffset + srcOffset * size, rows, cols, ld, dst.byteOffset);
+  }
+
+  #wasmOrThrow(what: string): GemmExports {
+    if (this.#wasm === undefined) throw new Error(`${what}: needs a wasm backend (this one is ${this.backend})`);
+    return this.#wasm;
+  }
+
+  #checkBlocks(what: string, a: ArenaBlock, b: ArenaBlock): void {
+    for (const blk of [a, b]) {
+      if (blk.arena !== this.arena) throw new Error(`${what}: block from another arena`);
+      if (!blk.alive) throw new Error(`${what}: block used after its scope ended`);
+    }
+    if (a.dtype !== b.dtype) throw new TypeError(`${what}: blocks must share a dtype`);
   }
 
   #run(

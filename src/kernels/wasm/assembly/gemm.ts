@@ -334,3 +334,6 @@ export function gemmF64(
 ): void {
   gemmT<f64>(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, work);
 }
+
+// Conv helpers on the same memory (see conv.ts).
+export { col2imF32, col2imF64, rowSumsF32, rowSumsF64 } from './conv';

@@ -1,0 +1,78 @@
+/**
+ * The conv helpers next to the GEMM in the wasm module (col2imInArena, rowSumsInArena): they write
+ * into arena memory with no bounds checks of their own, so the engine must refuse operands that do
+ * not fit. Their results are covered by the conv properties (fast == reference) in conv.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { convInfo } from '../../src/kernels/geometry.ts';
+import { availableGemmBackends, GemmEngine } from '../../src/kernels/wasm/engine.ts';
+
+const wasmBackends = availableGemmBackends().filter((b) => b !== 'js');
+
+describe.each(wasmBackends)('conv helpers on %s', (backend) => {
+  const g = convInfo([1, 2, 5, 4], [3, 2, 3, 3], { pad: 1 }); // Ho = 5, Wo = 4, K = 18
+
+  it('col2imInArena adds the adjoint of im2col: ones in dcol count the taps that read each pixel', () => {
+    const engine = new GemmEngine(backend);
+    const arena = engine.arena;
+    arena.scope(() => {
+      const dcol = arena.alloc('float64', 18 * 20);
+      const dx = arena.alloc('float64', 2 * 20 + 3);
+      dcol.view.fill(1);
+      dx.view.fill(0.5);
+      engine.col2imInArena(g, 0, 5, dcol, dx, 3);
+      const v = dx.view;
+      expect([v[0], v[1], v[2]]).toEqual([0.5, 0.5, 0.5]); // before the offset: untouched
+      // 3x3 kernel, pad 1, stride 1: a corner pixel is read by 4 taps, an edge one by 6, an inner one by 9.
+      expect(v[3]).toBe(4.5);
+      expect(v[3 + 1]).toBe(6.5);
+      expect(v[3 + 4 + 1]).toBe(9.5);
+      expect(v[3 + 20 + 19]).toBe(4.5);
+    });
+  });
+
+  it('col2imInArena refuses rows outside the output, a short dcol, a short dx, mixed dtypes, dead blocks', () => {
+    const engine = new GemmEngine(backend);
+    const arena = engine.arena;
+    let dead: ReturnType<typeof arena.alloc<'float32'>> | undefined;
+    arena.scope(() => {
+      const dcol = arena.alloc('float32', 18 * 20);
+      const dx = arena.alloc('float32', 40);
+      const dx64 = arena.alloc('float64', 40);
+      dead = arena.alloc('float32', 40);
+      expect(() => engine.col2imInArena(g, 0, 6, dcol, dx)).toThrow(/bad rows/);
+      expect(() => engine.col2imInArena(g, 3, 3, dcol, dx)).toThrow(/bad rows/);
+      expect(() => engine.col2imInArena(g, 0, 5, arena.alloc('float32', 18 * 20 - 1), dx)).toThrow(/dcol needs/);
+      expect(() => engine.col2imInArena(g, 0, 5, dcol, dx, 1)).toThrow(/dx needs/);
+      expect(() => engine.col2imInArena(g, 0, 5, dcol, dx64)).toThrow(/share a dtype/);
+      engine.col2imInArena(g, 2, 3, dcol, dx); // one output row: 18 × 4 elements of dcol suffice
+    });
+    expect(() => engine.col2imInArena(g, 0, 5, dead!, dead!)).toThrow(/after its scope ended/);
+  });
+
+  it('rowSumsInArena sums rows in double and adds to dst; refuses operands that do not fit', () => {
+    const engine = new GemmEngine(backend);
+    const arena = engine.arena;
+    arena.scope(() => {
+      const src = arena.alloc('float32', 3 * 7);
+      const dst = arena.alloc('float64', 3);
+      src.view.forEach((_, i, a) => (a[i] = i % 7 === 0 ? 2 ** 24 : 1)); // 2^24 + 1 + … is exact only in double
+      dst.view.set([1, 2, 3]);
+      engine.rowSumsInArena(src, 0, 3, 6, 7, dst); // columns 0..5 of each row
+      expect([...dst.view]).toEqual([1 + 2 ** 24 + 5, 2 + 2 ** 24 + 5, 3 + 2 ** 24 + 5]);
+      expect(() => engine.rowSumsInArena(src, 1, 3, 7, 7, dst)).toThrow(/src needs/);
+      expect(() => engine.rowSumsInArena(src, 0, 4, 5, 5, dst)).toThrow(/dst needs/);
+    });
+  });
+});
+
+describe('conv helpers on js', () => {
+  it('say they need wasm', () => {
+    const engine = new GemmEngine('js');
+    expect(engine.hasWasm).toBe(false);
+    engine.arena.scope(() => {
+      const a = engine.arena.alloc('float64', 400);
+      expect(() => engine.col2imInArena(convInfo([1, 1, 3, 3], [1, 1, 1, 1]), 0, 3, a, a)).toThrow(/needs a wasm backend/);
+    });
+  });
+});
