@@ -1,6 +1,6 @@
 /** The environment lines of the report: machine, Node, commit, and which GEMM our kernels run. */
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { firstLine } from './ours.ts';
 
 function git(...args: string[]): string {
@@ -26,3 +26,5 @@ export async function environment(): Promise<string[]> {
     `commit ${git('rev-parse', '--short', 'HEAD')}${dirty}; our GEMM backend: ${backend}`,
   ];
 }
+
+export const loadLine = () => loadavg().map((l) => l.toFixed(2)).join(' / ') + ' (1 / 5 / 15 min)';

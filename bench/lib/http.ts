@@ -2,7 +2,8 @@
  * The service over real HTTP: buildApp(loadConfig({ WORKERS: '1', … })) listening on an ephemeral
  * loopback port, requests through Node's fetch (undici, keep-alive). The latency of one request is
  * from the call until the whole response body has arrived (the client's JSON.parse is not counted).
- * The request bodies are serialized once, before timing.
+ * The request bodies are serialized once, before timing. Besides the service's Server-Timing parts,
+ * the client records when the response headers arrived and how long the body took after them.
  */
 import type { FastifyInstance } from 'fastify';
 import { median } from './measure.ts';
@@ -103,9 +104,13 @@ export async function poster(service: Service, c: Case, body: string, pass: Pass
   const url = `${service.url}/v1/layers/${LAYER[c.kind]}`;
   const seen: Record<string, number[]> = {};
   const send = async () => {
+    const t0 = performance.now();
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const t1 = performance.now();
     const bytes = await res.arrayBuffer();
-    for (const [k, v] of Object.entries(serverTiming(res.headers.get('server-timing')))) (seen[k] ??= []).push(v);
+    const t2 = performance.now();
+    const parts = { ...serverTiming(res.headers.get('server-timing')), 'until headers': t1 - t0, 'body download': t2 - t1 };
+    for (const [k, v] of Object.entries(parts)) (seen[k] ??= []).push(v);
     return { status: res.status, bytes };
   };
   const first = await send();

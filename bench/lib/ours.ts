@@ -14,6 +14,8 @@ type Fn = (...args: unknown[]) => unknown;
 export interface Runner {
   fwd(): unknown;
   fwdBwd(): unknown;
+  /** the functions timed, e.g. "convForward; convForwardBackward" */
+  calls: string;
 }
 
 interface Adapter {
@@ -24,6 +26,8 @@ interface Adapter {
   grads: string[];
   callForward(f: Fn, c: Case, d: CaseData): unknown;
   callBackward(b: Fn, fwd: unknown, c: Case, d: CaseData): unknown;
+  /** a one-call forward + backward, used when the kernel file exports it (as the service does) */
+  fused?: { name: string; call(f: Fn, c: Case, d: CaseData): unknown };
   /** paths to the output array and to each gradient array in the results */
   outPath: string[];
   gradPaths: string[][];
@@ -54,6 +58,10 @@ const ADAPTERS: Record<Kind, Adapter> = {
     file: 'conv.ts', forward: 'convForward', backward: 'convBackward', grads: ['x', 'w', 'b'],
     callForward: (f, c, d) => f(tensor(c, d, 'x'), tensor(c, d, 'w'), tensor(c, d, 'b'), { stride: c.stride, pad: c.pad }),
     callBackward: (b, _fwd, c, d) => b(tensor(c, d, 'x'), tensor(c, d, 'w'), doutOf(c, d), { stride: c.stride, pad: c.pad }),
+    fused: {
+      name: 'convForwardBackward',
+      call: (f, c, d) => f(tensor(c, d, 'x'), tensor(c, d, 'w'), tensor(c, d, 'b'), doutOf(c, d), { stride: c.stride, pad: c.pad }),
+    },
     outPath: ['data'], gradPaths: [['dx', 'data'], ['dw', 'data'], ['db', 'data']],
   },
   'max-pool': pool('max-pool.ts', 'maxPool'),
@@ -111,19 +119,21 @@ export async function ourRunner(c: Case, d: CaseData): Promise<Runner> {
   const mod = await load(a.file);
   const f = exported(mod, a.file, a.forward);
   const b = exported(mod, a.file, a.backward);
+  const fused = a.fused && typeof mod[a.fused.name] === 'function' ? a.fused : undefined;
   const fwd = () => a.callForward(f, c, d);
-  const fwdBwd = () => a.callBackward(b, fwd(), c, d);
+  const fwdBwd = fused ? () => fused.call(mod[fused.name] as Fn, c, d) : () => a.callBackward(b, fwd(), c, d);
+  const bwdName = fused?.name ?? a.backward;
   try {
     const out = lengthAt(fwd(), a.outPath);
     if (out !== sizeOf(c.out)) throw new Skip(`${a.forward} returned ${out ?? 'no array'} values, expected ${sizeOf(c.out)} (API changed?)`);
-    const grads = a.callBackward(b, fwd(), c, d);
+    const grads = fwdBwd();
     a.grads.forEach((name, i) => {
       const n = lengthAt(grads, a.gradPaths[i]);
       const want = sizeOf(c.shapes[name]);
-      if (n !== want) throw new Skip(`${a.backward}: d${name} has ${n ?? 'no array'} values, expected ${want} (API changed?)`);
+      if (n !== want) throw new Skip(`${bwdName}: d${name} has ${n ?? 'no array'} values, expected ${want} (API changed?)`);
     });
   } catch (e) {
     throw e instanceof Skip ? e : new Skip(`${a.file} threw: ${firstLine(e)} (API changed?)`);
   }
-  return { fwd, fwdBwd };
+  return { fwd, fwdBwd, calls: fused ? `${a.forward}; ${fused.name}` : `${a.forward}; ${a.forward} + ${a.backward}` };
 }

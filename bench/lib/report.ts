@@ -76,7 +76,7 @@ export function httpTable(results: Results, cases: readonly Case[]): string {
       }
     }
   }
-  const header = ['case', 'dtype', 'pass', 'in-process ms', 'base64 ms', 'base64 / in-process', 'nested ms', 'nested / in-process', 'request MiB (base64 / nested)', 'Server-Timing medians, base64 (ms)'];
+  const header = ['case', 'dtype', 'pass', 'in-process ms', 'base64 ms', 'base64 / in-process', 'nested ms', 'nested / in-process', 'request MiB (base64 / nested)', 'timing medians, base64 (ms)'];
   return `${markdownTable(header, rows, ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'])}\n\n${notes.render()}`;
 }
 
@@ -190,7 +190,8 @@ export function report(results: Results, cases: readonly Case[], meta: ReportMet
     '## HTTP transport (buildApp, WORKERS=1, loopback, keep-alive)',
     'Latency from the request until the whole response body has arrived; bodies prepared before timing. ' +
       'A ratio is HTTP latency over our in-process time for the same work (forward + backward when `dout` is sent). ' +
-      'Server-Timing parts are the service\'s own medians (parse, decode, queue, kernel, encode).',
+      'Server-Timing parts are the service\'s own medians (parse: from the request headers until the handler, so the ' +
+      'body upload and JSON.parse; decode, queue, kernel, encode); "until headers" and "body download" are the client\'s.',
     httpTable(results, cases),
     'Throughput under load (autocannon): `npm run bench:load`, written to [load.md](load.md).',
   ];

@@ -55,7 +55,7 @@ export async function runOnnx(ctx: PeerContext): Promise<void> {
     ctx.results.implNotes.set('onnx', `not installed: ${PEERS_INSTALL}`);
     return;
   }
-  ctx.results.info.push(`onnxruntime-node ${ort.env.versions?.common ?? '?'}: CPU execution provider, 1 intra-op + 1 inter-op thread`);
+  ctx.results.addInfo(`onnxruntime-node ${ort.env.versions?.common ?? '?'}: CPU execution provider, 1 intra-op + 1 inter-op thread`);
   const options = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
 
   for (const c of ctx.cases) {

@@ -52,7 +52,7 @@ export async function runPython(ctx: PeerContext): Promise<void> {
     ctx.results.implNotes.set('numpy', `torch_bench.py failed (${why.slice(0, 160)})`);
     return;
   }
-  ctx.results.info.push(...answer.info);
+  for (const line of answer.info) ctx.results.addInfo(line);
   for (const [impl, note] of Object.entries(answer.missing)) ctx.results.implNotes.set(impl as 'torch' | 'numpy', note);
   for (const s of answer.samples) ctx.results.add(s);
 }

@@ -90,7 +90,7 @@ export async function runTfjs(ctx: PeerContext): Promise<void> {
     return;
   }
   const { tf, wasm } = loaded;
-  ctx.results.info.push(`tfjs ${tf.version_core}: CPU backend (JS) and wasm backend (XNNPACK, 1 thread), float32 only`);
+  ctx.results.addInfo(`tfjs ${tf.version_core}: CPU backend (JS) and wasm backend (XNNPACK, 1 thread), float32 only`);
   if (!wasm) ctx.results.implNotes.set('tfjs-wasm', `not installed: ${PEERS_INSTALL}`);
   wasm?.setThreadsCount?.(1);
 
@@ -120,6 +120,7 @@ export async function runTfjs(ctx: PeerContext): Promise<void> {
           ctx.results.add({ impl, caseId: c.id, dtype: 'float32', pass, note });
           continue;
         }
+        if (ctx.round > 1 && ctx.results.get(impl, c.id, 'float32', pass)?.reps === 1) continue;
         ctx.log(`${impl} ${c.id} float32 ${pass}`);
         try {
           const t = await measure(fn, ctx.budget);
