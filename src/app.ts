@@ -12,6 +12,7 @@ import problems from './plugins/problems.ts';
 import security from './plugins/security.ts';
 import { zodValidatorCompiler } from './plugins/zod-validator.ts';
 import catalogueRoutes from './routes/catalogue.ts';
+import checkRoutes from './routes/check.ts';
 import healthRoutes from './routes/health.ts';
 import layerRoutes from './routes/layers.ts';
 
@@ -74,5 +75,6 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(catalogueRoutes, { layers });
   await app.register(layerRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
+  await app.register(checkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   return app;
 }

@@ -1,0 +1,178 @@
+import type { LayerRequest } from '../layers/envelope.ts';
+import { prepareTask, type Limits } from '../layers/prepare.ts';
+import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts';
+import { ClientGoneError } from '../pool/pool.ts';
+import { inFloat64, outShapeOf } from './claims.ts';
+import { REL_ERROR_FLOOR, unravel } from './compare.ts';
+import type { Coordinate, ProbeParams } from './probe.ts';
+import type { GradcheckRequest } from './schema.ts';
+import { PROBE, type Runner } from './variants.ts';
+
+/**
+ * POST /v1/layers/{layer}/gradcheck: the service's own backward against centered differences, in
+ * float64, as cs231n's gradient_check.py does. The objective is the loss (loss layers) or
+ * sum(out · dout), with the request's dout or a seeded random one. Each float input is checked at
+ * every coordinate, or at `samples` distinct coordinates drawn with `seed` when it has more.
+ * The perturbed forwards run on the workers, COORDS_PER_TASK coordinates per task, at most one
+ * task per worker at a time.
+ */
+export const COORDS_PER_TASK = 32;
+
+/** Slopes this far apart (relative) on either side of a coordinate mean a kink within the step. */
+const KINK = 1e-3;
+
+export interface GradcheckResult {
+  passed: boolean;
+  relError: number;
+  maxAbsError: number;
+  checked: number;
+  of: number;
+  sampled: boolean;
+  worst: { index: number[]; numeric: number; analytic: number } | null;
+  hints: string[];
+}
+
+export interface GradcheckAnswer {
+  passed: boolean;
+  step: number;
+  threshold: number;
+  objective: string;
+  results: Record<string, GradcheckResult>;
+}
+
+/** mulberry32: small, seeded, the same stream on every platform. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n standard-normal numbers (Box–Muller on mulberry32(seed)). */
+export function randomNormal(n: number, seed: number): Float64Array {
+  const r = rng(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const m = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12)));
+    const a = 2 * Math.PI * r();
+    out[i] = m * Math.cos(a);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(a);
+  }
+  return out;
+}
+
+/** `k` distinct indices of 0..n−1 in increasing order: all of them when k >= n. */
+export function sampleIndices(n: number, k: number, seed: number): number[] {
+  if (k >= n) return Array.from({ length: n }, (_, i) => i);
+  const r = rng(seed);
+  const picked = new Set<number>();
+  while (picked.size < k) picked.add(Math.floor(r() * n));
+  return [...picked].sort((a, b) => a - b);
+}
+
+/** Runs the probes with at most `workers` in flight; the first failure stops the rest (a timeout wins over the cancellations it caused). */
+async function runProbes(tasks: LayerTask[], run: Runner, workers: number): Promise<LayerResult[]> {
+  const results: LayerResult[] = new Array(tasks.length);
+  const errors: unknown[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < tasks.length && errors.length === 0) {
+      const i = next++;
+      try {
+        results[i] = await run(PROBE, tasks[i]);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(workers, tasks.length) }, lane));
+  if (errors.length) throw errors.find((e) => !(e instanceof ClientGoneError)) ?? errors[0];
+  return results;
+}
+
+export async function runGradcheck(def: LayerDefinition, body: GradcheckRequest, limits: Limits, run: Runner, workers: number): Promise<GradcheckAnswer> {
+  const prepared = prepareTask(def, body as LayerRequest, limits);
+  const task = inFloat64(prepared.task);
+  const { step, samples, seed, threshold } = body;
+  let objective = def.loss ? 'loss' : 'sum(out · dout)';
+  if (!def.loss && !task.dout) {
+    const shape = outShapeOf(def, task);
+    task.dout = { shape, data: randomNormal(shape.reduce((a, d) => a * d, 1), seed) };
+    objective += `, dout random normal (seed ${seed})`;
+  }
+  const analytic = await run(def, task);
+
+  const floats = def.inputs.filter((i) => i.kind === 'float').map((i) => i.name);
+  // Each input draws from its own stream, so adding an input does not move another's coordinates.
+  const coords: Coordinate[] = floats.flatMap((input, k) =>
+    sampleIndices(task.inputs[input].data.length, samples, (seed + k * 0x9e3779b9) >>> 0).map((index) => ({ input, index })),
+  );
+  const parts = Math.max(Math.min(workers, coords.length), Math.ceil(coords.length / COORDS_PER_TASK));
+  const per = Math.ceil(coords.length / parts);
+  const tasks: LayerTask[] = [];
+  for (let o = 0; o < coords.length; o += per) {
+    const params: ProbeParams = { op: 'perturb', layer: def.name, params: task.params, step, objective: def.loss ? 'loss' : 'dot', coords: coords.slice(o, o + per) };
+    tasks.push({ ...task, layer: PROBE.name, params });
+  }
+  const probes = await runProbes(tasks, run, workers);
+  const rows = new Float64Array(coords.length * 3);
+  let o = 0;
+  for (const p of probes) {
+    rows.set(p.out!.data, o);
+    o += p.out!.data.length;
+  }
+
+  const results: Record<string, GradcheckResult> = {};
+  for (const input of floats) {
+    const x = task.inputs[input];
+    const grad = analytic.grads![input].data;
+    let relError = 0;
+    let maxAbsError = 0;
+    let worst = -1;
+    let checked = 0;
+    coords.forEach((c, k) => {
+      if (c.input !== input) return;
+      checked++;
+      const n = rows[3 * k];
+      const a = grad[c.index];
+      const r = Math.abs(n - a) / Math.max(REL_ERROR_FLOOR, Math.abs(n) + Math.abs(a));
+      if (worst < 0 || r > relError) {
+        relError = r;
+        worst = k;
+      }
+      maxAbsError = Math.max(maxAbsError, Math.abs(n - a));
+    });
+    const w = coords[worst];
+    const passed = relError <= threshold;
+    results[`grads.${input}`] = {
+      passed,
+      relError,
+      maxAbsError,
+      checked,
+      of: x.data.length,
+      sampled: checked < x.data.length,
+      worst: { index: unravel(w.index, x.shape), numeric: rows[3 * worst], analytic: grad[w.index] },
+      hints: passed ? [] : gradcheckHints(`grads.${input}`, unravel(w.index, x.shape), rows[3 * worst], grad[w.index], rows[3 * worst + 1], rows[3 * worst + 2], step),
+    };
+  }
+  return { passed: Object.values(results).every((r) => r.passed), step, threshold, objective, results };
+}
+
+function gradcheckHints(key: string, index: number[], numeric: number, analytic: number, right: number, left: number, step: number): string[] {
+  const at = `[${index.join(', ')}]`;
+  const spread = Math.abs(right - left) / Math.max(REL_ERROR_FLOOR, Math.abs(right) + Math.abs(left));
+  if (spread > KINK) {
+    return [
+      `${key} ${at} sits within step ${step} of a kink (the slope is ${right} on the right and ${left} on the left): relu at 0, a max-pool tie or a hinge; ` +
+        'centered differences are unreliable there: try a smaller step, or inputs away from the kink',
+    ];
+  }
+  if (Math.abs(numeric) + Math.abs(analytic) < 1e-6) {
+    return [`${key} ${at} is nearly zero (numeric ${numeric}, analytic ${analytic}): cs231n's relative error is large near 1e-8 and below; this is rounding, not a wrong gradient`];
+  }
+  return [`${key} ${at}: numeric ${numeric}, analytic ${analytic}; if the error changes a lot with the step (try 1e-4 and 1e-6), it is numerical noise in the differences`];
+}

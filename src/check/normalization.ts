@@ -1,0 +1,160 @@
+import type { Tensor } from '../kernels/types.ts';
+
+/**
+ * Two common mistakes in the normalization layers, as plain float64 closed forms (forward and the
+ * exact gradient of that forward), so the check route can recognise a claim computed with them:
+ *
+ *   'eps-outside':  xhat = (x − mean) / (sqrt(var) + eps)          instead of / sqrt(var + eps)
+ *   'unbiased':     var  = Σ (x − mean)² / (M − 1)                  instead of / M (torch.var's default)
+ *
+ * They are not kernels of the service: slow, simple and only run when a claim failed.
+ * One description covers the four layers: every element belongs to a statistics group (a feature,
+ * a channel, a row, a (sample, group)) and to a channel of gamma and beta.
+ *
+ * Forward per group g with M elements, s = sqrt(var + eps) or sqrt(var) + eps:
+ *   out = gamma[c] · (x − mean) / s + beta[c]
+ * Backward, dxhat = dout · gamma[c], A = Σ_g dxhat, B = Σ_g dxhat · (x − mean), V = M or M − 1:
+ *   dL/dvar = −B / s² · ds/dvar
+ *   dx      = dxhat / s − A / (M · s) + dL/dvar · 2 (x − mean) / V
+ *   dgamma  = Σ dout · xhat,  dbeta = Σ dout
+ * Test mode (batchnorm family) uses the running statistics, constants: dx = dxhat / s.
+ * With 'eps-outside', learners who use the textbook short form
+ *   dx = (M · dxhat − A − xhat · Σ dxhat · xhat) / (M · s)
+ * with their s get slightly different numbers; that form is returned too, as grads['x.short'].
+ */
+export type NormVariant = 'eps-outside' | 'unbiased';
+
+export const NORMALIZATION_LAYERS = ['batchnorm', 'spatial-batchnorm', 'layernorm', 'spatial-groupnorm'] as const;
+
+interface Grouping {
+  groups: number;
+  group: Int32Array;
+  channel: Int32Array;
+}
+
+function grouping(layer: string, shape: readonly number[], groupsParam: number): Grouping {
+  const size = shape.reduce((a, d) => a * d, 1);
+  const group = new Int32Array(size);
+  const channel = new Int32Array(size);
+  let groups: number;
+  if (layer === 'batchnorm') {
+    const D = shape[1];
+    groups = D;
+    for (let i = 0; i < size; i++) group[i] = channel[i] = i % D;
+  } else if (layer === 'layernorm') {
+    const D = shape[shape.length - 1];
+    groups = size / D;
+    for (let i = 0; i < size; i++) {
+      group[i] = Math.floor(i / D);
+      channel[i] = i % D;
+    }
+  } else {
+    const [, C, H, W] = shape;
+    const S = H * W;
+    const perGroup = layer === 'spatial-groupnorm' ? C / groupsParam : 1;
+    groups = layer === 'spatial-groupnorm' ? shape[0] * groupsParam : C;
+    for (let i = 0; i < size; i++) {
+      const c = Math.floor(i / S) % C;
+      channel[i] = c;
+      group[i] = layer === 'spatial-groupnorm' ? Math.floor(i / (C * S)) * groupsParam + Math.floor(c / perGroup) : c;
+    }
+  }
+  return { groups, group, channel };
+}
+
+export interface NormTask {
+  layer: string;
+  mode: 'train' | 'test';
+  eps: number;
+  groups: number;
+  x: Tensor;
+  gamma: Tensor;
+  beta: Tensor;
+  runningMean?: Tensor;
+  runningVar?: Tensor;
+  dout?: Tensor;
+}
+
+export interface NormResult {
+  out: Tensor;
+  grads?: Record<string, Tensor>;
+}
+
+export function normalizationVariant(t: NormTask, variant: NormVariant): NormResult {
+  const { x, gamma, beta, dout, eps } = t;
+  const { groups, group, channel } = grouping(t.layer, x.shape, t.groups);
+  const n = x.data.length;
+  const batchStats = t.mode === 'train' || !t.layer.includes('batchnorm');
+  const count = new Float64Array(groups);
+  const mean = new Float64Array(groups);
+  const variance = new Float64Array(groups);
+  if (batchStats) {
+    for (let i = 0; i < n; i++) {
+      count[group[i]]++;
+      mean[group[i]] += x.data[i];
+    }
+    for (let g = 0; g < groups; g++) mean[g] /= count[g];
+    for (let i = 0; i < n; i++) variance[group[i]] += (x.data[i] - mean[group[i]]) ** 2;
+    for (let g = 0; g < groups; g++) variance[g] /= variant === 'unbiased' ? Math.max(1, count[g] - 1) : count[g];
+  } else {
+    for (let g = 0; g < groups; g++) {
+      mean[g] = t.runningMean!.data[g];
+      variance[g] = t.runningVar!.data[g];
+    }
+  }
+  const s = new Float64Array(groups);
+  const dsdvar = new Float64Array(groups);
+  for (let g = 0; g < groups; g++) {
+    const root = Math.sqrt(variant === 'eps-outside' ? variance[g] : variance[g] + eps);
+    s[g] = variant === 'eps-outside' ? root + eps : root;
+    dsdvar[g] = root > 0 ? 1 / (2 * root) : 0;
+  }
+  const out = new Float64Array(n);
+  const xhat = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const g = group[i];
+    xhat[i] = (x.data[i] - mean[g]) / s[g];
+    out[i] = gamma.data[channel[i]] * xhat[i] + beta.data[channel[i]];
+  }
+  const result: NormResult = { out: { shape: x.shape, data: out } };
+  if (!dout) return result;
+
+  const C = gamma.data.length;
+  const dgamma = new Float64Array(C);
+  const dbeta = new Float64Array(C);
+  const dxhat = new Float64Array(n);
+  const A = new Float64Array(groups);
+  const B = new Float64Array(groups);
+  const Bhat = new Float64Array(groups);
+  for (let i = 0; i < n; i++) {
+    const c = channel[i];
+    const g = group[i];
+    dgamma[c] += dout.data[i] * xhat[i];
+    dbeta[c] += dout.data[i];
+    dxhat[i] = dout.data[i] * gamma.data[c];
+    A[g] += dxhat[i];
+    B[g] += dxhat[i] * (x.data[i] - mean[g]);
+    Bhat[g] += dxhat[i] * xhat[i];
+  }
+  const dx = new Float64Array(n);
+  const short = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const g = group[i];
+    if (!batchStats) {
+      dx[i] = short[i] = dxhat[i] / s[g];
+      continue;
+    }
+    const M = count[g];
+    const V = variant === 'unbiased' ? Math.max(1, M - 1) : M;
+    const dvar = (-B[g] / (s[g] * s[g])) * dsdvar[g];
+    dx[i] = dxhat[i] / s[g] - A[g] / (M * s[g]) + (dvar * 2 * (x.data[i] - mean[g])) / V;
+    short[i] = (M * dxhat[i] - A[g] - xhat[i] * Bhat[g]) / (M * s[g]);
+  }
+  result.grads = {
+    x: { shape: x.shape, data: dx },
+    gamma: { shape: gamma.shape, data: dgamma },
+    beta: { shape: beta.shape, data: dbeta },
+    ...(variant === 'eps-outside' ? { 'x.short': { shape: x.shape, data: short } } : {}),
+  };
+  return result;
+}
