@@ -1,3 +1,4 @@
+import { ProblemError } from '../errors/problems.ts';
 import type { LayerRequest } from '../layers/envelope.ts';
 import { prepareTask, type Limits } from '../layers/prepare.ts';
 import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts';
@@ -90,8 +91,14 @@ async function runProbes(tasks: LayerTask[], run: Runner, workers: number): Prom
     }
   };
   await Promise.all(Array.from({ length: Math.min(workers, tasks.length) }, lane));
-  if (errors.length) throw errors.find((e) => !(e instanceof ClientGoneError)) ?? errors[0];
-  return results;
+  if (!errors.length) return results;
+  const error = errors.find((e) => !(e instanceof ClientGoneError)) ?? errors[0];
+  if (error instanceof ProblemError && error.kind === 'timeout') {
+    // The pool names the task (the internal probe); say what it was and what to change.
+    const per = (tasks[0].params as { coords: unknown[] }).coords.length;
+    throw new ProblemError('timeout', `one task of the numeric gradient (${per} coordinates, ${2 * per + 1} forwards) ran past the compute time limit; send fewer samples or smaller inputs`);
+  }
+  throw error;
 }
 
 export async function runGradcheck(def: LayerDefinition, body: GradcheckRequest, limits: Limits, run: Runner, workers: number): Promise<GradcheckAnswer> {
