@@ -20,7 +20,9 @@
  * float32: gemm works on Float32Array; partial sums across images and across taps of col2im are
  * accumulated in double and rounded once at the store.
  */
-import { col2imInArena, gemmArena, gemmInArena, hasWasmHelpers, rowSumsInArena } from './gemm.ts';
+import {
+  col2imInArena, depthwiseBackwardInArena, depthwiseForwardInArena, gemmArena, gemmInArena, hasWasmHelpers, rowSumsInArena,
+} from './gemm.ts';
 import { checkDout, checkLength, convInfo, insideEnd, insideStart, type ConvInfo, type ConvParams } from './geometry.ts';
 import { zerosLike, type Dtype, type FloatArray, type Tensor } from './types.ts';
 
@@ -128,6 +130,8 @@ function run<A extends FloatArray>(
   g: ConvInfo,
   options: ConvOptions,
 ): RunResult<A> {
+  const wasmHelpers = options.wasmHelpers !== false && hasWasmHelpers();
+  if (wasmHelpers && g.Cg === 1) return runDepthwise(x, w, b, dout, g, options);
   const { N, C, H, W, F, Fg, groups, Ho, Wo } = g;
   const Po = Ho * Wo;
   const HW = H * W;
@@ -141,7 +145,6 @@ function run<A extends FloatArray>(
   const r: RunResult<A> = {};
   const out = fwd ? zerosLike(x.data, N * F * Po) : undefined;
   const dx = bwd ? zerosLike(x.data, N * C * HW) : undefined;
-  const wasmHelpers = options.wasmHelpers !== false && hasWasmHelpers();
   // dx of one image accumulates in the arena (wasm col2im) when the image fits the column budget;
   // otherwise (or on the JS backend) col2im adds straight into dx with a JS loop.
   const dxInArena = bwd && !direct && wasmHelpers && C * HW <= (options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS);
@@ -222,6 +225,83 @@ function run<A extends FloatArray>(
       r.dw.set(dwB.view);
       r.db = zerosLike(x.data, F);
       r.db.set(dbV!);
+    }
+  });
+  if (out) r.out = out;
+  if (dx) r.dx = dx;
+  return r;
+}
+
+/**
+ * Depthwise (groups = C, one input channel per group; the wasm helpers only): direct loops per channel
+ * instead of per-group GEMMs with K = HH·WW. Images are done in chunks of whole channels (at least one),
+ * as many as fit the column budget; x, dout and w are copied into the arena, out and dx out of it.
+ * dw and db accumulate in float64 for both dtypes.
+ */
+function runDepthwise<A extends FloatArray>(
+  x: Tensor<A>,
+  w: Tensor<A>,
+  b: Tensor<A> | undefined,
+  dout: Tensor<A> | undefined,
+  g: ConvInfo,
+  options: ConvOptions,
+): RunResult<A> {
+  const { N, C, H, W, F, Fg, HH, WW, Ho, Wo } = g;
+  const Po = Ho * Wo;
+  const HW = H * W;
+  const T = HH * WW;
+  const budget = options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS;
+  const perChannel = HW + Fg * Po;
+  const chunk = Math.max(1, Math.min(C, Math.floor(budget / perChannel)));
+  const dtype: Dtype = x.data instanceof Float32Array ? 'float32' : 'float64';
+  const fwd = b !== undefined;
+  const bwd = dout !== undefined;
+  const r: RunResult<A> = {};
+  const out = fwd ? zerosLike(x.data, N * F * Po) : undefined;
+  const dx = bwd ? zerosLike(x.data, N * C * HW) : undefined;
+  const arena = gemmArena();
+  arena.scope(() => {
+    const wB = arena.alloc(dtype, F * T);
+    const bB = fwd ? arena.alloc(dtype, F) : undefined;
+    const xB = arena.alloc(dtype, chunk * HW);
+    const outB = fwd ? arena.alloc(dtype, chunk * Fg * Po) : undefined;
+    const doutB = bwd ? arena.alloc(dtype, chunk * Fg * Po) : undefined;
+    const dxB = bwd ? arena.alloc(dtype, chunk * HW) : undefined;
+    const dwB = bwd ? arena.alloc('float64', F * T) : undefined;
+    const dbB = bwd ? arena.alloc('float64', F) : undefined;
+    // Views only after the last alloc.
+    wB.view.set(w.data);
+    if (bB) bB.view.set(b!.data);
+    const xV = xB.view;
+    const outV = outB?.view;
+    const doutV = doutB?.view;
+    const dxV = dxB?.view;
+    dwB?.view.fill(0);
+    dbB?.view.fill(0);
+    for (let n = 0; n < N; n++) {
+      for (let c0 = 0; c0 < C; c0 += chunk) {
+        const nc = Math.min(C, c0 + chunk) - c0;
+        const xAt = (n * C + c0) * HW;
+        const outAt = (n * F + c0 * Fg) * Po;
+        const outLen = nc * Fg * Po;
+        xV.set(x.data.subarray(xAt, xAt + nc * HW));
+        if (outB) {
+          depthwiseForwardInArena(g, nc, xB, wB, c0 * Fg * T, bB!, c0 * Fg, outB);
+          out!.set(outV!.subarray(0, outLen), outAt);
+        }
+        if (doutB) {
+          doutV!.set(dout!.data.subarray(outAt, outAt + outLen));
+          rowSumsInArena(doutB, 0, nc * Fg, Po, Po, dbB!, c0 * Fg);
+          depthwiseBackwardInArena(g, nc, xB, wB, c0 * Fg * T, doutB, dxB!, dwB!, c0 * Fg * T);
+          dx!.set(dxV!.subarray(0, nc * HW), xAt);
+        }
+      }
+    }
+    if (dwB) {
+      r.dw = zerosLike(x.data, F * T);
+      r.dw.set(dwB.view);
+      r.db = zerosLike(x.data, F);
+      r.db.set(dbB!.view);
     }
   });
   if (out) r.out = out;

@@ -1,8 +1,10 @@
 import type { FloatArray } from './types.ts';
-import { createBestGemmEngine, type ArenaGemmArgs, type Col2imGeometry, type GemmBackend } from './wasm/engine.ts';
+import {
+  createBestGemmEngine, type ArenaGemmArgs, type Col2imGeometry, type DepthwiseGeometry, type GemmBackend,
+} from './wasm/engine.ts';
 import type { ArenaBlock, WasmArena } from './wasm/arena.ts';
 
-export type { ArenaGemmArgs, Col2imGeometry, GemmBackend } from './wasm/engine.ts';
+export type { ArenaGemmArgs, Col2imGeometry, DepthwiseGeometry, GemmBackend } from './wasm/engine.ts';
 export type { ArenaBlock, WasmArena } from './wasm/arena.ts';
 
 /**
@@ -85,7 +87,25 @@ export function col2imInArena(g: Col2imGeometry, oh0: number, oh1: number, dcol:
   engine.col2imInArena(g, oh0, oh1, dcol, dx, dxOffset);
 }
 
-/** dst[r] += Σ_{j < cols} src[srcOffset + r·ld + j] in double (dst float64). Wasm only. */
-export function rowSumsInArena(src: ArenaBlock, srcOffset: number, rows: number, cols: number, ld: number, dst: ArenaBlock<'float64'>): void {
-  engine.rowSumsInArena(src, srcOffset, rows, cols, ld, dst);
+/** dst[dstOffset + r] += Σ_{j < cols} src[srcOffset + r·ld + j] in double (dst float64). Wasm only. */
+export function rowSumsInArena(
+  src: ArenaBlock, srcOffset: number, rows: number, cols: number, ld: number, dst: ArenaBlock<'float64'>, dstOffset = 0,
+): void {
+  engine.rowSumsInArena(src, srcOffset, rows, cols, ld, dst, dstOffset);
+}
+
+/** Depthwise conv forward on arena blocks (see GemmEngine.depthwiseForwardInArena). Wasm only. */
+export function depthwiseForwardInArena(
+  g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, b: ArenaBlock, bOffset: number,
+  out: ArenaBlock,
+): void {
+  engine.depthwiseForwardInArena(g, channels, x, w, wOffset, b, bOffset, out);
+}
+
+/** Depthwise conv backward on arena blocks (see GemmEngine.depthwiseBackwardInArena). Wasm only. */
+export function depthwiseBackwardInArena(
+  g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, dout: ArenaBlock,
+  dx: ArenaBlock, dwAcc: ArenaBlock<'float64'>, dwOffset: number,
+): void {
+  engine.depthwiseBackwardInArena(g, channels, x, w, wOffset, dout, dx, dwAcc, dwOffset);
 }

@@ -76,3 +76,36 @@ describe('conv helpers on js', () => {
     });
   });
 });
+
+describe.each(wasmBackends)('depthwise helpers on %s', (backend) => {
+  // 3 channels, multiplier 2, 3x3, pad 1: 6 filters
+  const g = convInfo([1, 3, 4, 5], [6, 1, 3, 3], { pad: 1, groups: 3 });
+
+  it('refuse operands that do not fit', () => {
+    const engine = new GemmEngine(backend);
+    const arena = engine.arena;
+    arena.scope(() => {
+      const x = arena.alloc('float64', 3 * 20);
+      const w = arena.alloc('float64', 6 * 9);
+      const b = arena.alloc('float64', 6);
+      const out = arena.alloc('float64', 6 * 20);
+      const dx = arena.alloc('float64', 3 * 20);
+      const dwAcc = arena.alloc('float64', 6 * 9);
+      const w32 = arena.alloc('float32', 6 * 9);
+      engine.depthwiseForwardInArena(g, 3, x, w, 0, b, 0, out);
+      engine.depthwiseForwardInArena(g, 1, x, w, 4 * 9, b, 4, out); // the last channel's two filters
+      expect(() => engine.depthwiseForwardInArena(g, 3, x, w, 9, b, 0, out)).toThrow(/w needs/);
+      expect(() => engine.depthwiseForwardInArena(g, 3, x, w, 0, b, 1, out)).toThrow(/b needs/);
+      expect(() => engine.depthwiseForwardInArena(g, 4, x, w, 0, b, 0, out)).toThrow(/x needs/);
+      expect(() => engine.depthwiseForwardInArena(g, 0, x, w, 0, b, 0, out)).toThrow(/channel count/);
+      expect(() => engine.depthwiseForwardInArena(g, 3, x, w32, 0, b, 0, out)).toThrow(/share a dtype/);
+      expect(() => engine.depthwiseForwardInArena(g, 3, x, w, 0, b, 0, arena.alloc('float64', 119))).toThrow(/out needs/);
+      engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dwAcc, 0);
+      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dwAcc, 1)).toThrow(/dwAcc needs/);
+      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, arena.alloc('float64', 119), dx, dwAcc, 0)).toThrow(/dout needs/);
+      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, arena.alloc('float64', 59), dwAcc, 0)).toThrow(/dx needs/);
+      const dw32 = arena.alloc('float32', 54) as unknown as typeof dwAcc;
+      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dw32, 0)).toThrow(/must be float64/);
+    });
+  });
+});

@@ -181,6 +181,52 @@ describe('conv: convForwardBackward (one pass) == reference, and == the separate
   });
 });
 
+describe('conv: depthwise direct path (groups = C) == reference (property)', () => {
+  // Wider planes than `shapes`, so the vectorized rows and their tails are reached.
+  const dwShapes = fc.record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 5 }),
+    Cg: fc.constant(1),
+    Fg: fc.integer({ min: 1, max: 3 }),
+    HH: fc.integer({ min: 1, max: 5 }),
+    WW: fc.integer({ min: 1, max: 5 }),
+    stride: pair(1, 3),
+    pad: pair(0, 2),
+    dilation: pair(1, 2),
+    extra: pair(0, 20),
+    ints: fc.boolean(),
+    seed: fc.nat(),
+  });
+  const dwOptions = fc.constantFrom<ConvOptions>({}, { maxColElements: 1 }, { maxColElements: 300 });
+
+  test.prop([dwShapes, dwOptions], { numRuns: 100 })('float64', (s, opts) => {
+    const { x, w, b, dout, params } = makeCase(s);
+    const got = convForwardBackward(x, w, b, dout, params, opts);
+    const r = convBackwardReference(x, w, dout, params);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: convForwardReference(x, w, b, params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference64,
+    );
+    const sep = convBackward(x, w, dout, params, opts);
+    expect(Array.from(got.out.data)).toEqual(Array.from(convForward(x, w, b, params, opts).data));
+    for (const k of ['dx', 'dw', 'db'] as const) expect(Array.from(got[k].data)).toEqual(Array.from(sep[k].data));
+  });
+
+  test.prop([dwShapes, dwOptions], { numRuns: 60 })('float32', (s, opts) => {
+    const c = makeCase(s);
+    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
+    const got = convForwardBackward(x, w, b, dout, c.params, opts);
+    for (const t of [got.out, got.dx, got.dw, got.db]) expect(t.data).toBeInstanceOf(Float32Array);
+    const r = convBackwardReference(x, w, dout, c.params);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: convForwardReference(x, w, b, c.params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference32,
+    );
+  });
+});
+
 /** d(sum(out · dout)) by centered differences vs the analytic dx, dw, db of the fast kernel. */
 function gradcheck(c: ConvCase): void {
   const { x, w, b, dout, params } = c;

@@ -52,7 +52,19 @@ interface GemmExports {
   col2imF64: WasmCol2im;
   rowSumsF32: WasmRowSums;
   rowSumsF64: WasmRowSums;
+  depthwiseForwardF32: WasmDepthwiseForward;
+  depthwiseForwardF64: WasmDepthwiseForward;
+  depthwiseBackwardF32: WasmDepthwiseBackward;
+  depthwiseBackwardF64: WasmDepthwiseBackward;
 }
+type WasmDepthwiseForward = (
+  x: number, w: number, b: number, out: number, nC: number, H: number, W: number, Fg: number, HH: number, WW: number,
+  Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+) => void;
+type WasmDepthwiseBackward = (
+  x: number, w: number, dout: number, dx: number, dwAcc: number, nC: number, H: number, W: number, Fg: number,
+  HH: number, WW: number, Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+) => void;
 type WasmCol2im = (
   dcol: number, dx: number, C: number, H: number, W: number, HH: number, WW: number, Ho: number, Wo: number,
   sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh0: number, oh1: number,
@@ -74,6 +86,11 @@ export interface Col2imGeometry {
   padW: number;
   dilationH: number;
   dilationW: number;
+}
+
+/** Depthwise geometry (a ConvInfo has it): Fg filters per input channel. */
+export interface DepthwiseGeometry extends Col2imGeometry {
+  Fg: number;
 }
 type WasmGemm = (
   transA: number, transB: number, M: number, N: number, K: number,
@@ -196,16 +213,79 @@ export class GemmEngine {
     );
   }
 
-  /** dst[r] += Σ_{j < cols} src[srcOffset + r·ld + j] for r < rows, in double (dst is a float64 block). */
-  rowSumsInArena(src: ArenaBlock, srcOffset: number, rows: number, cols: number, ld: number, dst: ArenaBlock<'float64'>): void {
+  /** dst[dstOffset + r] += Σ_{j < cols} src[srcOffset + r·ld + j] for r < rows, in double (dst is a float64 block). */
+  rowSumsInArena(
+    src: ArenaBlock, srcOffset: number, rows: number, cols: number, ld: number, dst: ArenaBlock<'float64'>, dstOffset = 0,
+  ): void {
     const w = this.#wasmOrThrow('rowSumsInArena');
     this.#checkBlocks('rowSumsInArena', src, src);
-    this.#checkBlocks('rowSumsInArena', dst, dst);
-    if (dst.dtype !== 'float64') throw new TypeError('rowSumsInArena: dst must be float64');
+    this.#checkFloat64('rowSumsInArena', 'dst', dst);
     checkOperand('src', src.length - srcOffset, srcOffset, rows, cols, ld);
-    if (rows > dst.length) throw new RangeError(`rowSumsInArena: dst needs ${rows} elements, has ${dst.length}`);
+    checkOperand('dst', dst.length - dstOffset, dstOffset, 1, rows, rows);
     const size = src.dtype === 'float32' ? 4 : 8;
-    (src.dtype === 'float32' ? w.rowSumsF32 : w.rowSumsF64)(src.byteOffset + srcOffset * size, rows, cols, ld, dst.byteOffset);
+    (src.dtype === 'float32' ? w.rowSumsF32 : w.rowSumsF64)(
+      src.byteOffset + srcOffset * size, rows, cols, ld, dst.byteOffset + dstOffset * 8,
+    );
+  }
+
+  /**
+   * Depthwise forward on `channels` input channels: out (channels·Fg × Ho × Wo) = b + x ⋆ w, with x
+   * (channels × H × W), w at wOffset (channels·Fg × HH × WW) and b at bOffset. out must not overlap the inputs.
+   */
+  depthwiseForwardInArena(
+    g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, b: ArenaBlock, bOffset: number,
+    out: ArenaBlock,
+  ): void {
+    const ex = this.#wasmOrThrow('depthwiseForwardInArena');
+    this.#checkDepthwise('depthwiseForwardInArena', g, channels, x, w, wOffset);
+    this.#checkBlocks('depthwiseForwardInArena', b, out);
+    this.#checkBlocks('depthwiseForwardInArena', x, out);
+    const F = channels * g.Fg;
+    checkOperand('b', b.length - bOffset, bOffset, 1, F, F);
+    checkOperand('out', out.length, 0, 1, F * g.Ho * g.Wo, F * g.Ho * g.Wo);
+    const size = x.dtype === 'float32' ? 4 : 8;
+    (x.dtype === 'float32' ? ex.depthwiseForwardF32 : ex.depthwiseForwardF64)(
+      x.byteOffset, w.byteOffset + wOffset * size, b.byteOffset + bOffset * size, out.byteOffset, channels,
+      g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+    );
+  }
+
+  /**
+   * Depthwise backward on `channels` input channels: dx (channels × H × W) is overwritten with the
+   * gradient from dout (channels·Fg × Ho × Wo), and dwAcc (float64, at dwOffset, channels·Fg × HH × WW)
+   * accumulates x ⋆ dout. dx must not overlap the inputs.
+   */
+  depthwiseBackwardInArena(
+    g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, dout: ArenaBlock,
+    dx: ArenaBlock, dwAcc: ArenaBlock<'float64'>, dwOffset: number,
+  ): void {
+    const ex = this.#wasmOrThrow('depthwiseBackwardInArena');
+    this.#checkDepthwise('depthwiseBackwardInArena', g, channels, x, w, wOffset);
+    this.#checkBlocks('depthwiseBackwardInArena', dout, dx);
+    this.#checkBlocks('depthwiseBackwardInArena', x, dx);
+    this.#checkFloat64('depthwiseBackwardInArena', 'dwAcc', dwAcc);
+    const F = channels * g.Fg;
+    checkOperand('dout', dout.length, 0, 1, F * g.Ho * g.Wo, F * g.Ho * g.Wo);
+    checkOperand('dx', dx.length, 0, 1, channels * g.H * g.W, channels * g.H * g.W);
+    checkOperand('dwAcc', dwAcc.length - dwOffset, dwOffset, 1, F * g.HH * g.WW, F * g.HH * g.WW);
+    const size = x.dtype === 'float32' ? 4 : 8;
+    (x.dtype === 'float32' ? ex.depthwiseBackwardF32 : ex.depthwiseBackwardF64)(
+      x.byteOffset, w.byteOffset + wOffset * size, dout.byteOffset, dx.byteOffset, dwAcc.byteOffset + dwOffset * 8,
+      channels, g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+    );
+  }
+
+  #checkDepthwise(what: string, g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number): void {
+    this.#checkBlocks(what, x, w);
+    if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`${what}: bad channel count ${channels}`);
+    checkOperand('x', x.length, 0, 1, channels * g.H * g.W, channels * g.H * g.W);
+    const wLen = channels * g.Fg * g.HH * g.WW;
+    checkOperand('w', w.length - wOffset, wOffset, 1, wLen, wLen);
+  }
+
+  #checkFloat64(what: string, name: string, blk: ArenaBlock): void {
+    this.#checkBlocks(what, blk, blk);
+    if (blk.dtype !== 'float64') throw new TypeError(`${what}: ${name} must be float64`);
   }
 
   #wasmOrThrow(what: string): GemmExports {

@@ -141,3 +141,200 @@ export function rowSumsF64(src: usize, rows: i32, cols: i32, ld: i32, dst: usize
     store<f64>(d, load<f64>(d) + s);
   }
 }
+
+// Depthwise convolution (groups = C: one input channel per group, Fg filters per channel), direct
+// loops on whole planes: per group the work is tiny (K = HH·WW), so per-group GEMMs mostly
+// paid call and edge overhead. Looped per filter and kernel tap over one output plane (L1-resident);
+// unit-stride rows are vectorized. Multiply and add are separate (no FMA), in the reference's order.
+// x (nC × H × W), w (nC·Fg × HH × WW), b (nC·Fg), out / dout (nC·Fg × Ho × Wo), dx (nC × H × W);
+// dwAcc (nC·Fg × HH × WW) is float64 for both dtypes and accumulates (+=).
+
+/** dst[i] += wv · src[i·sw], i < n. */
+@inline function axpyRow<T>(dst: usize, src: usize, n: i32, sw: i32, wv: T): void {
+  const sz = <usize>sizeof<T>();
+  let i = 0;
+  if (sw == 1) {
+    const L = 16 / <i32>sizeof<T>();
+    const wvec = v128.splat<T>(wv);
+    for (; i + L <= n; i += L) {
+      const o = <usize>i * sz;
+      v128.store(dst + o, v128.add<T>(v128.load(dst + o), v128.mul<T>(wvec, v128.load(src + o))));
+    }
+    for (; i < n; i++) {
+      const o = <usize>i * sz;
+      store<T>(dst + o, load<T>(dst + o) + wv * load<T>(src + o));
+    }
+  } else {
+    const step = <usize>sw * sz;
+    let s = src;
+    for (; i < n; i++) {
+      const o = <usize>i * sz;
+      store<T>(dst + o, load<T>(dst + o) + wv * load<T>(s));
+      s += step;
+    }
+  }
+}
+
+function depthwiseForwardT<T>(
+  x: usize, w: usize, b: usize, out: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+): void {
+  const sz = <usize>sizeof<T>();
+  const Po = Ho * Wo;
+  for (let c = 0; c < nC; c++) {
+    const xc = x + <usize>c * <usize>H * <usize>W * sz;
+    for (let j = 0; j < Fg; j++) {
+      const f = c * Fg + j;
+      const op = out + <usize>f * <usize>Po * sz;
+      const wf = w + <usize>(f * HH * WW) * sz;
+      const bias = v128.splat<T>(load<T>(b + <usize>f * sz));
+      let i = 0;
+      for (; i + 16 / <i32>sz <= Po; i += 16 / <i32>sz) v128.store(op + <usize>i * sz, bias);
+      for (; i < Po; i++) store<T>(op + <usize>i * sz, load<T>(b + <usize>f * sz));
+      for (let kh = 0; kh < HH; kh++) {
+        const offH = kh * dh - ph;
+        const ohLo = insideStart(offH, sh, Ho);
+        const ohHi = insideEnd(offH, sh, H, Ho);
+        for (let kw = 0; kw < WW; kw++) {
+          const offW = kw * dw - pw;
+          const owLo = insideStart(offW, sw, Wo);
+          const n = insideEnd(offW, sw, W, Wo) - owLo;
+          if (n <= 0) continue;
+          const wv = load<T>(wf + <usize>(kh * WW + kw) * sz);
+          for (let oh = ohLo; oh < ohHi; oh++) {
+            axpyRow<T>(
+              op + <usize>(oh * Wo + owLo) * sz,
+              xc + <usize>((oh * sh + offH) * W + offW + owLo * sw) * sz,
+              n, sw, wv,
+            );
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Σ x[i·sw]·d[i] over i < n, in f64. */
+@inline function dotRow<T>(xr: usize, d: usize, n: i32, sw: i32): f64 {
+  const sz = <usize>sizeof<T>();
+  let s: f64 = 0;
+  let i = 0;
+  if (sw == 1) {
+    let a = f64x2.splat(0);
+    let b = a;
+    if (sizeof<T>() == 4) {
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i * 4;
+        const xv = v128.load(xr + o);
+        const dv = v128.load(d + o);
+        a = f64x2.add(a, f64x2.mul(f64x2.promote_low_f32x4(xv), f64x2.promote_low_f32x4(dv)));
+        b = f64x2.add(b, f64x2.mul(
+          f64x2.promote_low_f32x4(v128.shuffle<f32>(xv, xv, 2, 3, 0, 1)),
+          f64x2.promote_low_f32x4(v128.shuffle<f32>(dv, dv, 2, 3, 0, 1)),
+        ));
+      }
+    } else {
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i * 8;
+        a = f64x2.add(a, f64x2.mul(v128.load(xr + o), v128.load(d + o)));
+        b = f64x2.add(b, f64x2.mul(v128.load(xr + o, 16), v128.load(d + o, 16)));
+      }
+    }
+    a = f64x2.add(a, b);
+    s = f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1);
+    for (; i < n; i++) s += <f64>load<T>(xr + <usize>i * sz) * <f64>load<T>(d + <usize>i * sz);
+  } else {
+    const step = <usize>sw * sz;
+    let xs = xr;
+    for (; i < n; i++) {
+      s += <f64>load<T>(xs) * <f64>load<T>(d + <usize>i * sz);
+      xs += step;
+    }
+  }
+  return s;
+}
+
+/** dx = the depthwise adjoint of dout (overwritten), dwAcc += Σ x ⋆ dout per filter and tap. */
+function depthwiseBackwardT<T>(
+  x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+): void {
+  const sz = <usize>sizeof<T>();
+  const Po = Ho * Wo;
+  memory.fill(dx, 0, <usize>nC * <usize>H * <usize>W * sz);
+  for (let c = 0; c < nC; c++) {
+    const plane = <usize>c * <usize>H * <usize>W * sz;
+    const xc = x + plane;
+    const dxc = dx + plane;
+    for (let j = 0; j < Fg; j++) {
+      const f = c * Fg + j;
+      const df = dout + <usize>f * <usize>Po * sz;
+      const wf = w + <usize>(f * HH * WW) * sz;
+      const dwf = dwAcc + <usize>(f * HH * WW) * 8;
+      for (let kh = 0; kh < HH; kh++) {
+        const offH = kh * dh - ph;
+        const ohLo = insideStart(offH, sh, Ho);
+        const ohHi = insideEnd(offH, sh, H, Ho);
+        for (let kw = 0; kw < WW; kw++) {
+          const offW = kw * dw - pw;
+          const owLo = insideStart(offW, sw, Wo);
+          const n = insideEnd(offW, sw, W, Wo) - owLo;
+          if (n <= 0) continue;
+          const wv = load<T>(wf + <usize>(kh * WW + kw) * sz);
+          let s: f64 = 0;
+          for (let oh = ohLo; oh < ohHi; oh++) {
+            const d = df + <usize>(oh * Wo + owLo) * sz;
+            const at = <usize>((oh * sh + offH) * W + offW + owLo * sw) * sz;
+            s += dotRow<T>(xc + at, d, n, sw);
+            scatterRow<T>(dxc + at, d, n, sw, wv);
+          }
+          const p = dwf + <usize>(kh * WW + kw) * 8;
+          store<f64>(p, load<f64>(p) + s);
+        }
+      }
+    }
+  }
+}
+
+/** dst[i·sw] += wv · src[i], i < n (the adjoint of axpyRow). */
+@inline function scatterRow<T>(dst: usize, src: usize, n: i32, sw: i32, wv: T): void {
+  if (sw == 1) {
+    axpyRow<T>(dst, src, n, 1, wv);
+    return;
+  }
+  const sz = <usize>sizeof<T>();
+  const step = <usize>sw * sz;
+  let d = dst;
+  for (let i = 0; i < n; i++) {
+    store<T>(d, load<T>(d) + wv * load<T>(src + <usize>i * sz));
+    d += step;
+  }
+}
+
+export function depthwiseForwardF32(
+  x: usize, w: usize, b: usize, out: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+): void {
+  depthwiseForwardT<f32>(x, w, b, out, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+}
+
+export function depthwiseForwardF64(
+  x: usize, w: usize, b: usize, out: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+): void {
+  depthwiseForwardT<f64>(x, w, b, out, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+}
+
+export function depthwiseBackwardF32(
+  x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+): void {
+  depthwiseBackwardT<f32>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+}
+
+export function depthwiseBackwardF64(
+  x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+): void {
+  depthwiseBackwardT<f64>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+}
