@@ -165,6 +165,8 @@ export function hintsFor(c: Claim, e: Expected, ctx: HintContext): string[] {
   }
   const specific: string[] = [];
   for (const v of ctx.variants) if (v.key === c.key && matches(c.data, v.data, c.threshold) && !specific.includes(v.hint)) specific.push(v.hint);
+  // A recognised mistake explains the numbers; a scale factor it implies would only distract.
+  if (specific.length) return [...hints, ...specific];
   specific.push(...scaleHints(c, e, factors(ctx.def, ctx.task, ctx.outShape)));
   if (ctx.def.name === 'relu' && c.key === 'grads.x') specific.push(...reluAtZero(c, e, ctx.task));
   if (specific.length) return [...hints, ...specific];

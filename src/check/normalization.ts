@@ -18,9 +18,11 @@ import type { Tensor } from '../kernels/types.ts';
  *   dx      = dxhat / s − A / (M · s) + dL/dvar · 2 (x − mean) / V
  *   dgamma  = Σ dout · xhat,  dbeta = Σ dout
  * Test mode (batchnorm family) uses the running statistics, constants: dx = dxhat / s.
- * With 'eps-outside', learners who use the textbook short form
+ * Learners who use the textbook short form of the backward
  *   dx = (M · dxhat − A − xhat · Σ dxhat · xhat) / (M · s)
- * with their s get slightly different numbers; that form is returned too, as grads['x.short'].
+ * with their own s get other numbers than the exact gradient of their forward (slightly for
+ * 'eps-outside', by a factor M/(M − 1) in a term for 'unbiased'); with batch statistics that form
+ * is returned too, as grads['x.short'].
  */
 export type NormVariant = 'eps-outside' | 'unbiased';
 
@@ -154,7 +156,7 @@ export function normalizationVariant(t: NormTask, variant: NormVariant): NormRes
     x: { shape: x.shape, data: dx },
     gamma: { shape: gamma.shape, data: dgamma },
     beta: { shape: beta.shape, data: dbeta },
-    ...(variant === 'eps-outside' ? { 'x.short': { shape: x.shape, data: short } } : {}),
+    ...(batchStats ? { 'x.short': { shape: x.shape, data: short } } : {}),
   };
   return result;
 }
