@@ -14,7 +14,8 @@ export interface Comparison {
   mismatches: number;
 }
 
-const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(REL_ERROR_FLOOR, Math.abs(a) + Math.abs(b));
+/** cs231n's relative error of one pair. */
+export const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(REL_ERROR_FLOOR, Math.abs(a) + Math.abs(b));
 
 /** Full comparison of two arrays of the same length. */
 export function compare(claimed: ArrayLike<number>, expected: ArrayLike<number>, threshold: number): Comparison {
@@ -55,8 +56,13 @@ export function unravel(flat: number, shape: readonly number[]): number[] {
   return index;
 }
 
-/** `data` (row-major, `shape`) with its axes permuted: out.shape[k] = shape[perm[k]], like numpy's transpose. */
-export function transpose(data: ArrayLike<number>, shape: readonly number[], perm: readonly number[]): Float64Array {
+/**
+ * Whether `claimed` matches the reference (row-major, `shape`) with its axes permuted like numpy's
+ * transpose (claimed.shape[k] = shape[perm[k]]), within the threshold. Walks the permuted view
+ * without building it, and stops at the first element that does not match.
+ */
+export function matchesTransposed(claimed: ArrayLike<number>, data: ArrayLike<number>, shape: readonly number[], perm: readonly number[], threshold: number): boolean {
+  if (claimed.length !== data.length) return false;
   const rank = shape.length;
   const strides = new Array<number>(rank);
   for (let d = rank - 1, s = 1; d >= 0; d--) {
@@ -65,12 +71,11 @@ export function transpose(data: ArrayLike<number>, shape: readonly number[], per
   }
   const outShape = perm.map((p) => shape[p]);
   const outStrides = perm.map((p) => strides[p]);
-  const out = new Float64Array(data.length);
   const idx = new Array<number>(rank).fill(0);
   let src = 0;
-  for (let i = 0; i < out.length; i++) {
-    out[i] = data[src];
-    // Odometer over the output's coordinates, moving the source offset with the permuted strides.
+  for (let i = 0; i < claimed.length; i++) {
+    if (!(rel(claimed[i], data[src]) <= threshold)) return false;
+    // Odometer over the claim's coordinates, moving the reference offset with the permuted strides.
     for (let k = rank - 1; k >= 0; k--) {
       idx[k]++;
       src += outStrides[k];
@@ -79,7 +84,7 @@ export function transpose(data: ArrayLike<number>, shape: readonly number[], per
       idx[k] = 0;
     }
   }
-  return out;
+  return true;
 }
 
 /** Every permutation of 0..n−1 except the identity, for small n. */
@@ -96,7 +101,7 @@ export function permutations(n: number): number[][] {
   return out;
 }
 
-/** The permutation q with transpose(transpose(a, p), q) = a. */
+/** The permutation q that undoes p: a.transpose(p).transpose(q) = a. */
 export function inverse(perm: readonly number[]): number[] {
   const inv = new Array<number>(perm.length);
   perm.forEach((p, i) => (inv[p] = i));

@@ -31,7 +31,9 @@ export const EXAMPLE_CLAIMS: Readonly<Record<string, Record<string, unknown>>> =
 };
 
 export function checkExample(def: LayerDefinition): Record<string, unknown> {
-  return { ...def.example, claimed: EXAMPLE_CLAIMS[def.name] ?? { [def.loss ? 'loss' : 'out']: 0 } };
+  // A layer without a prepared claim (the test-only fault layer) claims its input as out: a valid body.
+  const fallback = def.loss ? { loss: 0 } : { out: (def.example.inputs as Record<string, unknown>).x };
+  return { ...def.example, claimed: EXAMPLE_CLAIMS[def.name] ?? fallback };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { LayerDefinition, LayerTask } from '../layers/types.ts';
 import { formatShape } from '../tensors/decode.ts';
 import type { Claim } from './claims.ts';
-import { bestScale, compare, inverse, matches, permutations, sumLeading, transpose, unravel } from './compare.ts';
+import { bestScale, compare, inverse, matches, matchesTransposed, permutations, rel, sumLeading, unravel } from './compare.ts';
 import { CHECK_THRESHOLD } from './schema.ts';
 
 /**
@@ -127,7 +127,7 @@ function shapeHints(c: Claim, e: Expected, layout: string): { hints: string[]; c
   if (es.length >= 2 && es.length <= MAX_PERMUTED_RANK) {
     for (const perm of permutations(es.length)) {
       if (!perm.every((p, k) => es[p] === cs[k])) continue;
-      if (!matches(c.data, transpose(e.data, es, perm), c.threshold)) continue;
+      if (!matchesTransposed(c.data, e.data, es, perm, c.threshold)) continue;
       const back = inverse(perm);
       const what = es.length === 2 ? 'the reference transposed' : `the reference with its axes in the order (${perm.join(', ')})`;
       hints.push(
@@ -190,7 +190,7 @@ function reluAtZero(c: Claim, e: Expected, task: LayerTask): string[] {
   if (c.data.length !== x.length) return [];
   let atZero = 0;
   for (let i = 0; i < x.length; i++) {
-    const off = !matches([c.data[i]], [e.data[i]], c.threshold);
+    const off = !(rel(c.data[i], e.data[i]) <= c.threshold);
     if (off && x[i] !== 0) return [];
     if (off) atZero++;
   }
