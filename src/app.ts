@@ -56,6 +56,11 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
     request.receivedAt = performance.now();
     reply.header('x-request-id', request.id);
   });
+  // Layer answers carry their parts (parse, decode, queue, kernel, encode); every other answer,
+  // problems included, at least says how long it took.
+  app.addHook('onSend', async (request, reply) => {
+    if (!reply.hasHeader('server-timing')) reply.header('server-timing', `total;dur=${(performance.now() - request.receivedAt).toFixed(3)}`);
+  });
 
   // Order matters. Problems first: it renders every error after it. Then what can refuse a request
   // cheaply (headers, access, overload), the pool that routes need, metrics, docs, and the routes.

@@ -21,6 +21,7 @@ describe('errors.json: every reference error case', () => {
       expect(r.json).toMatchObject({ status: c.status, type: expect.stringMatching(/^urn:layerserve:problem:/), title: expect.any(String) });
       expect(r.json.detail.length).toBeGreaterThan(10);
       expect(r.body).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces
+      expect(r.headers['server-timing']).toMatch(/^total;dur=[\d.]+$/);
     });
   }
 });
