@@ -3,10 +3,11 @@
  * case D, float32 and float64. Variants are interleaved round-robin (one run of each per round), so a
  * noisy neighbour hits them all alike; prints median and minimum milliseconds per variant.
  *
- *   npx tsx bench/conv-profile.ts [--rounds 25] [--only A,B] [--dtype float32] [--baseline FILE]
+ *   npx tsx bench/conv-profile.ts [--rounds 25] [--only A,B] [--dtype float32] [--baseline FILE] [--compare JSON]
  *
  * --baseline FILE: another conv module (e.g. a copy of an older src/kernels/conv.ts with absolute
  * imports) whose convForward / convBackward are timed in the same rounds as "base fwd", "base fwd+bwd".
+ * --compare JSON: ConvOptions (e.g. '{"winograd":false}') for extra variants "alt fwd" and "alt fused".
  *
  * Variants: fwd = convForward; bwd = convBackward; fwd+bwd = convForward then convBackward (what
  * bench/run.ts times); fused = convForwardBackward (what the service runs when dout is sent), when
@@ -25,6 +26,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     dtype: { type: 'string' },
     baseline: { type: 'string' },
+    compare: { type: 'string' },
   },
 });
 
@@ -54,7 +56,8 @@ function rand(dtype: Dtype, n: number, seed: number): FloatArray {
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
-type Fused = (x: Tensor, w: Tensor, b: Tensor, dout: Tensor, p: ConvParams) => unknown;
+type Fused = (x: Tensor, w: Tensor, b: Tensor, dout: Tensor, p: ConvParams, o?: conv.ConvOptions) => unknown;
+const alt = opts.compare ? (JSON.parse(opts.compare) as conv.ConvOptions) : undefined;
 const fused = (conv as Record<string, unknown>).convForwardBackward as Fused | undefined;
 type Fwd = (x: Tensor, w: Tensor, b: Tensor, p: ConvParams) => Tensor;
 type Bwd = (x: Tensor, w: Tensor, dout: Tensor, p: ConvParams) => unknown;
@@ -77,6 +80,10 @@ function variants(c: Case, dtype: Dtype): Record<string, () => unknown> {
     },
   };
   if (fused) v.fused = () => fused(x, w, b, dout, c.params);
+  if (alt) {
+    v['alt fwd'] = () => conv.convForward(x, w, b, c.params, alt);
+    if (fused) v['alt fused'] = () => fused(x, w, b, dout, c.params, alt);
+  }
   if (base) {
     v['base fwd'] = () => base.convForward(x, w, b, c.params);
     v['base fwd+bwd'] = () => {

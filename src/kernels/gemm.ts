@@ -3,8 +3,9 @@ import {
   createBestGemmEngine, type ArenaGemmArgs, type Col2imGeometry, type DepthwiseGeometry, type GemmBackend,
 } from './wasm/engine.ts';
 import type { ArenaBlock, WasmArena } from './wasm/arena.ts';
+import type { GemmEngine } from './wasm/engine.ts';
 
-export type { ArenaGemmArgs, Col2imGeometry, DepthwiseGeometry, GemmBackend } from './wasm/engine.ts';
+export type { ArenaGemmArgs, Col2imGeometry, DepthwiseGeometry, GemmBackend, WinogradBand } from './wasm/engine.ts';
 export type { ArenaBlock, WasmArena } from './wasm/arena.ts';
 
 /**
@@ -108,4 +109,9 @@ export function depthwiseBackwardInArena(
   dx: ArenaBlock, dwAcc: ArenaBlock<'float64'>, dwOffset: number,
 ): void {
   engine.depthwiseBackwardInArena(g, channels, x, w, wOffset, dout, dx, dwAcc, dwOffset);
+}
+
+/** This thread's engine, for the helpers that have no wrapper here (Winograd transforms, plane copies). */
+export function gemmEngine(): GemmEngine {
+  return engine;
 }

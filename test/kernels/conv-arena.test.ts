@@ -109,3 +109,50 @@ describe.each(wasmBackends)('depthwise helpers on %s', (backend) => {
     });
   });
 });
+
+describe.each(wasmBackends)('Winograd helpers on %s', (backend) => {
+  it('refuse bands and planes that do not fit', () => {
+    const engine = new GemmEngine(backend);
+    const arena = engine.arena;
+    arena.scope(() => {
+      // 2 channels, 2 tile rows of 4 tiles: padded planes 6 × 10, tiles 16 × 2 × 8
+      const band = { tr0: 0, tr1: 2, tW: 4 };
+      const xpad = arena.alloc('float32', 2 * 60);
+      const V = arena.alloc('float32', 16 * 2 * 8);
+      engine.winogradInputInArena(xpad, V, 2, 10, 60, band);
+      engine.winogradDxInArena(V, xpad, 2, 10, 60, band);
+      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 61, band)).toThrow(/xpad needs/);
+      expect(() => engine.winogradInputInArena(xpad, V, 2, 9, 60, band)).toThrow(/ld 9 < 10/);
+      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tW: 2 })).toThrow(/multiple of 4/);
+      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tr0: 2 })).toThrow(/bad tile rows/);
+      expect(() => engine.winogradInputInArena(xpad, arena.alloc('float32', 255), 2, 10, 60, band)).toThrow(/V needs/);
+      expect(() => engine.winogradDxInArena(V, arena.alloc('float64', 120), 2, 10, 60, band)).toThrow(/share a dtype/);
+      // outputs: 3 filters, planes 4 × 8
+      const M = arena.alloc('float32', 16 * 3 * 8);
+      const b = arena.alloc('float32', 3);
+      const opad = arena.alloc('float32', 3 * 32);
+      engine.winogradOutputInArena(M, b, opad, 3, 32, band);
+      engine.winogradDoutInArena(opad, M, 3, 32, band);
+      expect(() => engine.winogradOutputInArena(M, b, opad, 3, 33, band)).toThrow(/opad needs/);
+      expect(() => engine.winogradOutputInArena(M, arena.alloc('float32', 2), opad, 3, 32, band)).toThrow(/b needs/);
+      expect(() => engine.winogradDoutInArena(opad, arena.alloc('float32', 383), 3, 32, band)).toThrow(/D needs/);
+      // plane copies
+      engine.copyPlanesInArena(xpad, 11, 60, 10, opad, 0, 32, 8, 2, 4, 8);
+      expect(() => engine.copyPlanesInArena(xpad, 13, 60, 10, opad, 0, 32, 8, 2, 5, 8)).toThrow(/src needs/);
+      expect(() => engine.copyPlanesInArena(xpad, 0, 60, 10, opad, 60, 32, 8, 2, 4, 8)).toThrow(/dst needs/);
+    });
+  });
+
+  it('copyPlanesInArena moves rows between strided planes', () => {
+    const engine = new GemmEngine(backend);
+    const arena = engine.arena;
+    arena.scope(() => {
+      const src = arena.alloc('float64', 12);
+      const dst = arena.alloc('float64', 2 * 9);
+      src.view.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]); // 2 planes of 2 × 3
+      dst.view.fill(0);
+      engine.copyPlanesInArena(src, 0, 6, 3, dst, 4, 9, 3, 2, 2, 2); // columns 0..1 of each row, at (1, 1) of 3 × 3 planes
+      expect([...dst.view]).toEqual([0, 0, 0, 0, 1, 2, 0, 4, 5, 0, 0, 0, 0, 7, 8, 0, 10, 11]);
+    });
+  });
+});

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test as vtest } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { convBackward, convForward, convForwardBackward, type ConvOptions } from '../../src/kernels/conv.ts';
+import { convBackward, convForward, convForwardBackward, WINOGRAD_MIN_CHANNELS, type ConvOptions } from '../../src/kernels/conv.ts';
 import { convBackwardReference, convForwardReference } from '../../src/kernels/reference/conv.ts';
 import type { ConvParams } from '../../src/kernels/geometry.ts';
 import type { FloatArray, Tensor } from '../../src/kernels/types.ts';
@@ -224,6 +224,66 @@ describe('conv: depthwise direct path (groups = C) == reference (property)', () 
       { out: convForwardReference(x, w, b, c.params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
       TOL.fastVsReference32,
     );
+  });
+});
+
+describe('conv: Winograd F(2x2, 3x3) path (3x3, stride 1) == reference (property)', () => {
+  const wShapes = fc.record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.constant(1),
+    Cg: fc.integer({ min: 1, max: 6 }),
+    Fg: fc.integer({ min: 1, max: 6 }),
+    HH: fc.constant(3),
+    WW: fc.constant(3),
+    stride: fc.constant<[number, number]>([1, 1]),
+    pad: pair(0, 3),
+    dilation: fc.constant<[number, number]>([1, 1]),
+    extra: pair(0, 19),
+    ints: fc.constant(false),
+    seed: fc.nat(),
+  });
+  // maxColElements: 1 gives bands of one tile row
+  const wOptions = fc.constantFrom<ConvOptions>({ winograd: true }, { winograd: true, maxColElements: 1 });
+
+  test.prop([wShapes, wOptions], { numRuns: 100 })('float64', (s, opts) => {
+    const { x, w, b, dout, params } = makeCase(s);
+    const got = convForwardBackward(x, w, b, dout, params, opts);
+    const r = convBackwardReference(x, w, dout, params);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: convForwardReference(x, w, b, params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference64,
+    );
+    const sep = convBackward(x, w, dout, params, opts);
+    expect(Array.from(got.out.data)).toEqual(Array.from(convForward(x, w, b, params, opts).data));
+    for (const k of ['dx', 'dw', 'db'] as const) expect(Array.from(got[k].data)).toEqual(Array.from(sep[k].data));
+  });
+
+  test.prop([wShapes, wOptions], { numRuns: 60 })('float32', (s, opts) => {
+    const c = makeCase(s);
+    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
+    const got = convForwardBackward(x, w, b, dout, c.params, opts);
+    for (const t of [got.out, got.dx, got.dw, got.db]) expect(t.data).toBeInstanceOf(Float32Array);
+    const r = convBackwardReference(x, w, dout, c.params);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: convForwardReference(x, w, b, c.params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference32,
+    );
+  });
+
+  vtest(`is the default from ${WINOGRAD_MIN_CHANNELS} channels and filters on, and not below`, () => {
+    const c = makeCase({ ...base, N: 2, Cg: WINOGRAD_MIN_CHANNELS, Fg: WINOGRAD_MIN_CHANNELS, pad: [1, 1], extra: [4, 5], seed: 12 });
+    const same = (o1: ConvOptions, o2: ConvOptions) => {
+      const a = convForwardBackward(c.x, c.w, c.b, c.dout, c.params, o1);
+      const z = convForwardBackward(c.x, c.w, c.b, c.dout, c.params, o2);
+      return (['out', 'dx', 'dw', 'db'] as const).every((k) => a[k].data.every((v, i) => v === z[k].data[i]));
+    };
+    expect(same({}, { winograd: true })).toBe(true);
+    expect(same({ winograd: false }, { winograd: true })).toBe(false); // the two paths round differently
+    const small = makeCase({ ...base, N: 2, Cg: WINOGRAD_MIN_CHANNELS - 1, Fg: WINOGRAD_MIN_CHANNELS, pad: [1, 1], seed: 13 });
+    const a = convForward(small.x, small.w, small.b, small.params);
+    expect(Array.from(a.data)).toEqual(Array.from(convForward(small.x, small.w, small.b, small.params, { winograd: false }).data));
   });
 });
 

@@ -56,6 +56,30 @@ interface GemmExports {
   depthwiseForwardF64: WasmDepthwiseForward;
   depthwiseBackwardF32: WasmDepthwiseBackward;
   depthwiseBackwardF64: WasmDepthwiseBackward;
+  copyPlanes: (
+    src: number, dst: number, planes: number, rows: number, rowBytes: number,
+    srcPlane: number, srcLd: number, dstPlane: number, dstLd: number,
+  ) => void;
+  winoInputF32: WasmWino;
+  winoInputF64: WasmWino;
+  winoDxF32: WasmWino;
+  winoDxF64: WasmWino;
+  winoOutputF32: (M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
+  winoOutputF64: (M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
+  winoDoutF32: (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
+  winoDoutF64: (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
+}
+type WasmWino = (a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number) => void;
+
+/**
+ * Where Winograd F(2×2, 3×3) tiles live (see assembly/winograd.ts): tile rows [tr0, tr1) of tW tiles
+ * (a multiple of the lanes: 4 float32, 2 float64); padded planes `plane` elements apart, rows `ld` apart
+ * (the input side; the output side's rows are 2·tW wide).
+ */
+export interface WinogradBand {
+  tr0: number;
+  tr1: number;
+  tW: number;
 }
 type WasmDepthwiseForward = (
   x: number, w: number, b: number, out: number, nC: number, H: number, W: number, Fg: number, HH: number, WW: number,
@@ -275,6 +299,68 @@ export class GemmEngine {
     );
   }
 
+  /** dst[dstOffset + p·dstPlane + r·dstLd + j] = src[srcOffset + p·srcPlane + r·srcLd + j], p < planes, r < rows, j < cols. */
+  copyPlanesInArena(
+    src: ArenaBlock, srcOffset: number, srcPlane: number, srcLd: number,
+    dst: ArenaBlock, dstOffset: number, dstPlane: number, dstLd: number,
+    planes: number, rows: number, cols: number,
+  ): void {
+    const w = this.#wasmOrThrow('copyPlanesInArena');
+    this.#checkBlocks('copyPlanesInArena', src, dst);
+    checkPlanes('src', src.length, srcOffset, planes, srcPlane, rows, srcLd, cols);
+    checkPlanes('dst', dst.length, dstOffset, planes, dstPlane, rows, dstLd, cols);
+    if (planes === 0 || rows === 0 || cols === 0) return;
+    const size = src.dtype === 'float32' ? 4 : 8;
+    w.copyPlanes(
+      src.byteOffset + srcOffset * size, dst.byteOffset + dstOffset * size, planes, rows, cols * size,
+      srcPlane * size, srcLd * size, dstPlane * size, dstLd * size,
+    );
+  }
+
+  /** V (16 × C × Tb) = Bᵀ d B of the band's 4×4 patches of xpad (C planes; see WinogradBand). */
+  winogradInputInArena(xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: WinogradBand): void {
+    const w = this.#wasmOrThrow('winogradInputInArena');
+    this.#checkBlocks('winogradInputInArena', xpad, V);
+    const Tb = checkBand(band, xpad.dtype);
+    checkPlanes('xpad', xpad.length, 0, C, plane, 2 * band.tr1 + 2, ld, 2 * band.tW + 2);
+    checkOperand('V', V.length, 0, 1, 16 * C * Tb, 16 * C * Tb);
+    (xpad.dtype === 'float32' ? w.winoInputF32 : w.winoInputF64)(xpad.byteOffset, V.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW);
+  }
+
+  /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of winogradInputInArena. */
+  winogradDxInArena(dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: WinogradBand): void {
+    const w = this.#wasmOrThrow('winogradDxInArena');
+    this.#checkBlocks('winogradDxInArena', dV, dxpad);
+    const Tb = checkBand(band, dV.dtype);
+    checkPlanes('dxpad', dxpad.length, 0, C, plane, 2 * band.tr1 + 2, ld, 2 * band.tW + 2);
+    checkOperand('dV', dV.length, 0, 1, 16 * C * Tb, 16 * C * Tb);
+    (dV.dtype === 'float32' ? w.winoDxF32 : w.winoDxF64)(dV.byteOffset, dxpad.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW);
+  }
+
+  /** opad (F planes, rows 2·tW wide) = Aᵀ M A + b of the band's tiles; M is 16 × F × Tb. */
+  winogradOutputInArena(M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: WinogradBand): void {
+    const w = this.#wasmOrThrow('winogradOutputInArena');
+    this.#checkBlocks('winogradOutputInArena', M, opad);
+    this.#checkBlocks('winogradOutputInArena', b, opad);
+    const Tb = checkBand(band, M.dtype);
+    checkOperand('M', M.length, 0, 1, 16 * F * Tb, 16 * F * Tb);
+    checkOperand('b', b.length, 0, 1, F, F);
+    checkPlanes('opad', opad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    (M.dtype === 'float32' ? w.winoOutputF32 : w.winoOutputF64)(
+      M.byteOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW,
+    );
+  }
+
+  /** D (16 × F × Tb) = A dY Aᵀ of the band's 2×2 tiles of dpad: the adjoint of winogradOutputInArena. */
+  winogradDoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: WinogradBand): void {
+    const w = this.#wasmOrThrow('winogradDoutInArena');
+    this.#checkBlocks('winogradDoutInArena', dpad, D);
+    const Tb = checkBand(band, dpad.dtype);
+    checkPlanes('dpad', dpad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    checkOperand('D', D.length, 0, 1, 16 * F * Tb, 16 * F * Tb);
+    (dpad.dtype === 'float32' ? w.winoDoutF32 : w.winoDoutF64)(dpad.byteOffset, D.byteOffset, F, plane, band.tr0, band.tr1, band.tW);
+  }
+
   #checkDepthwise(what: string, g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number): void {
     this.#checkBlocks(what, x, w);
     if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`${what}: bad channel count ${channels}`);
@@ -338,6 +424,26 @@ function checkOperand(name: string, length: number, offset: number, rows: number
   if ((rows - 1) * ld + cols > length) {
     throw new RangeError(`gemm: ${name} needs ${(rows - 1) * ld + cols} elements, has ${length}`);
   }
+}
+
+/** Checks `planes` planes of rows × cols (plane and ld apart) from `offset` fit in `length` elements. */
+function checkPlanes(name: string, length: number, offset: number, planes: number, plane: number, rows: number, ld: number, cols: number): void {
+  for (const [k, v] of [['offset', offset], ['planes', planes], ['plane', plane], ['rows', rows], ['ld', ld], ['cols', cols]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`${name}: bad ${k} ${v}`);
+  }
+  if (planes === 0 || rows === 0 || cols === 0) return;
+  if (ld < cols) throw new RangeError(`${name}: ld ${ld} < ${cols} columns`);
+  const end = offset + (planes - 1) * plane + (rows - 1) * ld + cols;
+  if (end > length) throw new RangeError(`${name} needs ${end} elements, has ${length}`);
+}
+
+/** Validates a Winograd band; returns its tile count. */
+function checkBand(band: WinogradBand, dtype: Dtype): number {
+  const { tr0, tr1, tW } = band;
+  const lanes = dtype === 'float32' ? 4 : 2;
+  if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd: bad tile rows [${tr0}, ${tr1})`);
+  if (!(Number.isInteger(tW) && tW > 0 && tW % lanes === 0)) throw new RangeError(`winograd: tW ${tW} must be a positive multiple of ${lanes}`);
+  return (tr1 - tr0) * tW;
 }
 
 /** Validates GemmArgs; returns the shared dtype. */

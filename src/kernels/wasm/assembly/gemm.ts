@@ -340,3 +340,6 @@ export {
   col2imF32, col2imF64, rowSumsF32, rowSumsF64,
   depthwiseForwardF32, depthwiseForwardF64, depthwiseBackwardF32, depthwiseBackwardF64,
 } from './conv';
+export {
+  copyPlanes, winoInputF32, winoInputF64, winoOutputF32, winoOutputF64, winoDoutF32, winoDoutF64, winoDxF32, winoDxF64,
+} from './winograd';
