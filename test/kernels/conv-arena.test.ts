@@ -116,7 +116,8 @@ describe.each(wasmBackends)('Winograd helpers on %s', (backend) => {
     const arena = engine.arena;
     arena.scope(() => {
       // 2 channels, 2 tile rows of 4 tiles: padded planes 6 × 10, tiles 16 × 2 × 8
-      const band = { tr0: 0, tr1: 2, tW: 4 };
+      const band = { tr0: 0, tr1: 2, tW: 4, xs: 16 };
+      const mBand = { ...band, xs: 24 };
       const xpad = arena.alloc('float32', 2 * 60);
       const V = arena.alloc('float32', 16 * 2 * 8);
       engine.winogradInputInArena(xpad, V, 2, 10, 60, band);
@@ -125,17 +126,19 @@ describe.each(wasmBackends)('Winograd helpers on %s', (backend) => {
       expect(() => engine.winogradInputInArena(xpad, V, 2, 9, 60, band)).toThrow(/ld 9 < 10/);
       expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tW: 2 })).toThrow(/multiple of 4/);
       expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tr0: 2 })).toThrow(/bad tile rows/);
+      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, xs: 15 })).toThrow(/xs 15 < 16/);
       expect(() => engine.winogradInputInArena(xpad, arena.alloc('float32', 255), 2, 10, 60, band)).toThrow(/V needs/);
       expect(() => engine.winogradDxInArena(V, arena.alloc('float64', 120), 2, 10, 60, band)).toThrow(/share a dtype/);
       // outputs: 3 filters, planes 4 × 8
       const M = arena.alloc('float32', 16 * 3 * 8);
       const b = arena.alloc('float32', 3);
       const opad = arena.alloc('float32', 3 * 32);
-      engine.winogradOutputInArena(M, b, opad, 3, 32, band);
-      engine.winogradDoutInArena(opad, M, 3, 32, band);
-      expect(() => engine.winogradOutputInArena(M, b, opad, 3, 33, band)).toThrow(/opad needs/);
-      expect(() => engine.winogradOutputInArena(M, arena.alloc('float32', 2), opad, 3, 32, band)).toThrow(/b needs/);
-      expect(() => engine.winogradDoutInArena(opad, arena.alloc('float32', 383), 3, 32, band)).toThrow(/D needs/);
+      engine.winogradOutputInArena(M, b, opad, 3, 32, mBand);
+      engine.winogradDoutInArena(opad, M, 3, 32, mBand);
+      expect(() => engine.winogradOutputInArena(M, b, opad, 3, 33, mBand)).toThrow(/opad needs/);
+      expect(() => engine.winogradOutputInArena(M, arena.alloc('float32', 2), opad, 3, 32, mBand)).toThrow(/b needs/);
+      expect(() => engine.winogradDoutInArena(opad, arena.alloc('float32', 383), 3, 32, mBand)).toThrow(/D needs/);
+      expect(() => engine.winogradDoutInArena(opad, M, 3, 32, { ...mBand, xs: 25 })).toThrow(/D needs 399/);
       // plane copies
       engine.copyPlanesInArena(xpad, 11, 60, 10, opad, 0, 32, 8, 2, 4, 8);
       expect(() => engine.copyPlanesInArena(xpad, 13, 60, 10, opad, 0, 32, 8, 2, 5, 8)).toThrow(/src needs/);

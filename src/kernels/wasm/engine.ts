@@ -64,22 +64,27 @@ interface GemmExports {
   winoInputF64: WasmWino;
   winoDxF32: WasmWino;
   winoDxF64: WasmWino;
-  winoOutputF32: (M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
-  winoOutputF64: (M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
-  winoDoutF32: (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
-  winoDoutF64: (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number) => void;
+  winoOutputF32: WasmWinoOut;
+  winoOutputF64: WasmWinoOut;
+  winoDoutF32: WasmWinoDout;
+  winoDoutF64: WasmWinoDout;
 }
-type WasmWino = (a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number) => void;
+type WasmWinoOut = (
+  M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number,
+) => void;
+type WasmWinoDout = (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number) => void;
+type WasmWino = (a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number) => void;
 
 /**
- * Where Winograd F(2×2, 3×3) tiles live (see assembly/winograd.ts): tile rows [tr0, tr1) of tW tiles
- * (a multiple of the lanes: 4 float32, 2 float64); padded planes `plane` elements apart, rows `ld` apart
- * (the input side; the output side's rows are 2·tW wide).
+ * Which Winograd F(2×2, 3×3) tiles (see assembly/winograd.ts): tile rows [tr0, tr1) of tW tiles (a
+ * multiple of the lanes: 4 float32, 2 float64). Transformed tiles are 16 matrices (channels × Tb,
+ * Tb = (tr1 − tr0)·tW) xs elements apart: xs ≥ channels·Tb, best not a multiple of 1024 (L1 sets).
  */
 export interface WinogradBand {
   tr0: number;
   tr1: number;
   tW: number;
+  xs: number;
 }
 type WasmDepthwiseForward = (
   x: number, w: number, b: number, out: number, nC: number, H: number, W: number, Fg: number, HH: number, WW: number,
@@ -321,20 +326,22 @@ export class GemmEngine {
   winogradInputInArena(xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: WinogradBand): void {
     const w = this.#wasmOrThrow('winogradInputInArena');
     this.#checkBlocks('winogradInputInArena', xpad, V);
-    const Tb = checkBand(band, xpad.dtype);
+    checkTiles('V', V.length, band, C, xpad.dtype);
     checkPlanes('xpad', xpad.length, 0, C, plane, 2 * band.tr1 + 2, ld, 2 * band.tW + 2);
-    checkOperand('V', V.length, 0, 1, 16 * C * Tb, 16 * C * Tb);
-    (xpad.dtype === 'float32' ? w.winoInputF32 : w.winoInputF64)(xpad.byteOffset, V.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW);
+    (xpad.dtype === 'float32' ? w.winoInputF32 : w.winoInputF64)(
+      xpad.byteOffset, V.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs,
+    );
   }
 
   /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of winogradInputInArena. */
   winogradDxInArena(dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: WinogradBand): void {
     const w = this.#wasmOrThrow('winogradDxInArena');
     this.#checkBlocks('winogradDxInArena', dV, dxpad);
-    const Tb = checkBand(band, dV.dtype);
+    checkTiles('dV', dV.length, band, C, dV.dtype);
     checkPlanes('dxpad', dxpad.length, 0, C, plane, 2 * band.tr1 + 2, ld, 2 * band.tW + 2);
-    checkOperand('dV', dV.length, 0, 1, 16 * C * Tb, 16 * C * Tb);
-    (dV.dtype === 'float32' ? w.winoDxF32 : w.winoDxF64)(dV.byteOffset, dxpad.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW);
+    (dV.dtype === 'float32' ? w.winoDxF32 : w.winoDxF64)(
+      dV.byteOffset, dxpad.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs,
+    );
   }
 
   /** opad (F planes, rows 2·tW wide) = Aᵀ M A + b of the band's tiles; M is 16 × F × Tb. */
@@ -342,12 +349,11 @@ export class GemmEngine {
     const w = this.#wasmOrThrow('winogradOutputInArena');
     this.#checkBlocks('winogradOutputInArena', M, opad);
     this.#checkBlocks('winogradOutputInArena', b, opad);
-    const Tb = checkBand(band, M.dtype);
-    checkOperand('M', M.length, 0, 1, 16 * F * Tb, 16 * F * Tb);
+    checkTiles('M', M.length, band, F, M.dtype);
     checkOperand('b', b.length, 0, 1, F, F);
     checkPlanes('opad', opad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
     (M.dtype === 'float32' ? w.winoOutputF32 : w.winoOutputF64)(
-      M.byteOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW,
+      M.byteOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs,
     );
   }
 
@@ -355,10 +361,11 @@ export class GemmEngine {
   winogradDoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: WinogradBand): void {
     const w = this.#wasmOrThrow('winogradDoutInArena');
     this.#checkBlocks('winogradDoutInArena', dpad, D);
-    const Tb = checkBand(band, dpad.dtype);
+    checkTiles('D', D.length, band, F, dpad.dtype);
     checkPlanes('dpad', dpad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
-    checkOperand('D', D.length, 0, 1, 16 * F * Tb, 16 * F * Tb);
-    (dpad.dtype === 'float32' ? w.winoDoutF32 : w.winoDoutF64)(dpad.byteOffset, D.byteOffset, F, plane, band.tr0, band.tr1, band.tW);
+    (dpad.dtype === 'float32' ? w.winoDoutF32 : w.winoDoutF64)(
+      dpad.byteOffset, D.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs,
+    );
   }
 
   #checkDepthwise(what: string, g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number): void {
@@ -437,13 +444,16 @@ function checkPlanes(name: string, length: number, offset: number, planes: numbe
   if (end > length) throw new RangeError(`${name} needs ${end} elements, has ${length}`);
 }
 
-/** Validates a Winograd band; returns its tile count. */
-function checkBand(band: WinogradBand, dtype: Dtype): number {
-  const { tr0, tr1, tW } = band;
+/** Validates a Winograd band and that its 16 tile matrices of `channels` rows fit in `length` elements. */
+function checkTiles(name: string, length: number, band: WinogradBand, channels: number, dtype: Dtype): void {
+  const { tr0, tr1, tW, xs } = band;
   const lanes = dtype === 'float32' ? 4 : 2;
   if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd: bad tile rows [${tr0}, ${tr1})`);
   if (!(Number.isInteger(tW) && tW > 0 && tW % lanes === 0)) throw new RangeError(`winograd: tW ${tW} must be a positive multiple of ${lanes}`);
-  return (tr1 - tr0) * tW;
+  if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd: bad channel count ${channels}`);
+  const size = channels * (tr1 - tr0) * tW;
+  if (!Number.isInteger(xs) || xs < size) throw new RangeError(`winograd: xs ${xs} < ${size} (channels × tiles)`);
+  if (15 * xs + size > length) throw new RangeError(`${name} needs ${15 * xs + size} elements, has ${length}`);
 }
 
 /** Validates GemmArgs; returns the shared dtype. */

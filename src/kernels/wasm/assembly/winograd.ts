@@ -9,8 +9,9 @@
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  Aᵀ = [1 1 1 0; 0 1 −1 −1]
 //
 // Layouts (elements): padded planes of width ld (tiles read/write without bounds checks: the caller pads
-// and zeroes); transformed tiles as 16 matrices [ξ][channel][t], ξ = 4·row + column of the 4×4 tile,
-// t = (ti − tr0)·tW + tj for tile rows [tr0, tr1), Tb = (tr1 − tr0)·tW. tW must be a multiple of the
+// and zeroes); transformed tiles as 16 matrices [ξ][channel][t] xs elements apart, ξ = 4·row + column of
+// the 4×4 tile, t = (ti − tr0)·tW + tj for tile rows [tr0, tr1), Tb = (tr1 − tr0)·tW. Make xs a little
+// more than channels·Tb: 16 streams a multiple of 4 KiB apart share L1 sets (doutT ran 4x slower). tW must be a multiple of the
 // vector lanes (4 f32, 2 f64): each step does L tiles of one tile row, 2·L columns of the plane.
 
 // ---- loading and storing L tiles' columns ----
@@ -62,11 +63,11 @@
  * V[ξ][c][t] = (Bᵀ d B)[ξ] for channels c < C and tile rows [tr0, tr1): d is the 4×4 patch at padded row
  * 2·ti, column 2·tj of plane c of xpad (plane elements apart, rows ld apart).
  */
-function inputT<T>(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
+function inputT<T>(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
   const sz = <usize>sizeof<T>();
   const L = 16 / <i32>sizeof<T>();
   const Tb = (tr1 - tr0) * tW;
-  const xiStride = <usize>C * <usize>Tb * sz;
+  const xiStride = <usize>xs * sz;
   const rowBytes = <usize>ld * sz;
   for (let c = 0; c < C; c++) {
     for (let ti = tr0; ti < tr1; ti++) {
@@ -119,11 +120,11 @@ function inputT<T>(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32,
  * opad[f][2·ti + i][2·tj + j] = (Aᵀ M A)[i][j] + b[f] for filters f < F and tile rows [tr0, tr1); M is
  * [ξ][f][t]. opad rows are ld = 2·tW wide, planes `plane` elements apart.
  */
-function outputT<T>(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
+function outputT<T>(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
   const sz = <usize>sizeof<T>();
   const L = 16 / <i32>sizeof<T>();
   const Tb = (tr1 - tr0) * tW;
-  const xiStride = <usize>F * <usize>Tb * sz;
+  const xiStride = <usize>xs * sz;
   const ld = 2 * tW;
   const rowBytes = <usize>ld * sz;
   for (let f = 0; f < F; f++) {
@@ -165,11 +166,11 @@ function outputT<T>(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i3
  * D[ξ][f][t] = (A dY Aᵀ)[ξ], dY the 2×2 tile of dpad (rows 2·tW wide, planes `plane` apart): the adjoint
  * of outputT. Rows: e0 = y0, e1 = y0 + y1, e2 = y0 − y1, e3 = −y1 (y = tile rows), then the same on columns.
  */
-function doutT<T>(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
+function doutT<T>(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
   const sz = <usize>sizeof<T>();
   const L = 16 / <i32>sizeof<T>();
   const Tb = (tr1 - tr0) * tW;
-  const xiStride = <usize>F * <usize>Tb * sz;
+  const xiStride = <usize>xs * sz;
   const ld = 2 * tW;
   const rowBytes = <usize>ld * sz;
   const zero = v128.splat<T>(<T>0);
@@ -221,12 +222,12 @@ function doutT<T>(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32,
  * dxpad (planes of width ld, `plane` apart) += B dV Bᵀ of every tile, at the patch of inputT: the adjoint
  * of inputT. Rows: q0 = v0, q1 = v1 − v2 + v3, q2 = −v0 + v1 + v2, q3 = −v3; then the same on columns.
  */
-function dxT<T>(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
+function dxT<T>(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
   const sz = <usize>sizeof<T>();
   const L = 16 / <i32>sizeof<T>();
   const isF32 = sizeof<T>() == 4;
   const Tb = (tr1 - tr0) * tW;
-  const xiStride = <usize>C * <usize>Tb * sz;
+  const xiStride = <usize>xs * sz;
   const rowBytes = <usize>ld * sz;
   const zero = v128.splat<T>(<T>0);
   for (let c = 0; c < C; c++) {
@@ -265,27 +266,27 @@ export function copyPlanes(
   }
 }
 
-export function winoInputF32(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  inputT<f32>(xpad, V, C, ld, plane, tr0, tr1, tW);
+export function winoInputF32(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  inputT<f32>(xpad, V, C, ld, plane, tr0, tr1, tW, xs);
 }
-export function winoInputF64(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  inputT<f64>(xpad, V, C, ld, plane, tr0, tr1, tW);
+export function winoInputF64(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  inputT<f64>(xpad, V, C, ld, plane, tr0, tr1, tW, xs);
 }
-export function winoOutputF32(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  outputT<f32>(M, b, opad, F, plane, tr0, tr1, tW);
+export function winoOutputF32(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  outputT<f32>(M, b, opad, F, plane, tr0, tr1, tW, xs);
 }
-export function winoOutputF64(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  outputT<f64>(M, b, opad, F, plane, tr0, tr1, tW);
+export function winoOutputF64(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  outputT<f64>(M, b, opad, F, plane, tr0, tr1, tW, xs);
 }
-export function winoDoutF32(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  doutT<f32>(dpad, D, F, plane, tr0, tr1, tW);
+export function winoDoutF32(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  doutT<f32>(dpad, D, F, plane, tr0, tr1, tW, xs);
 }
-export function winoDoutF64(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  doutT<f64>(dpad, D, F, plane, tr0, tr1, tW);
+export function winoDoutF64(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  doutT<f64>(dpad, D, F, plane, tr0, tr1, tW, xs);
 }
-export function winoDxF32(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  dxT<f32>(dV, dxpad, C, ld, plane, tr0, tr1, tW);
+export function winoDxF32(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  dxT<f32>(dV, dxpad, C, ld, plane, tr0, tr1, tW, xs);
 }
-export function winoDxF64(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32): void {
-  dxT<f64>(dV, dxpad, C, ld, plane, tr0, tr1, tW);
+export function winoDxF64(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32): void {
+  dxT<f64>(dV, dxpad, C, ld, plane, tr0, tr1, tW, xs);
 }
