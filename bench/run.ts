@@ -15,7 +15,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CASES, DTYPES, FAMILY, makeData, PASSES, type Case, type CaseData, type Dtype } from './lib/cases.ts';
-import { environment, loadLine } from './lib/env.ts';
+import { environment, loadLine, srcFingerprint } from './lib/env.ts';
 import { ENCODINGS, LAYER, poster, requestBody, startService } from './lib/http.ts';
 import { FULL, measure, QUICK, type Budget } from './lib/measure.ts';
 import { firstLine, ourRunner, Skip } from './lib/ours.ts';
@@ -122,6 +122,7 @@ async function peers(round: number): Promise<void> {
 }
 
 const started = Date.now();
+const fingerprint = srcFingerprint();
 results.info.push(...(await environment()));
 // Every round times everything again and each cell keeps its lowest median: a burst of other work on
 // these two cores then spoils a cell only if it hits the same cell in every round.
@@ -139,6 +140,9 @@ for (let round = 1; round <= rounds; round++) {
 }
 
 results.info.push(`load average at the end: ${loadLine()}`);
+if (srcFingerprint() !== fingerprint) {
+  results.info.push(`**warning: src/ changed during the run** (${fingerprint} → ${srcFingerprint()}): rows may have timed different code`);
+}
 
 const partial = opts.quick || only !== undefined || opts['no-http'] || opts['no-peers'];
 const file = new URL(`results/${partial ? 'partial' : 'latest'}.md`, import.meta.url);

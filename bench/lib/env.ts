@@ -1,5 +1,6 @@
 /** The environment lines of the report: machine, Node, commit, and which GEMM our kernels run. */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { firstLine } from './ours.ts';
 
@@ -28,3 +29,13 @@ export async function environment(): Promise<string[]> {
 }
 
 export const loadLine = () => loadavg().map((l) => l.toFixed(2)).join(' / ') + ' (1 / 5 / 15 min)';
+
+/**
+ * What src/ holds now: HEAD plus a hash of its uncommitted changes. Colleagues commit kernels while a
+ * run goes on; a run whose fingerprint changed may have timed different code in different rows
+ * (the service's worker loads src/ when it starts, after the in-process rows were imported).
+ */
+export function srcFingerprint(): string {
+  const diff = git('diff', 'HEAD', '--', 'src') + git('status', '--porcelain', '--', 'src');
+  return `${git('rev-parse', '--short', 'HEAD')}+${createHash('sha1').update(diff).digest('hex').slice(0, 8)}`;
+}
