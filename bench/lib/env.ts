@@ -24,7 +24,7 @@ export async function environment(): Promise<string[]> {
   }
   return [
     `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version} (V8 ${process.versions.v8})`,
-    `commit ${git('rev-parse', '--short', 'HEAD')}${dirty}; our GEMM backend: ${backend}`,
+    `commit ${process.env.BENCH_COMMIT ? `${process.env.BENCH_COMMIT} (a snapshot)` : git('rev-parse', '--short', 'HEAD') + dirty}; our GEMM backend: ${backend}`,
   ];
 }
 
