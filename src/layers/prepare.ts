@@ -13,8 +13,6 @@ export interface Limits {
 
 export interface PreparedTask {
   task: LayerTask;
-  /** the buffers to transfer (not copy) to the worker */
-  transfer: ArrayBuffer[];
   /** the wire form of the response tensors */
   form: Form;
 }
@@ -88,13 +86,6 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
   const task: LayerTask = { layer: def.name, dtype, mode, params: body.params, inputs, labels, state, dout };
   def.validate?.(task);
 
-  const transfer = [
-    ...Object.values(inputs),
-    ...Object.values(state),
-    ...(dout ? [dout] : []),
-  ].map((t) => t.data.buffer as ArrayBuffer);
-  for (const l of Object.values(labels)) transfer.push(l.buffer as ArrayBuffer);
-
   const xForm = headers.x?.form ?? 'nested';
-  return { task, transfer, form: body.encoding ?? xForm };
+  return { task, form: body.encoding ?? xForm };
 }

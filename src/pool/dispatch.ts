@@ -1,17 +1,27 @@
 import type { LayerDefinition, LayerTask } from '../layers/types.ts';
 import { ClientGoneError, type KernelPool, type PoolAnswer } from './pool.ts';
 
-const buffersOf = (task: LayerTask): ArrayBuffer[] =>
-  [...Object.values(task.inputs), ...Object.values(task.state), ...(task.dout ? [task.dout] : [])].map((t) => t.data.buffer as ArrayBuffer);
+/** Every buffer a task holds: handed over (not copied) to the worker when the caller is done with them. */
+function buffersOf(task: LayerTask): ArrayBuffer[] {
+  const tensors = [...Object.values(task.inputs), ...Object.values(task.state), ...(task.dout ? [task.dout] : [])];
+  return [...tensors.map((t) => t.data.buffer), ...Object.values(task.labels).map((l) => l.buffer)] as ArrayBuffer[];
+}
+
+export interface RunOptions {
+  /** transfer the task's buffers to the worker (the caller no longer uses them) or copy them */
+  transfer: boolean;
+  cancel?: AbortController;
+}
 
 /**
  * Runs a layer task on the pool: whole, or split across the workers when the layer says it is
  * worth it. A split request's kernel time is the slowest part's; its queue time the shortest wait.
  */
-export async function runLayer(pool: KernelPool, def: LayerDefinition, task: LayerTask, transfer: ArrayBuffer[], cancel?: AbortController): Promise<PoolAnswer> {
+export async function runLayer(pool: KernelPool, def: LayerDefinition, task: LayerTask, { transfer, cancel }: RunOptions): Promise<PoolAnswer> {
   const parts = def.split?.(task, pool.size);
-  if (!parts || parts.length < 2 || !def.merge) return pool.run(task, transfer, cancel);
+  if (!parts || parts.length < 2 || !def.merge) return pool.run(task, transfer ? buffersOf(task) : [], cancel);
   const shared = cancel ?? new AbortController();
+  // The parts' buffers are fresh slices: always theirs to hand over.
   const settled = await Promise.allSettled(parts.map((part) => pool.run(part, buffersOf(part), shared)));
   const failures = settled.filter((s) => s.status === 'rejected').map((s) => s.reason);
   if (failures.length) {

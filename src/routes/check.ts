@@ -16,6 +16,7 @@ import type { Runner } from '../check/variants.ts';
 import { ProblemError } from '../errors/problems.ts';
 import { ProblemSchema } from '../layers/envelope.ts';
 import { runLayer } from '../pool/dispatch.ts';
+import { cancelOnDisconnect } from './cancel.ts';
 import type { LayerRouteOptions } from './layers.ts';
 
 const problems = {
@@ -28,14 +29,10 @@ const problems = {
  * check keeps the inputs for the hints. A client that goes away cancels whatever is queued or running.
  */
 function runnerFor(app: FastifyInstance, reply: FastifyReply): { run: Runner; done: () => void } {
-  const cancel = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) cancel.abort();
-  };
-  reply.raw.once('close', onClose);
+  const { cancel, release } = cancelOnDisconnect(reply);
   return {
-    run: async (def, task) => (await runLayer(app.pool, def, task, [], cancel)).result,
-    done: () => reply.raw.off('close', onClose),
+    run: async (def, task) => (await runLayer(app.pool, def, task, { transfer: false, cancel })).result,
+    done: release,
   };
 }
 

@@ -6,6 +6,7 @@ import { encodeResult } from '../layers/respond.ts';
 import { ProblemError } from '../errors/problems.ts';
 import type { LayerDefinition } from '../layers/types.ts';
 import { runLayer } from '../pool/dispatch.ts';
+import { cancelOnDisconnect } from './cancel.ts';
 
 const now = () => performance.now();
 const ms = (d: number) => d.toFixed(3);
@@ -44,13 +45,8 @@ export default async function layerRoutes(app: FastifyInstance, opts: LayerRoute
         const prepared = withLayer(def.name, () => prepareTask(def, request.body as LayerRequest, opts.limits));
         const t1 = now();
 
-        // A client that goes away cancels its queued or running work.
-        const abort = new AbortController();
-        const onClose = () => {
-          if (!reply.raw.writableFinished) abort.abort();
-        };
-        reply.raw.once('close', onClose);
-        const answer = await runLayer(app.pool, def, prepared.task, prepared.transfer, abort).finally(() => reply.raw.off('close', onClose));
+        const { cancel, release } = cancelOnDisconnect(reply);
+        const answer = await runLayer(app.pool, def, prepared.task, { transfer: true, cancel }).finally(release);
 
         const t2 = now();
         const text = withLayer(def.name, () => encodeResult(answer.result, prepared.form, prepared.task.dtype));
