@@ -153,9 +153,11 @@ function run<A extends FloatArray>(
   const r: RunResult<A> = {};
   const out = fwd ? zerosLike(x.data, N * F * Po) : undefined;
   const dx = bwd ? zerosLike(x.data, N * C * HW) : undefined;
-  // dx of one image accumulates in the arena (wasm col2im) when the image fits the column budget;
-  // otherwise (or on the JS backend) col2im adds straight into dx with a JS loop.
-  const dxInArena = bwd && !direct && wasmHelpers && C * HW <= (options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS);
+  // When an image fits the column budget, it is copied into the arena for the wasm im2col, and its dx
+  // accumulates there (wasm col2im); otherwise (or on the JS backend) the JS loops read x and add
+  // straight into dx.
+  const imageInArena = !direct && wasmHelpers && C * HW <= (options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS);
+  const engine = gemmEngine();
   const arena = gemmArena();
   arena.scope(() => {
     const wB = arena.alloc(dtype, F * K);
@@ -164,7 +166,8 @@ function run<A extends FloatArray>(
     const doutB = bwd ? arena.alloc(dtype, F * Pmax) : undefined;
     const dcolB = bwd ? arena.alloc(dtype, colLength) : undefined;
     const dwB = bwd ? arena.alloc(dtype, F * K) : undefined;
-    const dxB = dxInArena ? arena.alloc(dtype, C * HW) : undefined;
+    const xB = imageInArena ? arena.alloc(dtype, C * HW) : undefined;
+    const dxB = imageInArena && bwd ? arena.alloc(dtype, C * HW) : undefined;
     const dbB = bwd ? arena.alloc('float64', F) : undefined;
     // Views only after the last alloc: an alloc may grow the memory and detach earlier views.
     wB.view.set(w.data);
@@ -180,10 +183,12 @@ function run<A extends FloatArray>(
     for (let n = 0; n < N; n++) {
       const outImg = n * F * Po;
       dxV?.fill(0);
+      xB?.view.set(x.data.subarray(n * C * HW, (n + 1) * C * HW));
       for (let oh0 = 0; oh0 < Ho; oh0 += rows) {
         const oh1 = Math.min(Ho, oh0 + rows);
         const P = (oh1 - oh0) * Wo;
         if (direct) colV.set(x.data.subarray(n * C * Po, (n + 1) * C * Po));
+        else if (xB) engine.im2colInArena(g, oh0, oh1, xB, colB);
         else im2col(x.data, n, g, oh0, oh1, colV);
         if (outB) {
           for (let f = 0; f < F; f++) outV!.fill(b!.data[f], f * P, (f + 1) * P);

@@ -50,6 +50,20 @@ describe.each(wasmBackends)('conv helpers on %s', (backend) => {
     expect(() => engine.col2imInArena(g, 0, 5, dead!, dead!)).toThrow(/after its scope ended/);
   });
 
+  it('im2colInArena refuses rows outside the output, a short col, a short x', () => {
+    const engine = new GemmEngine(backend);
+    const arena = engine.arena;
+    arena.scope(() => {
+      const x = arena.alloc('float32', 2 * 20);
+      const col = arena.alloc('float32', 18 * 20);
+      engine.im2colInArena(g, 0, 5, x, col);
+      expect(() => engine.im2colInArena(g, 0, 6, x, col)).toThrow(/bad rows/);
+      expect(() => engine.im2colInArena(g, 0, 5, x, arena.alloc('float32', 18 * 20 - 1))).toThrow(/col needs/);
+      expect(() => engine.im2colInArena(g, 0, 5, arena.alloc('float32', 39), col)).toThrow(/x needs/);
+      expect(() => engine.im2colInArena(g, 0, 5, arena.alloc('float64', 40), col)).toThrow(/share a dtype/);
+    });
+  });
+
   it('rowSumsInArena sums rows in double and adds to dst; refuses operands that do not fit', () => {
     const engine = new GemmEngine(backend);
     const arena = engine.arena;

@@ -181,6 +181,48 @@ describe('conv: convForwardBackward (one pass) == reference, and == the separate
   });
 });
 
+describe('conv: im2col path on wider planes == reference (property)', () => {
+  // Rows long enough for the vector steps of the wasm im2col (unit and double stride) and their tails.
+  const wide = fc.record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 2 }),
+    Cg: fc.integer({ min: 2, max: 3 }),
+    Fg: fc.integer({ min: 1, max: 3 }),
+    HH: fc.integer({ min: 1, max: 5 }),
+    WW: fc.integer({ min: 1, max: 5 }),
+    stride: pair(1, 3),
+    pad: pair(0, 2),
+    dilation: pair(1, 2),
+    extra: pair(0, 24),
+    ints: fc.boolean(),
+    seed: fc.nat(),
+  });
+  const wideOptions = fc.constantFrom<ConvOptions>({ winograd: false }, { winograd: false, maxColElements: 200 });
+
+  test.prop([wide, wideOptions], { numRuns: 80 })('float64', (s, opts) => {
+    const { x, w, b, dout, params } = makeCase(s);
+    const got = convForwardBackward(x, w, b, dout, params, opts);
+    const r = convBackwardReference(x, w, dout, params);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: convForwardReference(x, w, b, params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference64,
+    );
+  });
+
+  test.prop([wide, wideOptions], { numRuns: 60 })('float32', (s, opts) => {
+    const c = makeCase(s);
+    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
+    const got = convForwardBackward(x, w, b, dout, c.params, opts);
+    const r = convBackwardReference(x, w, dout, c.params);
+    expectAllClose(
+      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
+      { out: convForwardReference(x, w, b, c.params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
+      TOL.fastVsReference32,
+    );
+  });
+});
+
 describe('conv: depthwise direct path (groups = C) == reference (property)', () => {
   // Wider planes than `shapes`, so the vectorized rows and their tails are reached.
   const dwShapes = fc.record({

@@ -50,6 +50,8 @@ interface GemmExports {
   gemmF64: WasmGemm;
   col2imF32: WasmCol2im;
   col2imF64: WasmCol2im;
+  im2colF32: WasmCol2im;
+  im2colF64: WasmCol2im;
   rowSumsF32: WasmRowSums;
   rowSumsF64: WasmRowSums;
   depthwiseForwardF32: WasmDepthwiseForward;
@@ -238,6 +240,25 @@ export class GemmEngine {
     const size = dx.dtype === 'float32' ? 4 : 8;
     (dx.dtype === 'float32' ? w.col2imF32 : w.col2imF64)(
       dcol.byteOffset, dx.byteOffset + dxOffset * size, g.C, g.H, g.W, g.HH, g.WW, g.Ho, g.Wo,
+      g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, oh0, oh1,
+    );
+  }
+
+  /**
+   * col (C·HH·WW × P, P = (oh1 − oh0)·Wo, rows in order (c, kh, kw)) = the patches of x (C × H × W) for
+   * output rows [oh0, oh1), 0 outside the input. Wasm backends only (see hasWasm).
+   */
+  im2colInArena(g: Col2imGeometry, oh0: number, oh1: number, x: ArenaBlock, col: ArenaBlock): void {
+    const w = this.#wasmOrThrow('im2colInArena');
+    this.#checkBlocks('im2colInArena', x, col);
+    if (!(Number.isInteger(oh0) && Number.isInteger(oh1) && 0 <= oh0 && oh0 < oh1 && oh1 <= g.Ho)) {
+      throw new RangeError(`im2colInArena: bad rows [${oh0}, ${oh1}) of ${g.Ho}`);
+    }
+    const rows = g.C * g.HH * g.WW * (oh1 - oh0) * g.Wo;
+    if (rows > col.length) throw new RangeError(`im2colInArena: col needs ${rows} elements, has ${col.length}`);
+    checkOperand('x', x.length, 0, 1, g.C * g.H * g.W, g.C * g.H * g.W);
+    (x.dtype === 'float32' ? w.im2colF32 : w.im2colF64)(
+      x.byteOffset, col.byteOffset, g.C, g.H, g.W, g.HH, g.WW, g.Ho, g.Wo,
       g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, oh0, oh1,
     );
   }

@@ -83,6 +83,94 @@ function col2imT<T>(
   }
 }
 
+/**
+ * col (C·HH·WW × P, P = (oh1 − oh0)·Wo) ← the patches of x (C × H × W) for output rows [oh0, oh1), 0
+ * outside the input. When both strides are 1 and Wo = W, a tap's rows are one contiguous run of x:
+ * one copy, then the wrapped-around columns are zeroed.
+ */
+function im2colT<T>(
+  x: usize, col: usize, C: i32, H: i32, W: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh0: i32, oh1: i32,
+): void {
+  const sz = <usize>sizeof<T>();
+  const P = (oh1 - oh0) * Wo;
+  const contiguous = sh == 1 && sw == 1 && Wo == W;
+  let dst = col;
+  for (let c = 0; c < C; c++) {
+    const xc = x + <usize>c * <usize>H * <usize>W * sz;
+    for (let kh = 0; kh < HH; kh++) {
+      const offH = kh * dh - ph;
+      const ohLo = min(oh1, max(oh0, insideStart(offH, sh, Ho)));
+      const ohHi = max(ohLo, min(oh1, insideEnd(offH, sh, H, Ho)));
+      for (let kw = 0; kw < WW; kw++) {
+        const offW = kw * dw - pw;
+        const owLo = insideStart(offW, sw, Wo);
+        const owHi = max(owLo, insideEnd(offW, sw, W, Wo));
+        const rowEnd = dst + <usize>P * sz;
+        const head = <usize>((ohLo - oh0) * Wo) * sz;
+        memory.fill(dst, 0, head);
+        let d = dst + head;
+        if (contiguous && ohHi > ohLo) {
+          // col[d + i] = x[src + i] over the block, clipped to the plane; wrapped columns zeroed after
+          const len = (ohHi - ohLo) * Wo;
+          const src = (ohLo + offH) * W + offW; // element index in plane c, may be < 0 or run past H·W
+          const lo = min(len, max(0, -src));
+          const hi = max(lo, min(len, H * W - src));
+          memory.fill(d, 0, <usize>lo * sz);
+          memory.copy(d + <usize>lo * sz, xc + <usize>(src + lo) * sz, <usize>(hi - lo) * sz);
+          memory.fill(d + <usize>hi * sz, 0, <usize>(len - hi) * sz);
+          if (owLo > 0 || owHi < Wo) {
+            for (let r = 0; r < ohHi - ohLo; r++) {
+              const row = d + <usize>(r * Wo) * sz;
+              memory.fill(row, 0, <usize>owLo * sz);
+              memory.fill(row + <usize>owHi * sz, 0, <usize>(Wo - owHi) * sz);
+            }
+          }
+          d += <usize>len * sz;
+        } else {
+          // Rows are short (Wo elements): plain loops, no memory.fill/copy calls per row.
+          // Unit or double stride reads 2·L elements per vector step; keep those reads inside the row.
+          const L = 16 / <i32>sizeof<T>();
+          const owVec = sw <= 2 ? min(owHi, max(owLo, (W - offW - sw * L) / sw + 1)) : owLo;
+          for (let oh = ohLo; oh < ohHi; oh++) {
+            const src = xc + <usize>((oh * sh + offH) * W + offW) * sz;
+            for (let ow = 0; ow < owLo; ow++) store<T>(d + <usize>ow * sz, <T>0);
+            let ow = owLo;
+            if (sw == 1) {
+              for (; ow + L <= owVec; ow += L) v128.store(d + <usize>ow * sz, v128.load(src + <usize>ow * sz));
+            } else if (sw == 2) {
+              for (; ow + L <= owVec; ow += L) {
+                const s = src + <usize>(2 * ow) * sz;
+                if (sizeof<T>() == 4) v128.store(d + <usize>ow * sz, v128.shuffle<f32>(v128.load(s), v128.load(s, 16), 0, 2, 4, 6));
+                else v128.store(d + <usize>ow * sz, v128.shuffle<f64>(v128.load(s), v128.load(s, 16), 0, 2));
+              }
+            }
+            for (; ow < owHi; ow++) store<T>(d + <usize>ow * sz, load<T>(src + <usize>(ow * sw) * sz));
+            for (ow = owHi; ow < Wo; ow++) store<T>(d + <usize>ow * sz, <T>0);
+            d += <usize>Wo * sz;
+          }
+        }
+        memory.fill(d, 0, rowEnd - d);
+        dst = rowEnd;
+      }
+    }
+  }
+}
+
+export function im2colF32(
+  x: usize, col: usize, C: i32, H: i32, W: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh0: i32, oh1: i32,
+): void {
+  im2colT<f32>(x, col, C, H, W, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, oh0, oh1);
+}
+
+export function im2colF64(
+  x: usize, col: usize, C: i32, H: i32, W: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh0: i32, oh1: i32,
+): void {
+  im2colT<f64>(x, col, C, H, W, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, oh0, oh1);
+}
+
 export function col2imF32(
   dcol: usize, dx: usize, C: i32, H: i32, W: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
   sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh0: i32, oh1: i32,

@@ -337,7 +337,7 @@ export function gemmF64(
 
 // Conv helpers on the same memory (see conv.ts).
 export {
-  col2imF32, col2imF64, rowSumsF32, rowSumsF64,
+  im2colF32, im2colF64, col2imF32, col2imF64, rowSumsF32, rowSumsF64,
   depthwiseForwardF32, depthwiseForwardF64, depthwiseBackwardF32, depthwiseBackwardF64,
 } from './conv';
 export {
