@@ -17,6 +17,8 @@ const common = ['-O3', '--noAssert', '--runtime', 'stub', '--importMemory', '--n
 const variants = [
   { file: 'gemm-simd.wasm', features: 'simd' },
   { file: 'gemm-relaxed-simd.wasm', features: 'simd,relaxed-simd' },
+  // normalization and 2x2 pooling kernels (src/kernels/wasm/norm-engine.ts): memory-bound, plain SIMD
+  { file: 'norm-simd.wasm', features: 'simd', source: 'norm.ts' },
 ];
 
 mkdirSync(outDir, { recursive: true });
@@ -24,10 +26,10 @@ const newestSource = Math.max(
   statSync(fileURLToPath(import.meta.url)).mtimeMs,
   ...readdirSync(srcDir).map((f) => statSync(join(srcDir, f)).mtimeMs),
 );
-for (const { file, features } of variants) {
+for (const { file, features, source } of variants) {
   const out = join(outDir, file);
   if (existsSync(out) && statSync(out).mtimeMs > newestSource) continue;
-  execFileSync(process.execPath, [asc, entry, ...common, '--enable', features, '-o', out], { stdio: 'inherit' });
+  execFileSync(process.execPath, [asc, source ? join(srcDir, source) : entry, ...common, '--enable', features, '-o', out], { stdio: 'inherit' });
   console.log(`build:wasm ${file} (${statSync(out).size} bytes)`);
 }
 if (process.argv.includes('--dist')) {

@@ -9,30 +9,54 @@
  *     PH·PW unless the window runs past the padded border;
  *   countIncludePad false: the window's cells inside the real input.
  *
- * Two loops: an unrolled one for 2x2 stride 2 without padding, and a general one over windows
- * pre-clipped to the input. Works on any slice of the batch.
+ * Loops: the WebAssembly SIMD kernels for 2x2 stride 2 without padding (the common case; pool-wasm.ts,
+ * from POOL_MIN_WASM_ELEMENTS values), the same case unrolled in JS (small tensors, no wasm module),
+ * and a general JS loop over windows pre-clipped to the input. All agree bit for bit where they
+ * overlap. Works on any slice of the batch.
  */
 import { checkDout, checkLength, poolInfo, poolWindows, type AvgPoolParams, type PoolInfo } from './geometry.ts';
+import { is2x2Stride2, pool2x2Wasm, POOL_MIN_WASM_ELEMENTS } from './pool-wasm.ts';
 import { zerosLike, type FloatArray, type Tensor } from './types.ts';
+import type { PoolForwardBackward } from './max-pool.ts';
 
 export type { AvgPoolParams } from './geometry.ts';
 
 export function avgPoolForward<A extends FloatArray>(x: Tensor<A>, params: AvgPoolParams): Tensor<A> {
   const g = prepare(x, params);
-  const out = zerosLike(x.data, g.N * g.C * g.Ho * g.Wo);
-  if (is2x2Stride2(g)) forward2x2(x.data, g, out);
-  else forwardGeneral(x.data, g, params.countIncludePad ?? true, out);
-  return { shape: [...g.outShape], data: out };
+  const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('avg', g, x.data, x.data, undefined, { out: true, dx: false }) : undefined;
+  return { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g, params) };
 }
 
 export function avgPoolBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: AvgPoolParams): Tensor<A> {
   const g = prepare(x, params);
-  checkDout('avg-pool', g.outShape, dout.shape);
-  checkLength('avg-pool', 'dout', dout.shape, dout.data.length);
-  const dx = zerosLike(x.data, x.data.length);
-  if (is2x2Stride2(g)) backward2x2(dout.data, g, dx);
-  else backwardGeneral(dout.data, g, params.countIncludePad ?? true, dx);
-  return { shape: [...x.shape], data: dx };
+  checkGradient(g, dout);
+  const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('avg', g, x.data, undefined, dout.data, { out: false, dx: true }) : undefined;
+  return { shape: [...x.shape], data: fast?.dx ?? backwardJs(x.data, dout.data, g, params) };
+}
+
+/** Forward and backward in one call (one pass over the planes). */
+export function avgPoolForwardBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: AvgPoolParams): PoolForwardBackward<A> {
+  const g = prepare(x, params);
+  checkGradient(g, dout);
+  const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('avg', g, x.data, x.data, dout.data, { out: true, dx: true }) : undefined;
+  return {
+    out: { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g, params) },
+    dx: { shape: [...x.shape], data: fast?.dx ?? backwardJs(x.data, dout.data, g, params) },
+  };
+}
+
+function forwardJs<A extends FloatArray>(x: A, g: PoolInfo, params: AvgPoolParams): A {
+  const out = zerosLike(x, g.N * g.C * g.Ho * g.Wo);
+  if (is2x2Stride2(g)) forward2x2(x, g, out);
+  else forwardGeneral(x, g, params.countIncludePad ?? true, out);
+  return out;
+}
+
+function backwardJs<A extends FloatArray>(x: A, dout: A, g: PoolInfo, params: AvgPoolParams): A {
+  const dx = zerosLike(x, x.length);
+  if (is2x2Stride2(g)) backward2x2(dout, g, dx);
+  else backwardGeneral(dout, g, params.countIncludePad ?? true, dx);
+  return dx;
 }
 
 function prepare(x: Tensor, params: AvgPoolParams): PoolInfo {
@@ -41,8 +65,9 @@ function prepare(x: Tensor, params: AvgPoolParams): PoolInfo {
   return g;
 }
 
-function is2x2Stride2(g: PoolInfo): boolean {
-  return g.PH === 2 && g.PW === 2 && g.strideH === 2 && g.strideW === 2 && g.padH === 0 && g.padW === 0;
+function checkGradient(g: PoolInfo, dout: Tensor): void {
+  checkDout('avg-pool', g.outShape, dout.shape);
+  checkLength('avg-pool', 'dout', dout.shape, dout.data.length);
 }
 
 function forward2x2(x: FloatArray, g: PoolInfo, out: FloatArray): void {

@@ -1,6 +1,7 @@
 import type { FloatArray, Tensor } from './types.ts';
 import { zerosLike } from './types.ts';
-import { affineNCS, gradientNCS, sumDeviationsNCS, sumGradientsNCS, sumMinusNCS } from './normalization-loops.ts';
+import { batchnormBackwardNCSReference, batchnormForwardNCSReference } from './reference/batchnorm.ts';
+import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './wasm/norm-engine.ts';
 
 /**
  * Batch normalization (cs231n `batchnorm_forward` / `batchnorm_backward_alt`).
@@ -23,11 +24,19 @@ import { affineNCS, gradientNCS, sumDeviationsNCS, sumGradientsNCS, sumMinusNCS 
  * The same code serves spatial batchnorm: `batchnormForwardNCS` views x as (N, C, S) with
  * statistics per c over N·S, so (N, D) is (N, D, 1) and NCHW is (N, C, H·W); no transposes.
  *
- * Numerics: statistics are two-pass in float64, never E[x²] − E[x]². The first pass sums
- * x − x[0, c], so a large common offset costs no precision; the second uses the corrected
- * two-pass formula var = (Σd² − (Σd)²/M) / M with d = x − mean and moves the mean by Σd/M, so
- * the first pass only has to be close. float32 inputs are read into doubles and every result
- * is rounded once, at the store. Hot loops: normalization-loops.ts.
+ * Numerics: statistics in float64, never E[x²] − E[x]². The WebAssembly path (wasm/assembly/norm.ts)
+ * reads x once for them: blocks of at most 4096 values of a plane (or 64 rows of a column) are summed
+ * shifted by their first value, Σd and Σd² with d = x − x_first, so a large common offset costs no
+ * precision and the cancellation in Σd² − (Σd)²/n is bounded by the block size; blocks are merged with
+ * Chan et al.'s pairwise update. The JS path (reference/batchnorm.ts: small tensors, no wasm) is the
+ * corrected two-pass one. float32 inputs are read into doubles and every result is rounded once, at
+ * the store.
+ *
+ * Speed: outputs are new arrays; the wasm kernels work on chunks of whole rows or planes copied into
+ * the thread's arena (wasm/norm-engine.ts). A tensor of at most RESIDENT_ELEMENTS values is copied in
+ * once and stays for every sweep (statistics, normalize, backward). `batchnormForwardBackward` is the
+ * service's path when dout is sent: three sweeps over x (statistics; out with Σdout and
+ * Σdout·(x − mean); dx) instead of the five of forward then backward.
  *
  * Degenerate batch: with one value per feature (M = N·S = 1) the biased variance is 0 and
  * out = beta, dx = 0 (cs231n). The unbiased running update is then 0/0 and the kernel returns
@@ -82,6 +91,28 @@ export interface BatchnormGrads<A extends FloatArray = FloatArray> {
   dbeta: A;
 }
 
+/** Forward and backward of one call: the forward's fields and the gradients. */
+export type BatchnormForwardBackward<A extends FloatArray = FloatArray> = BatchnormForward<A> & BatchnormGrads<A>;
+
+/**
+ * Below this many values the JS versions run: the wasm path's fixed cost (arena scope, blocks, calls;
+ * a few µs) is more than it saves there.
+ */
+export const BATCHNORM_MIN_WASM_ELEMENTS = 2048;
+
+/**
+ * A tensor of at most this many values is copied into wasm memory once and stays for every sweep;
+ * a larger one streams through in chunks of this size (whole rows or planes), once per sweep. Bounds
+ * the arena: x, dout and one result chunk, 8 MiB each in float64.
+ */
+export const RESIDENT_ELEMENTS = 1 << 20;
+
+/** For tests: force the wasm path and its chunking on small tensors. */
+export interface StreamOptions {
+  /** Chunk size in values (default RESIDENT_ELEMENTS); a row or plane larger than this runs in JS. */
+  capElements?: number;
+}
+
 /** Batchnorm forward on x (N, D); see the file comment. */
 export function batchnormForward<A extends FloatArray>(
   x: Tensor<A>,
@@ -89,14 +120,30 @@ export function batchnormForward<A extends FloatArray>(
   beta: A,
   options: BatchnormOptions,
 ): BatchnormForward<A> {
-  if (x.shape.length !== 2) throw new RangeError(`batchnorm: x must be (N, D), got [${x.shape}]`);
-  const [N, D] = x.shape;
+  const [N, D] = dims2(x);
   return batchnormForwardNCS(x, N, D, 1, gamma, beta, options);
 }
 
 /** Batchnorm backward: dout (N, D) → dx (N, D), dgamma (D), dbeta (D). */
 export function batchnormBackward<A extends FloatArray>(dout: Tensor<A>, cache: BatchnormCache<A>): BatchnormGrads<A> {
   return batchnormBackwardNCS(dout, cache);
+}
+
+/** Forward and backward in one call (what the service runs when dout is sent); x, dout (N, D). */
+export function batchnormForwardBackward<A extends FloatArray>(
+  x: Tensor<A>,
+  gamma: A,
+  beta: A,
+  dout: Tensor<A>,
+  options: BatchnormOptions,
+): BatchnormForwardBackward<A> {
+  const [N, D] = dims2(x);
+  return batchnormForwardBackwardNCS(x, N, D, 1, gamma, beta, dout, options);
+}
+
+function dims2(x: Tensor): [number, number] {
+  if (x.shape.length !== 2) throw new RangeError(`batchnorm: x must be (N, D), got [${x.shape}]`);
+  return [x.shape[0], x.shape[1]];
 }
 
 /**
@@ -112,104 +159,151 @@ export function batchnormForwardNCS<A extends FloatArray>(
   beta: A,
   options: BatchnormOptions,
 ): BatchnormForward<A> {
-  const { mode, eps, momentum, runningVarEstimator, runningMean, runningVar } = options;
-  const xd = x.data;
-  const total = N * C * S;
-  if (xd.length !== total) throw new RangeError(`batchnorm: x has ${xd.length} values, shape says ${total}`);
-  if (gamma.length !== C || beta.length !== C) throw new RangeError(`batchnorm: gamma and beta must have length ${C}`);
-  for (const [name, r] of [['runningMean', runningMean], ['runningVar', runningVar]] as const) {
-    if (r !== undefined && r.length !== C) throw new RangeError(`batchnorm: ${name} must have length ${C}`);
+  if (x.data.length >= BATCHNORM_MIN_WASM_ELEMENTS) {
+    const fast = batchnormForwardNCSWasm(x, N, C, S, gamma, beta, options);
+    if (fast) return fast;
   }
-
-  const mean = new Float64Array(C);
-  const invstd = new Float64Array(C);
-  let newMean: A | undefined;
-  let newVar: A | undefined;
-
-  if (mode === 'test') {
-    if (runningMean === undefined || runningVar === undefined) {
-      throw new RangeError('batchnorm: test mode needs runningMean and runningVar');
-    }
-    for (let c = 0; c < C; c++) {
-      mean[c] = runningMean[c];
-      invstd[c] = 1 / Math.sqrt(runningVar[c] + eps);
-    }
-  } else {
-    const M = N * S;
-    const sumSq = batchStatistics(xd, N, C, S, mean);
-    newMean = zerosLike(xd, C);
-    newVar = zerosLike(xd, C);
-    for (let c = 0; c < C; c++) {
-      const biased = sumSq[c] / M;
-      // M = 1 gives 0/0 = NaN for the unbiased estimate, as PyTorch's kernel does; see the file comment.
-      const forRunning = runningVarEstimator === 'unbiased' ? sumSq[c] / (M - 1) : biased;
-      invstd[c] = 1 / Math.sqrt(biased + eps);
-      newMean[c] = momentum * (runningMean ? runningMean[c] : 0) + (1 - momentum) * mean[c];
-      newVar[c] = momentum * (runningVar ? runningVar[c] : 0) + (1 - momentum) * forRunning;
-    }
-  }
-
-  const scale = new Float64Array(C);
-  const shift = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    scale[c] = gamma[c] * invstd[c];
-    shift[c] = beta[c];
-  }
-  const out = zerosLike(xd, total);
-  affineNCS(xd, out, N, C, S, mean, scale, shift);
-
-  const cache: BatchnormCache<A> = { mode, shape: x.shape.slice(), N, C, S, x: xd, gamma, mean, invstd };
-  const result: BatchnormForward<A> = { out: { shape: x.shape.slice(), data: out }, cache };
-  if (newMean && newVar) {
-    result.runningMean = newMean;
-    result.runningVar = newVar;
-  }
-  return result;
-}
-
-/**
- * Fills `mean` (length C) with the per-c mean of x viewed as (N, C, S) and returns Σ(x − mean)²
- * per c, both in float64 (corrected two-pass; see the file comment).
- */
-function batchStatistics(xd: FloatArray, N: number, C: number, S: number, mean: Float64Array): Float64Array {
-  const M = N * S;
-  const origin = new Float64Array(C);
-  for (let c = 0; c < C; c++) origin[c] = xd[c * S];
-  const sum = new Float64Array(C);
-  sumMinusNCS(xd, N, C, S, origin, sum);
-  for (let c = 0; c < C; c++) mean[c] = origin[c] + sum[c] / M;
-
-  const dev = sum.fill(0);
-  const sq = new Float64Array(C);
-  sumDeviationsNCS(xd, N, C, S, mean, dev, sq);
-  for (let c = 0; c < C; c++) {
-    sq[c] = Math.max(0, sq[c] - (dev[c] * dev[c]) / M);
-    mean[c] += dev[c] / M;
-  }
-  return sq;
+  return batchnormForwardNCSReference(x, N, C, S, gamma, beta, options);
 }
 
 /** The shared backward for x viewed as (N, C, S); dout has x's shape. */
 export function batchnormBackwardNCS<A extends FloatArray>(dout: Tensor<A>, cache: BatchnormCache<A>): BatchnormGrads<A> {
-  const { mode, N, C, S, x, gamma, mean, invstd } = cache;
-  const g = dout.data;
-  const total = N * C * S;
+  if (cache.x.length >= BATCHNORM_MIN_WASM_ELEMENTS) {
+    const fast = batchnormBackwardNCSWasm(dout, cache);
+    if (fast) return fast;
+  }
+  return batchnormBackwardNCSReference(dout, cache);
+}
+
+/** The shared forward + backward for x viewed as (N, C, S). */
+export function batchnormForwardBackwardNCS<A extends FloatArray>(
+  x: Tensor<A>,
+  N: number,
+  C: number,
+  S: number,
+  gamma: A,
+  beta: A,
+  dout: Tensor<A>,
+  options: BatchnormOptions,
+): BatchnormForwardBackward<A> {
+  if (x.data.length >= BATCHNORM_MIN_WASM_ELEMENTS) {
+    const fast = batchnormForwardBackwardNCSWasm(x, N, C, S, gamma, beta, dout, options);
+    if (fast) return fast;
+  }
+  const fwd = batchnormForwardNCSReference(x, N, C, S, gamma, beta, options);
+  return { ...fwd, ...batchnormBackwardNCSReference(dout, fwd.cache) };
+}
+
+// ---- the WebAssembly path ---------------------------------------------------------------------------
+
+/**
+ * How x (N, C, S) is walked: S = 1 as N rows of C values (statistics down the columns), S > 1 as N·C
+ * planes of S values; `per` units per chunk of `chunk` values; resident when one chunk holds it all.
+ */
+interface Plan {
+  rows: boolean;
+  unit: number;
+  units: number;
+  per: number;
+  chunk: number;
+  resident: boolean;
+}
+
+function planOf(N: number, C: number, S: number, cap: number): Plan | undefined {
+  const rows = S === 1;
+  const unit = rows ? C : S;
+  const units = rows ? N : N * C;
+  const per = unitsPerChunk(units, unit, cap);
+  if (per === 0 || N * C * S === 0) return undefined;
+  return { rows, unit, units, per, chunk: per * unit, resident: per >= units };
+}
+
+/** Calls visit(u0, u1, e0, e1) for each chunk of units [u0, u1) = values [e0, e1). */
+function eachChunk(p: Plan, visit: (u0: number, u1: number, e0: number, e1: number) => void): void {
+  for (let u0 = 0; u0 < p.units; u0 += p.per) {
+    const u1 = Math.min(p.units, u0 + p.per);
+    visit(u0, u1, u0 * p.unit, u1 * p.unit);
+  }
+}
+
+function checkForward(xd: FloatArray, C: number, total: number, gamma: FloatArray, beta: FloatArray, options: BatchnormOptions): void {
+  if (xd.length !== total) throw new RangeError(`batchnorm: x has ${xd.length} values, shape says ${total}`);
+  if (gamma.length !== C || beta.length !== C) throw new RangeError(`batchnorm: gamma and beta must have length ${C}`);
+  for (const [name, r] of [['runningMean', options.runningMean], ['runningVar', options.runningVar]] as const) {
+    if (r !== undefined && r.length !== C) throw new RangeError(`batchnorm: ${name} must have length ${C}`);
+  }
+  if (options.mode === 'test' && (options.runningMean === undefined || options.runningVar === undefined)) {
+    throw new RangeError('batchnorm: test mode needs runningMean and runningVar');
+  }
+}
+
+function checkDout(g: FloatArray, x: FloatArray, total: number): void {
   if (g.length !== total) throw new RangeError(`batchnorm: dout has ${g.length} values, x has ${total}`);
   if (g.constructor !== x.constructor) throw new TypeError('batchnorm: dout must have the dtype of x');
+}
+
+/** The per-channel results of the statistics: mean, invstd and, in train mode, the running update. */
+interface Statistics<A extends FloatArray> {
+  mean: Float64Array;
+  invstd: Float64Array;
+  runningMean?: A;
+  runningVar?: A;
+}
+
+/**
+ * Train mode: the statistics sweep over x (copied chunk by chunk into xb; left there when resident),
+ * then mean, invstd and the running update exactly as reference/batchnorm.ts does from Σ(x − mean)².
+ * Test mode: the running statistics. `stats` (f64, 2·C) receives mean then M2; `work` is 2·C f64 of
+ * scratch (another part of the caller's block that is filled later).
+ */
+function statistics<A extends FloatArray>(
+  eng: NormEngine, plan: Plan, xd: A, N: number, C: number, S: number, options: BatchnormOptions,
+  xv: FloatArray, xPtr: number, statsPtr: number, statsView: Float64Array, workPtr: number,
+): Statistics<A> {
+  const { mode, eps, momentum, runningVarEstimator, runningMean, runningVar } = options;
+  const mean = new Float64Array(C);
+  const invstd = new Float64Array(C);
+  if (mode === 'test') {
+    for (let c = 0; c < C; c++) {
+      mean[c] = runningMean![c];
+      invstd[c] = 1 / Math.sqrt(runningVar![c] + eps);
+    }
+    return { mean, invstd };
+  }
+  const f32 = xd instanceof Float32Array;
+  const { k } = eng;
+  const m2Ptr = statsPtr + 8 * C;
+  eachChunk(plan, (u0, u1, e0, e1) => {
+    xv.set(xd.subarray(e0, e1));
+    if (plan.rows) (f32 ? k.bnRowStatsF32 : k.bnRowStatsF64)(xPtr, u0, u1, C, statsPtr, m2Ptr, workPtr);
+    else (f32 ? k.bnPlaneStatsF32 : k.bnPlaneStatsF64)(xPtr, u0, u1, C, S, statsPtr, m2Ptr);
+  });
   const M = N * S;
+  const newMean = zerosLike(xd, C);
+  const newVar = zerosLike(xd, C);
+  for (let c = 0; c < C; c++) {
+    mean[c] = statsView[c];
+    const sumSq = statsView[C + c];
+    const biased = sumSq / M;
+    // M = 1 gives 0/0 = NaN for the unbiased estimate, as PyTorch's kernel does; see the file comment.
+    const forRunning = runningVarEstimator === 'unbiased' ? sumSq / (M - 1) : biased;
+    invstd[c] = 1 / Math.sqrt(biased + eps);
+    newMean[c] = momentum * (runningMean ? runningMean[c] : 0) + (1 - momentum) * mean[c];
+    newVar[c] = momentum * (runningVar ? runningVar[c] : 0) + (1 - momentum) * forRunning;
+  }
+  return { mean, invstd, runningMean: newMean, runningVar: newVar };
+}
 
-  // Per feature: Σ dout and Σ dout · (x − mean).
-  const sumDout = new Float64Array(C);
-  const sumDoutDev = new Float64Array(C);
-  sumGradientsNCS(g, x, N, C, S, mean, sumDout, sumDoutDev);
-
-  const dgamma = zerosLike(x, C);
-  const dbeta = zerosLike(x, C);
-  // dx = p · dout + q · (x − mean) + r with p = gamma · invstd and, in train mode,
-  // r = −p · mean(dout), q = −p · invstd² · mean(dout · (x − mean)); q = r = 0 in test mode.
-  const p = new Float64Array(C);
-  const q = new Float64Array(C);
-  const r = new Float64Array(C);
+/**
+ * dgamma, dbeta and the per-channel coefficients of dx = p · dout + q · (x − mean) + r from
+ * Σ dout and Σ dout · (x − mean), as reference/batchnorm.ts.
+ */
+function gradientCoefficients<A extends FloatArray>(
+  like: A, mode: BatchnormMode, M: number, C: number, gamma: FloatArray, invstd: Float64Array,
+  sumDout: Float64Array, sumDoutDev: Float64Array, p: Float64Array, q: Float64Array, r: Float64Array,
+): { dgamma: A; dbeta: A } {
+  const dgamma = zerosLike(like, C);
+  const dbeta = zerosLike(like, C);
   for (let c = 0; c < C; c++) {
     dgamma[c] = sumDoutDev[c] * invstd[c];
     dbeta[c] = sumDout[c];
@@ -217,9 +311,173 @@ export function batchnormBackwardNCS<A extends FloatArray>(dout: Tensor<A>, cach
     if (mode === 'train') {
       q[c] = (-p[c] * invstd[c] * invstd[c] * sumDoutDev[c]) / M;
       r[c] = (-p[c] * sumDout[c]) / M;
+    } else {
+      q[c] = 0;
+      r[c] = 0;
     }
   }
-  const dx = zerosLike(x, total);
-  gradientNCS(g, x, dx, N, C, S, mean, p, q, r);
-  return { dx: { shape: cache.shape.slice(), data: dx }, dgamma, dbeta };
+  return { dgamma, dbeta };
+}
+
+function result<A extends FloatArray>(
+  x: Tensor<A>, out: A, N: number, C: number, S: number, gamma: A, mode: BatchnormMode, st: Statistics<A>,
+): BatchnormForward<A> {
+  const cache: BatchnormCache<A> = { mode, shape: x.shape.slice(), N, C, S, x: x.data, gamma, mean: st.mean, invstd: st.invstd };
+  const r: BatchnormForward<A> = { out: { shape: x.shape.slice(), data: out }, cache };
+  if (st.runningMean && st.runningVar) {
+    r.runningMean = st.runningMean;
+    r.runningVar = st.runningVar;
+  }
+  return r;
+}
+
+/** The forward on the wasm kernels; undefined when they cannot run it (no module, a unit too large). */
+export function batchnormForwardNCSWasm<A extends FloatArray>(
+  x: Tensor<A>, N: number, C: number, S: number, gamma: A, beta: A, options: BatchnormOptions, stream: StreamOptions = {},
+): BatchnormForward<A> | undefined {
+  const eng = normEngine();
+  const plan = planOf(N, C, S, stream.capElements ?? RESIDENT_ELEMENTS);
+  if (!eng || !plan) return undefined;
+  const xd = x.data;
+  checkForward(xd, C, N * C * S, gamma, beta, options);
+  const f32 = xd instanceof Float32Array;
+  const dtype = f32 ? 'float32' : 'float64';
+  const { k, arena } = eng;
+  const out = uninitialized(xd, xd.length);
+  const st = arena.scope(() => {
+    const xb = arena.alloc(dtype, plan.chunk);
+    const yb = arena.alloc(dtype, plan.chunk);
+    const sb = arena.alloc('float64', 4 * C);
+    const [xv, yv, sv] = [xb.view, yb.view, sb.view];
+    const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C);
+    // sb = mean | scale | shift
+    sv.set(stats.mean);
+    for (let c = 0; c < C; c++) {
+      sv[C + c] = gamma[c] * stats.invstd[c];
+      sv[2 * C + c] = beta[c];
+    }
+    const [m, sc, sh] = [sb.byteOffset, sb.byteOffset + 8 * C, sb.byteOffset + 16 * C];
+    const copied = plan.resident && options.mode === 'train';
+    eachChunk(plan, (u0, u1, e0, e1) => {
+      if (!copied) xv.set(xd.subarray(e0, e1));
+      if (plan.rows) (f32 ? k.bnRowAffineF32 : k.bnRowAffineF64)(xb.byteOffset, yb.byteOffset, u1 - u0, C, m, sc, sh);
+      else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset, yb.byteOffset, u0, u1, C, S, m, sc, sh);
+      out.set(yv.subarray(0, e1 - e0), e0);
+    });
+    return stats;
+  });
+  return result(x, out, N, C, S, gamma, options.mode, st);
+}
+
+/** The backward on the wasm kernels; undefined when they cannot run it. */
+export function batchnormBackwardNCSWasm<A extends FloatArray>(
+  dout: Tensor<A>, cache: BatchnormCache<A>, stream: StreamOptions = {},
+): BatchnormGrads<A> | undefined {
+  const { mode, N, C, S, x, gamma, mean, invstd } = cache;
+  const eng = normEngine();
+  const plan = planOf(N, C, S, stream.capElements ?? RESIDENT_ELEMENTS);
+  if (!eng || !plan) return undefined;
+  const g = dout.data;
+  checkDout(g, x, N * C * S);
+  const f32 = x instanceof Float32Array;
+  const dtype = f32 ? 'float32' : 'float64';
+  const { k, arena } = eng;
+  const dx = uninitialized(x, x.length);
+  const grads = arena.scope(() => {
+    const xb = arena.alloc(dtype, plan.chunk);
+    const gb = arena.alloc(dtype, plan.chunk);
+    const yb = arena.alloc(dtype, plan.chunk);
+    const sb = arena.alloc('float64', 6 * C);
+    const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
+    // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r
+    sv.set(mean);
+    sv.fill(0, C, 3 * C);
+    const ptr = (i: number) => sb.byteOffset + 8 * i * C;
+    eachChunk(plan, (u0, u1, e0, e1) => {
+      xv.set(x.subarray(e0, e1));
+      gv.set(g.subarray(e0, e1));
+      if (plan.rows) (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.byteOffset, xb.byteOffset, 0, u1 - u0, C, ptr(0), 0, 0, ptr(1), ptr(2));
+      else (f32 ? k.bnPlaneGradSumsF32 : k.bnPlaneGradSumsF64)(gb.byteOffset, xb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2));
+    });
+    const coefficients = gradientCoefficients(
+      x, mode, N * S, C, gamma, invstd, sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C),
+      sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C),
+    );
+    gradient(eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5));
+    return coefficients;
+  });
+  return { dx: { shape: cache.shape.slice(), data: dx }, ...grads };
+}
+
+/** The dx sweep: dx = p · dout + q · (x − mean) + r, x and dout copied in again unless resident. */
+function gradient(
+  eng: NormEngine, plan: Plan, f32: boolean, x: FloatArray, g: FloatArray, dx: FloatArray, C: number, S: number,
+  xPtr: number, gPtr: number, yPtr: number, xv: FloatArray, gv: FloatArray, yv: FloatArray,
+  mean: number, p: number, q: number, r: number,
+): void {
+  const { k } = eng;
+  eachChunk(plan, (u0, u1, e0, e1) => {
+    if (!plan.resident) {
+      xv.set(x.subarray(e0, e1));
+      gv.set(g.subarray(e0, e1));
+    }
+    if (plan.rows) (f32 ? k.bnRowGradF32 : k.bnRowGradF64)(gPtr, xPtr, yPtr, u1 - u0, C, mean, p, q, r);
+    else (f32 ? k.bnPlaneGradF32 : k.bnPlaneGradF64)(gPtr, xPtr, yPtr, u0, u1, C, S, mean, p, q, r);
+    dx.set(yv.subarray(0, e1 - e0), e0);
+  });
+}
+
+/** Forward + backward on the wasm kernels in three sweeps; undefined when they cannot run it. */
+export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
+  x: Tensor<A>, N: number, C: number, S: number, gamma: A, beta: A, dout: Tensor<A>, options: BatchnormOptions,
+  stream: StreamOptions = {},
+): BatchnormForwardBackward<A> | undefined {
+  const eng = normEngine();
+  const plan = planOf(N, C, S, stream.capElements ?? RESIDENT_ELEMENTS);
+  if (!eng || !plan) return undefined;
+  const xd = x.data;
+  const g = dout.data;
+  checkForward(xd, C, N * C * S, gamma, beta, options);
+  checkDout(g, xd, N * C * S);
+  const f32 = xd instanceof Float32Array;
+  const dtype = f32 ? 'float32' : 'float64';
+  const { k, arena } = eng;
+  const out = uninitialized(xd, xd.length);
+  const dx = uninitialized(xd, xd.length);
+  const { st, grads } = arena.scope(() => {
+    const xb = arena.alloc(dtype, plan.chunk);
+    const gb = arena.alloc(dtype, plan.chunk);
+    const yb = arena.alloc(dtype, plan.chunk);
+    const sb = arena.alloc('float64', 8 * C);
+    const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
+    const ptr = (i: number) => sb.byteOffset + 8 * i * C;
+    const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2));
+    // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r
+    sv.set(st.mean);
+    for (let c = 0; c < C; c++) {
+      sv[C + c] = gamma[c] * st.invstd[c];
+      sv[2 * C + c] = beta[c];
+    }
+    sv.fill(0, 3 * C, 5 * C);
+    const xCopied = plan.resident && options.mode === 'train';
+    eachChunk(plan, (u0, u1, e0, e1) => {
+      if (!xCopied) xv.set(xd.subarray(e0, e1));
+      gv.set(g.subarray(e0, e1));
+      if (plan.rows) {
+        (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.byteOffset, xb.byteOffset, yb.byteOffset, u1 - u0, C, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4));
+      } else {
+        (f32 ? k.bnPlaneAffineGradSumsF32 : k.bnPlaneAffineGradSumsF64)(
+          xb.byteOffset, gb.byteOffset, yb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4),
+        );
+      }
+      out.set(yv.subarray(0, e1 - e0), e0);
+    });
+    const grads = gradientCoefficients(
+      xd, options.mode, N * S, C, gamma, st.invstd, sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C),
+      sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C),
+    );
+    gradient(eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7));
+    return { st, grads };
+  });
+  return { ...result(x, out, N, C, S, gamma, options.mode, st), dx: { shape: x.shape.slice(), data: dx }, ...grads };
 }

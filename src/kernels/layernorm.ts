@@ -1,6 +1,7 @@
 import type { FloatArray, Tensor } from './types.ts';
 import { zerosLike } from './types.ts';
-import { pair, sumDeviations, sumMinus } from './normalization-loops.ts';
+import { layernormBackwardReference, layernormForwardReference } from './reference/layernorm.ts';
+import { normEngine, uninitialized, unitsPerChunk } from './wasm/norm-engine.ts';
 
 /**
  * Layer normalization (cs231n `layernorm_forward` / `layernorm_backward`), over the last axis.
@@ -13,8 +14,15 @@ import { pair, sumDeviations, sumMinus } from './normalization-loops.ts';
  *   dx = invstd · (dy − mean(dy) − xhat · mean(dy · xhat)),  dy = dout · gamma
  *   dgamma = Σ_rows dout · xhat,  dbeta = Σ_rows dout.
  *
- * Numerics: per-row corrected two-pass statistics in float64 (see `batchnorm.ts`); float32
+ * Numerics: per-row statistics in float64, never E[x²] − E[x]²: the WebAssembly path sums blocks of at
+ * most 4096 values shifted by their first value and merges blocks pairwise (see `batchnorm.ts`); the
+ * JS path (reference/layernorm.ts: small tensors, no wasm) is the corrected two-pass one. float32
  * inputs are computed in doubles and rounded once at the store. D = 1 gives var 0, out = beta, dx = 0.
+ *
+ * Speed: rows are independent, so the wasm path streams chunks of whole rows (at most 256 KiB of x
+ * each, so a chunk and its results stay in L2) through the thread's arena once: statistics and the
+ * normalized row while the row is in L1. `layernormForwardBackward` (the service's path when dout is
+ * sent) does the forward and the backward of each row in one visit.
  *
  * The cache keeps references to x and gamma (no copies): do not mutate them before backward.
  */
@@ -46,6 +54,21 @@ export interface LayernormGrads<A extends FloatArray = FloatArray> {
   dbeta: A;
 }
 
+/** Forward and backward of one call. */
+export type LayernormForwardBackward<A extends FloatArray = FloatArray> = LayernormForward<A> & LayernormGrads<A>;
+
+/** Below this many values the JS versions run (the wasm path's fixed cost is a few µs). */
+export const LAYERNORM_MIN_WASM_ELEMENTS = 2048;
+
+/** Bytes of x per streamed chunk of rows; a row larger than this runs in JS. */
+const CHUNK_BYTES = 1 << 18;
+
+/** For tests: force the wasm path and its chunking on small tensors. */
+export interface LayernormStreamOptions {
+  /** Values of x per chunk (default 256 KiB worth). */
+  capElements?: number;
+}
+
 /** Layernorm forward on x (…, D), rank >= 2. */
 export function layernormForward<A extends FloatArray>(
   x: Tensor<A>,
@@ -53,134 +76,200 @@ export function layernormForward<A extends FloatArray>(
   beta: A,
   options: LayernormOptions,
 ): LayernormForward<A> {
-  const { eps } = options;
+  if (x.data.length >= LAYERNORM_MIN_WASM_ELEMENTS) {
+    const fast = layernormForwardWasm(x, gamma, beta, options);
+    if (fast) return fast;
+  }
+  return layernormForwardReference(x, gamma, beta, options);
+}
+
+/** Layernorm backward: dout (…, D) → dx (…, D), dgamma (D), dbeta (D). */
+export function layernormBackward<A extends FloatArray>(dout: Tensor<A>, cache: LayernormCache<A>): LayernormGrads<A> {
+  if (cache.x.length >= LAYERNORM_MIN_WASM_ELEMENTS) {
+    const fast = layernormBackwardWasm(dout, cache);
+    if (fast) return fast;
+  }
+  return layernormBackwardReference(dout, cache);
+}
+
+/** Forward and backward in one call (what the service runs when dout is sent). */
+export function layernormForwardBackward<A extends FloatArray>(
+  x: Tensor<A>,
+  gamma: A,
+  beta: A,
+  dout: Tensor<A>,
+  options: LayernormOptions,
+): LayernormForwardBackward<A> {
+  if (x.data.length >= LAYERNORM_MIN_WASM_ELEMENTS) {
+    const fast = layernormForwardBackwardWasm(x, gamma, beta, dout, options);
+    if (fast) return fast;
+  }
+  const fwd = layernormForwardReference(x, gamma, beta, options);
+  return { ...fwd, ...layernormBackwardReference(dout, fwd.cache) };
+}
+
+// ---- the WebAssembly path ---------------------------------------------------------------------------
+
+function geometry(x: Tensor, gamma: FloatArray, beta: FloatArray): { rows: number; D: number } {
   if (x.shape.length < 2) throw new RangeError(`layernorm: x must have rank >= 2, got [${x.shape}]`);
   const D = x.shape[x.shape.length - 1];
-  const xd = x.data;
-  const rows = D === 0 ? 0 : xd.length / D;
-  if (!Number.isInteger(rows) || rows * D !== xd.length) throw new RangeError('layernorm: x data does not fit its shape');
+  const rows = D === 0 ? 0 : x.data.length / D;
+  if (!Number.isInteger(rows) || rows * D !== x.data.length) throw new RangeError('layernorm: x data does not fit its shape');
   if (gamma.length !== D || beta.length !== D) throw new RangeError(`layernorm: gamma and beta must have length ${D}`);
+  return { rows, D };
+}
 
+function checkDout(g: FloatArray, x: FloatArray, total: number): void {
+  if (g.length !== total) throw new RangeError(`layernorm: dout has ${g.length} values, x has ${total}`);
+  if (g.constructor !== x.constructor) throw new TypeError('layernorm: dout must have the dtype of x');
+}
+
+/** Rows per chunk, or 0 when the wasm path does not apply. */
+function rowsPerChunk(x: FloatArray, rows: number, D: number, stream: LayernormStreamOptions): number {
+  if (rows === 0 || D === 0) return 0;
+  const cap = stream.capElements ?? CHUNK_BYTES / (x instanceof Float32Array ? 4 : 8);
+  return unitsPerChunk(rows, D, cap);
+}
+
+/** Calls visit(r0, r1) for each chunk of rows. */
+function eachChunk(rows: number, per: number, visit: (r0: number, r1: number) => void): void {
+  for (let r0 = 0; r0 < rows; r0 += per) visit(r0, Math.min(rows, r0 + per));
+}
+
+/** The forward on the wasm kernels; undefined when they cannot run it (no module, a row too large). */
+export function layernormForwardWasm<A extends FloatArray>(
+  x: Tensor<A>, gamma: A, beta: A, options: LayernormOptions, stream: LayernormStreamOptions = {},
+): LayernormForward<A> | undefined {
+  const eng = normEngine();
+  const { rows, D } = geometry(x, gamma, beta);
+  const xd = x.data;
+  const per = rowsPerChunk(xd, rows, D, stream);
+  if (!eng || per === 0) return undefined;
+  const f32 = xd instanceof Float32Array;
+  const { k, arena } = eng;
+  const out = uninitialized(xd, xd.length);
   const mean = new Float64Array(rows);
   const invstd = new Float64Array(rows);
-  const out = zerosLike(xd, xd.length);
-  for (let r = 0; r < rows; r++) {
-    const base = r * D;
-    const end = base + D;
-    // Two passes over the row: sum of x − x[0] (immune to a common offset), then the
-    // corrected sum of squared deviations.
-    const origin = xd[base];
-    let m = origin + sumMinus(xd, base, end, origin) / D;
-    sumDeviations(xd, base, end, m);
-    const s1 = pair[0];
-    const variance = Math.max(0, pair[1] - (s1 * s1) / D) / D;
-    m += s1 / D;
-    const k = 1 / Math.sqrt(variance + eps);
-    mean[r] = m;
-    invstd[r] = k;
-    normalizeRow(xd, out, base, D, m, k, gamma, beta);
-  }
+  arena.scope(() => {
+    const xb = arena.alloc(f32 ? 'float32' : 'float64', per * D);
+    const yb = arena.alloc(f32 ? 'float32' : 'float64', per * D);
+    // gamma | beta | mean | invstd
+    const pb = arena.alloc('float64', 2 * D + 2 * per);
+    const [xv, yv, pv] = [xb.view, yb.view, pb.view];
+    pv.set(gamma, 0);
+    pv.set(beta, D);
+    const at = (i: number) => pb.byteOffset + 8 * i;
+    eachChunk(rows, per, (r0, r1) => {
+      const n = r1 - r0;
+      xv.set(xd.subarray(r0 * D, r1 * D));
+      (f32 ? k.lnForwardF32 : k.lnForwardF64)(xb.byteOffset, yb.byteOffset, n, D, options.eps, at(0), at(D), at(2 * D), at(2 * D + per));
+      out.set(yv.subarray(0, n * D), r0 * D);
+      mean.set(pv.subarray(2 * D, 2 * D + n), r0);
+      invstd.set(pv.subarray(2 * D + per, 2 * D + per + n), r0);
+    });
+  });
   return {
     out: { shape: x.shape.slice(), data: out },
     cache: { shape: x.shape.slice(), rows, D, x: xd, gamma, mean, invstd },
   };
 }
 
-/** Layernorm backward: dout (…, D) → dx (…, D), dgamma (D), dbeta (D). */
-export function layernormBackward<A extends FloatArray>(dout: Tensor<A>, cache: LayernormCache<A>): LayernormGrads<A> {
+/** The backward on the wasm kernels; undefined when they cannot run it. */
+export function layernormBackwardWasm<A extends FloatArray>(
+  dout: Tensor<A>, cache: LayernormCache<A>, stream: LayernormStreamOptions = {},
+): LayernormGrads<A> | undefined {
   const { rows, D, x, gamma, mean, invstd } = cache;
+  const eng = normEngine();
+  const per = rowsPerChunk(x, rows, D, stream);
+  if (!eng || per === 0) return undefined;
   const g = dout.data;
-  if (g.length !== rows * D) throw new RangeError(`layernorm: dout has ${g.length} values, x has ${rows * D}`);
-  if (g.constructor !== x.constructor) throw new TypeError('layernorm: dout must have the dtype of x');
-  const dx = zerosLike(x, g.length);
-  const dgammaAcc = new Float64Array(D);
-  const dbetaAcc = new Float64Array(D);
-  for (let r = 0; r < rows; r++) {
-    const base = r * D;
-    const m = mean[r];
-    const k = invstd[r];
-    accumulateRow(g, x, base, D, m, k, gamma, dgammaAcc, dbetaAcc);
-    const a = pair[0] / D;
-    // mean(dy · xhat) · k, so that (x − mean) · b is xhat · mean(dy · xhat)
-    const b = (pair[1] * k * k) / D;
-    gradientRow(g, x, dx, base, D, m, k, gamma, a, b);
-  }
+  checkDout(g, x, rows * D);
+  const f32 = x instanceof Float32Array;
+  const { k, arena } = eng;
+  const dx = uninitialized(x, x.length);
   const dgamma = zerosLike(x, D);
   const dbeta = zerosLike(x, D);
-  dgamma.set(dgammaAcc);
-  dbeta.set(dbetaAcc);
+  arena.scope(() => {
+    const dtype = f32 ? 'float32' : 'float64';
+    const xb = arena.alloc(dtype, per * D);
+    const gb = arena.alloc(dtype, per * D);
+    const yb = arena.alloc(dtype, per * D);
+    // gamma | dgamma | dbeta | mean | invstd
+    const pb = arena.alloc('float64', 3 * D + 2 * per);
+    const [xv, gv, yv, pv] = [xb.view, gb.view, yb.view, pb.view];
+    pv.set(gamma, 0);
+    pv.fill(0, D, 3 * D);
+    const at = (i: number) => pb.byteOffset + 8 * i;
+    eachChunk(rows, per, (r0, r1) => {
+      const n = r1 - r0;
+      xv.set(x.subarray(r0 * D, r1 * D));
+      gv.set(g.subarray(r0 * D, r1 * D));
+      pv.set(mean.subarray(r0, r1), 3 * D);
+      pv.set(invstd.subarray(r0, r1), 3 * D + per);
+      (f32 ? k.lnBackwardF32 : k.lnBackwardF64)(
+        gb.byteOffset, xb.byteOffset, yb.byteOffset, 0, n, D, at(0), 0, at(3 * D), at(3 * D + per), at(D), at(2 * D),
+      );
+      dx.set(yv.subarray(0, n * D), r0 * D);
+    });
+    dgamma.set(pv.subarray(D, 2 * D));
+    dbeta.set(pv.subarray(2 * D, 3 * D));
+  });
   return { dx: { shape: cache.shape.slice(), data: dx }, dgamma, dbeta };
 }
 
-// The row loops live in small functions of their own: V8 optimizes a one-loop function well and
-// kept deoptimizing the kernels when all loops shared one body (see normalization-loops.ts).
-
-/** out = (x − mean) · invstd · gamma + beta over one row. */
-function normalizeRow(x: FloatArray, out: FloatArray, base: number, D: number, m: number, k: number, gamma: FloatArray, beta: FloatArray): void {
-  for (let i = base, j = 0; j < D; i++, j++) out[i] = (x[i] - m) * k * gamma[j] + beta[j];
-}
-
-/**
- * One row of the backward: pair = [Σ dy, Σ dy · (x − mean)] with dy = dout · gamma (two chains
- * each), and dgamma += dout · xhat, dbeta += dout.
- */
-function accumulateRow(
-  g: FloatArray,
-  x: FloatArray,
-  base: number,
-  D: number,
-  m: number,
-  k: number,
-  gamma: FloatArray,
-  dgamma: Float64Array,
-  dbeta: Float64Array,
-): void {
-  let dy0 = 0;
-  let dy1 = 0;
-  let dd0 = 0;
-  let dd1 = 0;
-  let j = 0;
-  for (; j + 1 < D; j += 2) {
-    const u = g[base + j];
-    const v = g[base + j + 1];
-    const du = x[base + j] - m;
-    const dv = x[base + j + 1] - m;
-    const yu = u * gamma[j];
-    const yv = v * gamma[j + 1];
-    dy0 += yu;
-    dy1 += yv;
-    dd0 += yu * du;
-    dd1 += yv * dv;
-    dgamma[j] += u * du * k;
-    dgamma[j + 1] += v * dv * k;
-    dbeta[j] += u;
-    dbeta[j + 1] += v;
-  }
-  if (j < D) {
-    const u = g[base + j];
-    const du = x[base + j] - m;
-    const yu = u * gamma[j];
-    dy0 += yu;
-    dd0 += yu * du;
-    dgamma[j] += u * du * k;
-    dbeta[j] += u;
-  }
-  pair[0] = dy0 + dy1;
-  pair[1] = dd0 + dd1;
-}
-
-/** dx = invstd · (dout · gamma − a − (x − mean) · b) over one row. */
-function gradientRow(
-  g: FloatArray,
-  x: FloatArray,
-  dx: FloatArray,
-  base: number,
-  D: number,
-  m: number,
-  k: number,
-  gamma: FloatArray,
-  a: number,
-  b: number,
-): void {
-  for (let i = base, j = 0; j < D; i++, j++) dx[i] = k * (g[i] * gamma[j] - a - (x[i] - m) * b);
+/** Forward + backward on the wasm kernels, one visit per row; undefined when they cannot run it. */
+export function layernormForwardBackwardWasm<A extends FloatArray>(
+  x: Tensor<A>, gamma: A, beta: A, dout: Tensor<A>, options: LayernormOptions, stream: LayernormStreamOptions = {},
+): LayernormForwardBackward<A> | undefined {
+  const eng = normEngine();
+  const { rows, D } = geometry(x, gamma, beta);
+  const xd = x.data;
+  const per = rowsPerChunk(xd, rows, D, stream);
+  if (!eng || per === 0) return undefined;
+  const g = dout.data;
+  checkDout(g, xd, rows * D);
+  const f32 = xd instanceof Float32Array;
+  const { k, arena } = eng;
+  const out = uninitialized(xd, xd.length);
+  const dx = uninitialized(xd, xd.length);
+  const mean = new Float64Array(rows);
+  const invstd = new Float64Array(rows);
+  const dgamma = zerosLike(xd, D);
+  const dbeta = zerosLike(xd, D);
+  arena.scope(() => {
+    const dtype = f32 ? 'float32' : 'float64';
+    const xb = arena.alloc(dtype, per * D);
+    const gb = arena.alloc(dtype, per * D);
+    const ob = arena.alloc(dtype, per * D);
+    const db = arena.alloc(dtype, per * D);
+    // gamma | beta | dgamma | dbeta | mean | invstd
+    const pb = arena.alloc('float64', 4 * D + 2 * per);
+    const [xv, gv, ov, dv, pv] = [xb.view, gb.view, ob.view, db.view, pb.view];
+    pv.set(gamma, 0);
+    pv.set(beta, D);
+    pv.fill(0, 2 * D, 4 * D);
+    const at = (i: number) => pb.byteOffset + 8 * i;
+    eachChunk(rows, per, (r0, r1) => {
+      const n = r1 - r0;
+      xv.set(xd.subarray(r0 * D, r1 * D));
+      gv.set(g.subarray(r0 * D, r1 * D));
+      (f32 ? k.lnStatsF32 : k.lnStatsF64)(xb.byteOffset, n, D, options.eps, at(4 * D), at(4 * D + per));
+      (f32 ? k.lnBackwardF32 : k.lnBackwardF64)(
+        gb.byteOffset, xb.byteOffset, db.byteOffset, ob.byteOffset, n, D, at(0), at(D), at(4 * D), at(4 * D + per), at(2 * D), at(3 * D),
+      );
+      out.set(ov.subarray(0, n * D), r0 * D);
+      dx.set(dv.subarray(0, n * D), r0 * D);
+      mean.set(pv.subarray(4 * D, 4 * D + n), r0);
+      invstd.set(pv.subarray(4 * D + per, 4 * D + per + n), r0);
+    });
+    dgamma.set(pv.subarray(2 * D, 3 * D));
+    dbeta.set(pv.subarray(3 * D, 4 * D));
+  });
+  return {
+    out: { shape: x.shape.slice(), data: out },
+    cache: { shape: x.shape.slice(), rows, D, x: xd, gamma, mean, invstd },
+    dx: { shape: x.shape.slice(), data: dx },
+    dgamma,
+    dbeta,
+  };
 }

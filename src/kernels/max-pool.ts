@@ -8,30 +8,59 @@
  * window holds a real cell). The gradient of a window goes to its FIRST maximum in row-major order
  * (strict `>` while scanning), as PyTorch. Backward recomputes the argmax from x: no state is kept.
  *
- * Two loops: an unrolled one for 2x2 stride 2 without padding (the common case), and a general one
- * over windows pre-clipped to the input. Works on any slice of the batch.
+ * Loops: the WebAssembly SIMD kernels for 2x2 stride 2 without padding (the common case; pool-wasm.ts,
+ * from POOL_MIN_WASM_ELEMENTS values), the same case unrolled in JS (small tensors, no wasm module),
+ * and a general JS loop over windows pre-clipped to the input. All agree bit for bit where they
+ * overlap. `maxPoolForwardBackward` (the service's path when dout is sent) finds each argmax once.
+ * Works on any slice of the batch.
  */
 import { checkDout, checkLength, poolInfo, poolWindows, type PoolInfo, type PoolParams } from './geometry.ts';
+import { is2x2Stride2, pool2x2Wasm, POOL_MIN_WASM_ELEMENTS } from './pool-wasm.ts';
 import { zerosLike, type FloatArray, type Tensor } from './types.ts';
 
 export type { PoolParams } from './geometry.ts';
 
+export interface PoolForwardBackward<A extends FloatArray = FloatArray> {
+  out: Tensor<A>;
+  dx: Tensor<A>;
+}
+
 export function maxPoolForward<A extends FloatArray>(x: Tensor<A>, params: PoolParams): Tensor<A> {
   const g = prepare(x, params);
-  const out = zerosLike(x.data, g.N * g.C * g.Ho * g.Wo);
-  if (is2x2Stride2(g)) forward2x2(x.data, g, out);
-  else forwardGeneral(x.data, g, out);
-  return { shape: [...g.outShape], data: out };
+  const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('max', g, x.data, x.data, undefined, { out: true, dx: false }) : undefined;
+  return { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g) };
 }
 
 export function maxPoolBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: PoolParams): Tensor<A> {
   const g = prepare(x, params);
-  checkDout('max-pool', g.outShape, dout.shape);
-  checkLength('max-pool', 'dout', dout.shape, dout.data.length);
-  const dx = zerosLike(x.data, x.data.length);
-  if (is2x2Stride2(g)) backward2x2(x.data, dout.data, g, dx);
-  else backwardGeneral(x.data, dout.data, g, dx);
-  return { shape: [...x.shape], data: dx };
+  checkGradient(g, dout);
+  const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('max', g, x.data, x.data, dout.data, { out: false, dx: true }) : undefined;
+  return { shape: [...x.shape], data: fast?.dx ?? backwardJs(x.data, dout.data, g) };
+}
+
+/** Forward and backward in one call: each window's maximum is found once. */
+export function maxPoolForwardBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: PoolParams): PoolForwardBackward<A> {
+  const g = prepare(x, params);
+  checkGradient(g, dout);
+  const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('max', g, x.data, x.data, dout.data, { out: true, dx: true }) : undefined;
+  return {
+    out: { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g) },
+    dx: { shape: [...x.shape], data: fast?.dx ?? backwardJs(x.data, dout.data, g) },
+  };
+}
+
+function forwardJs<A extends FloatArray>(x: A, g: PoolInfo): A {
+  const out = zerosLike(x, g.N * g.C * g.Ho * g.Wo);
+  if (is2x2Stride2(g)) forward2x2(x, g, out);
+  else forwardGeneral(x, g, out);
+  return out;
+}
+
+function backwardJs<A extends FloatArray>(x: A, dout: A, g: PoolInfo): A {
+  const dx = zerosLike(x, x.length);
+  if (is2x2Stride2(g)) backward2x2(x, dout, g, dx);
+  else backwardGeneral(x, dout, g, dx);
+  return dx;
 }
 
 function prepare(x: Tensor, params: PoolParams): PoolInfo {
@@ -40,8 +69,9 @@ function prepare(x: Tensor, params: PoolParams): PoolInfo {
   return g;
 }
 
-function is2x2Stride2(g: PoolInfo): boolean {
-  return g.PH === 2 && g.PW === 2 && g.strideH === 2 && g.strideW === 2 && g.padH === 0 && g.padW === 0;
+function checkGradient(g: PoolInfo, dout: Tensor): void {
+  checkDout('max-pool', g.outShape, dout.shape);
+  checkLength('max-pool', 'dout', dout.shape, dout.data.length);
 }
 
 function forward2x2(x: FloatArray, g: PoolInfo, out: FloatArray): void {

@@ -1,0 +1,758 @@
+// AssemblyScript source of the normalization kernels (batchnorm, spatial batchnorm, layernorm) and, from
+// ./pool, the 2x2 stride-2 pooling kernels: one module, norm-simd.wasm, built by scripts/build-wasm.mjs
+// with plain SIMD. The JS side (src/kernels/wasm/norm-engine.ts) streams whole planes or rows of the
+// tensors through blocks of the GEMM's arena (same imported memory) and calls these on them.
+//
+// Memory is imported; nothing is allocated here and there is no static data. Pointers are byte
+// addresses. T is the storage type (f32 or f64); every sum, product and statistic is computed in f64
+// (f32 values are promoted on load: f64x2.promote_low_f32x4) and rounded once at the store.
+//
+// Statistics: shifted sums. A block of at most BLOCK values (or rows) is summed as d = x − x_first,
+// Σd and Σd², giving the block's mean x_first + Σd/n and M2 = Σd² − (Σd)²/n; blocks are merged with
+// Chan et al.'s pairwise update (δ = mean_b − mean_a, M2 += M2_b + δ²·n_a·n_b/n). Never E[x²] − E[x]²:
+// the shift makes a common offset free, and |x_first − mean| ≤ sqrt(n·var) bounds the cancellation in
+// Σd² − (Σd)²/n by a factor n + 1 ≤ BLOCK + 1 (test: values near 1e6 with spread 1e-2 keep 1e-6).
+
+const BLOCK: i32 = 4096;
+/** Rows per block of the (N, D) batchnorm statistics (each block is shifted by its first row). */
+const ROW_BLOCK: i32 = 256;
+
+// ---- loads and stores of two elements as one f64x2 ------------------------------------------------
+
+@inline function ld2<T>(p: usize): v128 {
+  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(p));
+  return v128.load(p);
+}
+
+@inline function st2<T>(p: usize, v: v128): void {
+  if (sizeof<T>() == 4) v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
+  else v128.store(p, v);
+}
+
+@inline function ld1<T>(p: usize): f64 {
+  return <f64>load<T>(p);
+}
+
+@inline function st1<T>(p: usize, v: f64): void {
+  store<T>(p, <T>v);
+}
+
+@inline function hsum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+@inline function E<T>(): usize {
+  return <usize>sizeof<T>();
+}
+
+// Results of the last sumsShifted / merge (wasm globals: set once per call, never in an inner loop).
+let rS: f64 = 0;
+let rQ: f64 = 0;
+let rMean: f64 = 0;
+let rM2: f64 = 0;
+
+/** rS = Σ (x − shift), rQ = Σ (x − shift)² over n contiguous values at p. */
+function sumsShifted<T>(p: usize, n: i32, shift: f64): void {
+  const h = f64x2.splat(shift);
+  let s0 = f64x2.splat(0);
+  let s1 = s0;
+  let q0 = s0;
+  let q1 = s0;
+  const e = E<T>();
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const a = f64x2.sub(ld2<T>(p), h);
+    const b = f64x2.sub(ld2<T>(p + 2 * e), h);
+    const c = f64x2.sub(ld2<T>(p + 4 * e), h);
+    const d = f64x2.sub(ld2<T>(p + 6 * e), h);
+    s0 = f64x2.add(s0, a);
+    q0 = f64x2.add(q0, f64x2.mul(a, a));
+    s1 = f64x2.add(s1, b);
+    q1 = f64x2.add(q1, f64x2.mul(b, b));
+    s0 = f64x2.add(s0, c);
+    q0 = f64x2.add(q0, f64x2.mul(c, c));
+    s1 = f64x2.add(s1, d);
+    q1 = f64x2.add(q1, f64x2.mul(d, d));
+    p += 8 * e;
+  }
+  for (; i + 2 <= n; i += 2) {
+    const a = f64x2.sub(ld2<T>(p), h);
+    s0 = f64x2.add(s0, a);
+    q0 = f64x2.add(q0, f64x2.mul(a, a));
+    p += 2 * e;
+  }
+  let s = hsum(f64x2.add(s0, s1));
+  let q = hsum(f64x2.add(q0, q1));
+  if (i < n) {
+    const a = ld1<T>(p) - shift;
+    s += a;
+    q += a * a;
+  }
+  rS = s;
+  rQ = q;
+}
+
+/** (rMean, rM2) = the mean and M2 of n contiguous values at p, in blocks of at most BLOCK. */
+function contiguousStats<T>(p: usize, n: i32): void {
+  let count: f64 = 0;
+  let mean: f64 = 0;
+  let m2: f64 = 0;
+  for (let b = 0; b < n; b += BLOCK) {
+    const len = min(BLOCK, n - b);
+    const q = p + <usize>b * E<T>();
+    const shift = ld1<T>(q);
+    sumsShifted<T>(q, len, shift);
+    const nb = <f64>len;
+    const mb = shift + rS / nb;
+    const Mb = max<f64>(0, rQ - (rS * rS) / nb);
+    if (b == 0) {
+      mean = mb;
+      m2 = Mb;
+    } else {
+      const total = count + nb;
+      const delta = mb - mean;
+      mean += delta * (nb / total);
+      m2 += Mb + delta * delta * ((count * nb) / total);
+    }
+    count += nb;
+  }
+  rMean = mean;
+  rM2 = m2;
+}
+
+// ---- batchnorm, x viewed as (N, C, S) with S > 1: per-channel statistics over planes ---------------
+
+/**
+ * Merges planes [p0, p1) (plane p = n·C + c holds S contiguous values; x points at plane p0) into the
+ * per-channel mean and M2 (f64 arrays of C). Planes must arrive in order: plane (n, c) is merged with
+ * the n·S values of channel c before it (n = 0 overwrites).
+ */
+function bnPlaneStats<T>(x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, m2: usize): void {
+  const planeBytes = <usize>S * E<T>();
+  let p = x;
+  for (let plane = p0; plane < p1; plane++) {
+    const c = plane % C;
+    const n = plane / C;
+    contiguousStats<T>(p, S);
+    const pm = mean + <usize>c * 8;
+    const pq = m2 + <usize>c * 8;
+    if (n == 0) {
+      store<f64>(pm, rMean);
+      store<f64>(pq, rM2);
+    } else {
+      const na = <f64>n * <f64>S;
+      const nb = <f64>S;
+      const total = na + nb;
+      const ma = load<f64>(pm);
+      const delta = rMean - ma;
+      store<f64>(pm, ma + delta * (nb / total));
+      store<f64>(pq, load<f64>(pq) + rM2 + delta * delta * ((na * nb) / total));
+    }
+    p += planeBytes;
+  }
+}
+
+/** out = (x − mean[c]) · scale[c] + shift[c] on planes [p0, p1); x and out point at plane p0. */
+function bnPlaneAffine<T>(x: usize, out: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, scale: usize, shift: usize): void {
+  const e = E<T>();
+  for (let plane = p0; plane < p1; plane++) {
+    const c = <usize>(plane % C) * 8;
+    const ms = load<f64>(mean + c);
+    const ks = load<f64>(scale + c);
+    const bs = load<f64>(shift + c);
+    const m = f64x2.splat(ms);
+    const k = f64x2.splat(ks);
+    const b = f64x2.splat(bs);
+    let i = 0;
+    for (; i + 4 <= S; i += 4) {
+      st2<T>(out, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x), m), k), b));
+      st2<T>(out + 2 * e, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 2 * e), m), k), b));
+      x += 4 * e;
+      out += 4 * e;
+    }
+    for (; i < S; i++) {
+      st1<T>(out, (ld1<T>(x) - ms) * ks + bs);
+      x += e;
+      out += e;
+    }
+  }
+}
+
+/** sumG[c] += Σ g, sumGD[c] += Σ g · (x − mean[c]) over planes [p0, p1). */
+function bnPlaneGradSums<T>(g: usize, x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, sumG: usize, sumGD: usize): void {
+  const e = E<T>();
+  for (let plane = p0; plane < p1; plane++) {
+    const c = <usize>(plane % C) * 8;
+    const ms = load<f64>(mean + c);
+    const m = f64x2.splat(ms);
+    let a0 = f64x2.splat(0);
+    let a1 = a0;
+    let b0 = a0;
+    let b1 = a0;
+    let i = 0;
+    for (; i + 4 <= S; i += 4) {
+      const u = ld2<T>(g);
+      const v = ld2<T>(g + 2 * e);
+      a0 = f64x2.add(a0, u);
+      b0 = f64x2.add(b0, f64x2.mul(u, f64x2.sub(ld2<T>(x), m)));
+      a1 = f64x2.add(a1, v);
+      b1 = f64x2.add(b1, f64x2.mul(v, f64x2.sub(ld2<T>(x + 2 * e), m)));
+      g += 4 * e;
+      x += 4 * e;
+    }
+    let sa = hsum(f64x2.add(a0, a1));
+    let sb = hsum(f64x2.add(b0, b1));
+    for (; i < S; i++) {
+      const u = ld1<T>(g);
+      sa += u;
+      sb += u * (ld1<T>(x) - ms);
+      g += e;
+      x += e;
+    }
+    store<f64>(sumG + c, load<f64>(sumG + c) + sa);
+    store<f64>(sumGD + c, load<f64>(sumGD + c) + sb);
+  }
+}
+
+/** The forward's affine and the backward's sums in one sweep (forward + backward). */
+function bnPlaneAffineGradSums<T>(
+  x: usize, g: usize, out: usize, p0: i32, p1: i32, C: i32, S: i32,
+  mean: usize, scale: usize, shift: usize, sumG: usize, sumGD: usize,
+): void {
+  const e = E<T>();
+  for (let plane = p0; plane < p1; plane++) {
+    const c = <usize>(plane % C) * 8;
+    const ms = load<f64>(mean + c);
+    const ks = load<f64>(scale + c);
+    const bs = load<f64>(shift + c);
+    const m = f64x2.splat(ms);
+    const k = f64x2.splat(ks);
+    const b = f64x2.splat(bs);
+    let a0 = f64x2.splat(0);
+    let a1 = a0;
+    let d0 = a0;
+    let d1 = a0;
+    let i = 0;
+    for (; i + 4 <= S; i += 4) {
+      const xu = f64x2.sub(ld2<T>(x), m);
+      const xv = f64x2.sub(ld2<T>(x + 2 * e), m);
+      st2<T>(out, f64x2.add(f64x2.mul(xu, k), b));
+      st2<T>(out + 2 * e, f64x2.add(f64x2.mul(xv, k), b));
+      const u = ld2<T>(g);
+      const v = ld2<T>(g + 2 * e);
+      a0 = f64x2.add(a0, u);
+      d0 = f64x2.add(d0, f64x2.mul(u, xu));
+      a1 = f64x2.add(a1, v);
+      d1 = f64x2.add(d1, f64x2.mul(v, xv));
+      x += 4 * e;
+      g += 4 * e;
+      out += 4 * e;
+    }
+    let sa = hsum(f64x2.add(a0, a1));
+    let sd = hsum(f64x2.add(d0, d1));
+    for (; i < S; i++) {
+      const xu = ld1<T>(x) - ms;
+      st1<T>(out, xu * ks + bs);
+      const u = ld1<T>(g);
+      sa += u;
+      sd += u * xu;
+      x += e;
+      g += e;
+      out += e;
+    }
+    store<f64>(sumG + c, load<f64>(sumG + c) + sa);
+    store<f64>(sumGD + c, load<f64>(sumGD + c) + sd);
+  }
+}
+
+/** dx = p[c] · g + q[c] · (x − mean[c]) + r[c] on planes [p0, p1). */
+function bnPlaneGrad<T>(
+  g: usize, x: usize, dx: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, pc: usize, qc: usize, rc: usize,
+): void {
+  const e = E<T>();
+  for (let plane = p0; plane < p1; plane++) {
+    const c = <usize>(plane % C) * 8;
+    const ms = load<f64>(mean + c);
+    const ps = load<f64>(pc + c);
+    const qs = load<f64>(qc + c);
+    const rs = load<f64>(rc + c);
+    const m = f64x2.splat(ms);
+    const p = f64x2.splat(ps);
+    const q = f64x2.splat(qs);
+    const r = f64x2.splat(rs);
+    let i = 0;
+    for (; i + 4 <= S; i += 4) {
+      const u = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g)), f64x2.mul(q, f64x2.sub(ld2<T>(x), m))), r);
+      const v = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + 2 * e)), f64x2.mul(q, f64x2.sub(ld2<T>(x + 2 * e), m))), r);
+      st2<T>(dx, u);
+      st2<T>(dx + 2 * e, v);
+      g += 4 * e;
+      x += 4 * e;
+      dx += 4 * e;
+    }
+    for (; i < S; i++) {
+      st1<T>(dx, ps * ld1<T>(g) + qs * (ld1<T>(x) - ms) + rs);
+      g += e;
+      x += e;
+      dx += e;
+    }
+  }
+}
+
+// ---- batchnorm, x viewed as (N, D): per-feature statistics over rows, vectorized across D ----------
+// Rows are walked in order, four at a time, with per-feature accumulators in memory (f64 arrays of D
+// that stay in L1). Walking down the columns instead (accumulators in registers) missed L1 on every
+// load once rows were 4 KiB apart (same cache set) and ran 3–5× slower.
+
+/**
+ * Merges rows [r0, r1) (x points at row r0) into the per-feature mean and M2 (f64 arrays of D), in
+ * blocks of ROW_BLOCK rows, each feature of a block shifted by the block's first row. Rows must arrive
+ * in order (row r0 is merged with the r0 rows before it; r0 = 0 overwrites). work: 2·D f64.
+ */
+function bnRowStats<T>(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usize, work: usize): void {
+  const e = E<T>();
+  const rowBytes = <usize>D * e;
+  const sums = work;
+  const squares = work + <usize>D * 8;
+  for (let rb = r0; rb < r1; rb += ROW_BLOCK) {
+    const nbi = min(ROW_BLOCK, r1 - rb);
+    const h = x + <usize>(rb - r0) * rowBytes; // the shift row; its own deviations are 0
+    memory.fill(work, 0, <usize>D * 16);
+    let row = h + rowBytes;
+    let r = 1;
+    for (; r + 4 <= nbi; r += 4) {
+      let d = 0;
+      for (; d + 2 <= D; d += 2) {
+        const o = <usize>d * e;
+        const hv = ld2<T>(h + o);
+        const a = f64x2.sub(ld2<T>(row + o), hv);
+        const b = f64x2.sub(ld2<T>(row + rowBytes + o), hv);
+        const c = f64x2.sub(ld2<T>(row + 2 * rowBytes + o), hv);
+        const f = f64x2.sub(ld2<T>(row + 3 * rowBytes + o), hv);
+        const so = sums + <usize>d * 8;
+        const qo = squares + <usize>d * 8;
+        v128.store(so, f64x2.add(v128.load(so), f64x2.add(f64x2.add(a, b), f64x2.add(c, f))));
+        const q = f64x2.add(f64x2.add(f64x2.mul(a, a), f64x2.mul(b, b)), f64x2.add(f64x2.mul(c, c), f64x2.mul(f, f)));
+        v128.store(qo, f64x2.add(v128.load(qo), q));
+      }
+      if (d < D) {
+        const o = <usize>d * e;
+        const hv = ld1<T>(h + o);
+        const a = ld1<T>(row + o) - hv;
+        const b = ld1<T>(row + rowBytes + o) - hv;
+        const c = ld1<T>(row + 2 * rowBytes + o) - hv;
+        const f = ld1<T>(row + 3 * rowBytes + o) - hv;
+        const so = sums + <usize>d * 8;
+        const qo = squares + <usize>d * 8;
+        store<f64>(so, load<f64>(so) + (a + b + (c + f)));
+        store<f64>(qo, load<f64>(qo) + (a * a + b * b + (c * c + f * f)));
+      }
+      row += 4 * rowBytes;
+    }
+    for (; r < nbi; r++) {
+      let d = 0;
+      for (; d + 2 <= D; d += 2) {
+        const o = <usize>d * e;
+        const a = f64x2.sub(ld2<T>(row + o), ld2<T>(h + o));
+        const so = sums + <usize>d * 8;
+        const qo = squares + <usize>d * 8;
+        v128.store(so, f64x2.add(v128.load(so), a));
+        v128.store(qo, f64x2.add(v128.load(qo), f64x2.mul(a, a)));
+      }
+      if (d < D) {
+        const o = <usize>d * e;
+        const a = ld1<T>(row + o) - ld1<T>(h + o);
+        const so = sums + <usize>d * 8;
+        const qo = squares + <usize>d * 8;
+        store<f64>(so, load<f64>(so) + a);
+        store<f64>(qo, load<f64>(qo) + a * a);
+      }
+      row += rowBytes;
+    }
+    // merge the block into (mean, M2)
+    const nb = <f64>nbi;
+    const na = <f64>rb;
+    const total = na + nb;
+    for (let d = 0; d < D; d++) {
+      const o = <usize>d * 8;
+      const sd = load<f64>(sums + o);
+      const mb = ld1<T>(h + <usize>d * e) + sd / nb;
+      const Mb = max<f64>(0, load<f64>(squares + o) - (sd * sd) / nb);
+      if (rb == 0) {
+        store<f64>(mean + o, mb);
+        store<f64>(m2 + o, Mb);
+      } else {
+        const ma = load<f64>(mean + o);
+        const delta = mb - ma;
+        store<f64>(mean + o, ma + delta * (nb / total));
+        store<f64>(m2 + o, load<f64>(m2 + o) + Mb + delta * delta * ((na * nb) / total));
+      }
+    }
+  }
+}
+
+/** out = (x − mean[d]) · scale[d] + shift[d] on rows [0, rows). */
+function bnRowAffine<T>(x: usize, out: usize, rows: i32, D: i32, mean: usize, scale: usize, shift: usize): void {
+  const e = E<T>();
+  for (let r = 0; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 8;
+      st2<T>(out, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x), v128.load(mean + o)), v128.load(scale + o)), v128.load(shift + o)));
+      st2<T>(out + 2 * e, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 2 * e), v128.load(mean + o, 16)), v128.load(scale + o, 16)), v128.load(shift + o, 16)));
+      x += 4 * e;
+      out += 4 * e;
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 8;
+      st1<T>(out, (ld1<T>(x) - load<f64>(mean + o)) * load<f64>(scale + o) + load<f64>(shift + o));
+      x += e;
+      out += e;
+    }
+  }
+}
+
+/**
+ * sumG[d] += Σ_rows g, sumGD[d] += Σ_rows g · (x − mean[d]) on rows [0, rows); with out ≠ 0 also the
+ * forward's out = (x − mean[d]) · scale[d] + shift[d] in the same sweep (forward + backward).
+ */
+function bnRowGradSums<T>(
+  g: usize, x: usize, out: usize, rows: i32, D: i32, mean: usize, scale: usize, shift: usize, sumG: usize, sumGD: usize,
+): void {
+  const e = E<T>();
+  const rb = <usize>D * e;
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    let d = 0;
+    for (; d + 2 <= D; d += 2) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      const m = v128.load(mean + f);
+      const x0 = f64x2.sub(ld2<T>(x + o), m);
+      const x1 = f64x2.sub(ld2<T>(x + rb + o), m);
+      const x2 = f64x2.sub(ld2<T>(x + 2 * rb + o), m);
+      const x3 = f64x2.sub(ld2<T>(x + 3 * rb + o), m);
+      if (out != 0) {
+        const k = v128.load(scale + f);
+        const b = v128.load(shift + f);
+        st2<T>(out + o, f64x2.add(f64x2.mul(x0, k), b));
+        st2<T>(out + rb + o, f64x2.add(f64x2.mul(x1, k), b));
+        st2<T>(out + 2 * rb + o, f64x2.add(f64x2.mul(x2, k), b));
+        st2<T>(out + 3 * rb + o, f64x2.add(f64x2.mul(x3, k), b));
+      }
+      const u0 = ld2<T>(g + o);
+      const u1 = ld2<T>(g + rb + o);
+      const u2 = ld2<T>(g + 2 * rb + o);
+      const u3 = ld2<T>(g + 3 * rb + o);
+      v128.store(sumG + f, f64x2.add(v128.load(sumG + f), f64x2.add(f64x2.add(u0, u1), f64x2.add(u2, u3))));
+      const t = f64x2.add(f64x2.add(f64x2.mul(u0, x0), f64x2.mul(u1, x1)), f64x2.add(f64x2.mul(u2, x2), f64x2.mul(u3, x3)));
+      v128.store(sumGD + f, f64x2.add(v128.load(sumGD + f), t));
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      const m = load<f64>(mean + f);
+      let a: f64 = 0;
+      let c: f64 = 0;
+      for (let i = 0; i < 4; i++) {
+        const at = <usize>i * rb + o;
+        const u = ld1<T>(g + at);
+        const xu = ld1<T>(x + at) - m;
+        if (out != 0) st1<T>(out + at, xu * load<f64>(scale + f) + load<f64>(shift + f));
+        a += u;
+        c += u * xu;
+      }
+      store<f64>(sumG + f, load<f64>(sumG + f) + a);
+      store<f64>(sumGD + f, load<f64>(sumGD + f) + c);
+    }
+    g += 4 * rb;
+    x += 4 * rb;
+    if (out != 0) out += 4 * rb;
+  }
+  for (; r < rows; r++) {
+    for (let d = 0; d < D; d++) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      const u = ld1<T>(g + o);
+      const xu = ld1<T>(x + o) - load<f64>(mean + f);
+      if (out != 0) st1<T>(out + o, xu * load<f64>(scale + f) + load<f64>(shift + f));
+      store<f64>(sumG + f, load<f64>(sumG + f) + u);
+      store<f64>(sumGD + f, load<f64>(sumGD + f) + u * xu);
+    }
+    g += rb;
+    x += rb;
+    if (out != 0) out += rb;
+  }
+}
+
+/** dx = p[d] · g + q[d] · (x − mean[d]) + r[d] on rows [0, rows). */
+function bnRowGrad<T>(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: usize, pc: usize, qc: usize, rc: usize): void {
+  const e = E<T>();
+  for (let r = 0; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 8;
+      const t0 = f64x2.add(
+        f64x2.add(f64x2.mul(v128.load(pc + o), ld2<T>(g)), f64x2.mul(v128.load(qc + o), f64x2.sub(ld2<T>(x), v128.load(mean + o)))),
+        v128.load(rc + o),
+      );
+      const t1 = f64x2.add(
+        f64x2.add(
+          f64x2.mul(v128.load(pc + o, 16), ld2<T>(g + 2 * e)),
+          f64x2.mul(v128.load(qc + o, 16), f64x2.sub(ld2<T>(x + 2 * e), v128.load(mean + o, 16))),
+        ),
+        v128.load(rc + o, 16),
+      );
+      st2<T>(dx, t0);
+      st2<T>(dx + 2 * e, t1);
+      g += 4 * e;
+      x += 4 * e;
+      dx += 4 * e;
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 8;
+      st1<T>(dx, load<f64>(pc + o) * ld1<T>(g) + load<f64>(qc + o) * (ld1<T>(x) - load<f64>(mean + o)) + load<f64>(rc + o));
+      g += e;
+      x += e;
+      dx += e;
+    }
+  }
+}
+
+// ---- layernorm: rows of D contiguous values, statistics per row -----------------------------------
+
+/** Per row of rows [0, rows): mean[r] and invstd[r] = 1/sqrt(var + eps) (f64). */
+function lnStats<T>(x: usize, rows: i32, D: i32, eps: f64, mean: usize, invstd: usize): void {
+  const rowBytes = <usize>D * E<T>();
+  for (let r = 0; r < rows; r++) {
+    contiguousStats<T>(x, D);
+    store<f64>(mean + <usize>r * 8, rMean);
+    store<f64>(invstd + <usize>r * 8, 1 / Math.sqrt(rM2 / <f64>D + eps));
+    x += rowBytes;
+  }
+}
+
+/**
+ * Forward on rows [0, rows): per row mean and invstd = 1/sqrt(var + eps) (stored at mean[r], invstd[r],
+ * f64), out = (x − mean) · invstd · gamma + beta. gamma and beta are f64 arrays of D.
+ */
+function lnForward<T>(x: usize, out: usize, rows: i32, D: i32, eps: f64, gamma: usize, beta: usize, mean: usize, invstd: usize): void {
+  const e = E<T>();
+  const rowBytes = <usize>D * e;
+  for (let r = 0; r < rows; r++) {
+    contiguousStats<T>(x, D);
+    const ms = rMean;
+    const ks = 1 / Math.sqrt(rM2 / <f64>D + eps);
+    store<f64>(mean + <usize>r * 8, ms);
+    store<f64>(invstd + <usize>r * 8, ks);
+    const m = f64x2.splat(ms);
+    const k = f64x2.splat(ks);
+    let px = x;
+    let po = out;
+    let j = 0;
+    for (; j + 2 <= D; j += 2) {
+      const o = <usize>j * 8;
+      st2<T>(po, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(px), m), k), v128.load(gamma + o)), v128.load(beta + o)));
+      px += 2 * e;
+      po += 2 * e;
+    }
+    if (j < D) {
+      const o = <usize>j * 8;
+      st1<T>(po, (ld1<T>(px) - ms) * ks * load<f64>(gamma + o) + load<f64>(beta + o));
+    }
+    x += rowBytes;
+    out += rowBytes;
+  }
+}
+
+/**
+ * Backward on rows [0, rows) with the forward's per-row mean and invstd: dgamma[j] += g · (x − mean) ·
+ * invstd, dbeta[j] += g (f64 accumulators of D), dx = invstd · (g · gamma − a − (x − mean) · b) with
+ * a = mean(g · gamma), b = invstd² · mean(g · gamma · (x − mean)) over the row. With out ≠ 0 the
+ * forward's output is written in the same sweep (forward + backward): out = (x − mean) · invstd ·
+ * gamma + beta.
+ */
+function lnBackward<T>(
+  g: usize, x: usize, dx: usize, out: usize, rows: i32, D: i32, gamma: usize, beta: usize,
+  mean: usize, invstd: usize, dgamma: usize, dbeta: usize,
+): void {
+  const e = E<T>();
+  const rowBytes = <usize>D * e;
+  for (let r = 0; r < rows; r++) {
+    const ms = load<f64>(mean + <usize>r * 8);
+    const ks = load<f64>(invstd + <usize>r * 8);
+    const m = f64x2.splat(ms);
+    const k = f64x2.splat(ks);
+    let s0 = f64x2.splat(0);
+    let t0 = s0;
+    let pg = g;
+    let px = x;
+    let j = 0;
+    if (out != 0) {
+      let po = out;
+      for (; j + 2 <= D; j += 2) {
+        const o = <usize>j * 8;
+        const u = ld2<T>(pg);
+        const du = f64x2.sub(ld2<T>(px), m);
+        const gm = v128.load(gamma + o);
+        st2<T>(po, f64x2.add(f64x2.mul(f64x2.mul(du, k), gm), v128.load(beta + o)));
+        const yu = f64x2.mul(u, gm);
+        s0 = f64x2.add(s0, yu);
+        t0 = f64x2.add(t0, f64x2.mul(yu, du));
+        v128.store(dgamma + o, f64x2.add(v128.load(dgamma + o), f64x2.mul(f64x2.mul(u, du), k)));
+        v128.store(dbeta + o, f64x2.add(v128.load(dbeta + o), u));
+        pg += 2 * e;
+        px += 2 * e;
+        po += 2 * e;
+      }
+      if (j < D) {
+        const o = <usize>j * 8;
+        const du = ld1<T>(px) - ms;
+        const gm = load<f64>(gamma + o);
+        st1<T>(po, du * ks * gm + load<f64>(beta + o));
+      }
+    } else {
+      for (; j + 2 <= D; j += 2) {
+        const o = <usize>j * 8;
+        const u = ld2<T>(pg);
+        const du = f64x2.sub(ld2<T>(px), m);
+        const yu = f64x2.mul(u, v128.load(gamma + o));
+        s0 = f64x2.add(s0, yu);
+        t0 = f64x2.add(t0, f64x2.mul(yu, du));
+        v128.store(dgamma + o, f64x2.add(v128.load(dgamma + o), f64x2.mul(f64x2.mul(u, du), k)));
+        v128.store(dbeta + o, f64x2.add(v128.load(dbeta + o), u));
+        pg += 2 * e;
+        px += 2 * e;
+      }
+    }
+    let sy = hsum(s0);
+    let sd = hsum(t0);
+    if (j < D) {
+      const o = <usize>j * 8;
+      const u = ld1<T>(pg);
+      const du = ld1<T>(px) - ms;
+      const yu = u * load<f64>(gamma + o);
+      sy += yu;
+      sd += yu * du;
+      store<f64>(dgamma + o, load<f64>(dgamma + o) + u * du * ks);
+      store<f64>(dbeta + o, load<f64>(dbeta + o) + u);
+    }
+    const as = sy / <f64>D;
+    const bs = (sd * ks * ks) / <f64>D;
+    const a = f64x2.splat(as);
+    const b = f64x2.splat(bs);
+    pg = g;
+    px = x;
+    let pd = dx;
+    j = 0;
+    for (; j + 2 <= D; j += 2) {
+      const o = <usize>j * 8;
+      const y = f64x2.sub(f64x2.sub(f64x2.mul(ld2<T>(pg), v128.load(gamma + o)), a), f64x2.mul(f64x2.sub(ld2<T>(px), m), b));
+      st2<T>(pd, f64x2.mul(k, y));
+      pg += 2 * e;
+      px += 2 * e;
+      pd += 2 * e;
+    }
+    if (j < D) {
+      const o = <usize>j * 8;
+      st1<T>(pd, ks * (ld1<T>(pg) * load<f64>(gamma + o) - as - (ld1<T>(px) - ms) * bs));
+    }
+    g += rowBytes;
+    x += rowBytes;
+    dx += rowBytes;
+    if (out != 0) out += rowBytes;
+  }
+}
+
+// ---- exports ----------------------------------------------------------------------------------------
+
+export function bnPlaneStatsF32(x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, m2: usize): void {
+  bnPlaneStats<f32>(x, p0, p1, C, S, mean, m2);
+}
+export function bnPlaneStatsF64(x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, m2: usize): void {
+  bnPlaneStats<f64>(x, p0, p1, C, S, mean, m2);
+}
+export function bnPlaneAffineF32(x: usize, out: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, scale: usize, shift: usize): void {
+  bnPlaneAffine<f32>(x, out, p0, p1, C, S, mean, scale, shift);
+}
+export function bnPlaneAffineF64(x: usize, out: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, scale: usize, shift: usize): void {
+  bnPlaneAffine<f64>(x, out, p0, p1, C, S, mean, scale, shift);
+}
+export function bnPlaneGradSumsF32(g: usize, x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, sumG: usize, sumGD: usize): void {
+  bnPlaneGradSums<f32>(g, x, p0, p1, C, S, mean, sumG, sumGD);
+}
+export function bnPlaneGradSumsF64(g: usize, x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, sumG: usize, sumGD: usize): void {
+  bnPlaneGradSums<f64>(g, x, p0, p1, C, S, mean, sumG, sumGD);
+}
+export function bnPlaneAffineGradSumsF32(
+  x: usize, g: usize, out: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, scale: usize, shift: usize, sumG: usize, sumGD: usize,
+): void {
+  bnPlaneAffineGradSums<f32>(x, g, out, p0, p1, C, S, mean, scale, shift, sumG, sumGD);
+}
+export function bnPlaneAffineGradSumsF64(
+  x: usize, g: usize, out: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, scale: usize, shift: usize, sumG: usize, sumGD: usize,
+): void {
+  bnPlaneAffineGradSums<f64>(x, g, out, p0, p1, C, S, mean, scale, shift, sumG, sumGD);
+}
+export function bnPlaneGradF32(g: usize, x: usize, dx: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, p: usize, q: usize, r: usize): void {
+  bnPlaneGrad<f32>(g, x, dx, p0, p1, C, S, mean, p, q, r);
+}
+export function bnPlaneGradF64(g: usize, x: usize, dx: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, p: usize, q: usize, r: usize): void {
+  bnPlaneGrad<f64>(g, x, dx, p0, p1, C, S, mean, p, q, r);
+}
+export function bnRowStatsF32(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usize, work: usize): void {
+  bnRowStats<f32>(x, r0, r1, D, mean, m2, work);
+}
+export function bnRowStatsF64(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usize, work: usize): void {
+  bnRowStats<f64>(x, r0, r1, D, mean, m2, work);
+}
+export function bnRowAffineF32(x: usize, out: usize, rows: i32, D: i32, mean: usize, scale: usize, shift: usize): void {
+  bnRowAffine<f32>(x, out, rows, D, mean, scale, shift);
+}
+export function bnRowAffineF64(x: usize, out: usize, rows: i32, D: i32, mean: usize, scale: usize, shift: usize): void {
+  bnRowAffine<f64>(x, out, rows, D, mean, scale, shift);
+}
+/** out = 0: backward sums only; otherwise also the forward's out (forward + backward). */
+export function bnRowGradSumsF32(
+  g: usize, x: usize, out: usize, rows: i32, D: i32, mean: usize, scale: usize, shift: usize, sumG: usize, sumGD: usize,
+): void {
+  bnRowGradSums<f32>(g, x, out, rows, D, mean, scale, shift, sumG, sumGD);
+}
+export function bnRowGradSumsF64(
+  g: usize, x: usize, out: usize, rows: i32, D: i32, mean: usize, scale: usize, shift: usize, sumG: usize, sumGD: usize,
+): void {
+  bnRowGradSums<f64>(g, x, out, rows, D, mean, scale, shift, sumG, sumGD);
+}
+export function bnRowGradF32(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: usize, p: usize, q: usize, r: usize): void {
+  bnRowGrad<f32>(g, x, dx, rows, D, mean, p, q, r);
+}
+export function bnRowGradF64(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: usize, p: usize, q: usize, r: usize): void {
+  bnRowGrad<f64>(g, x, dx, rows, D, mean, p, q, r);
+}
+export function lnStatsF32(x: usize, rows: i32, D: i32, eps: f64, mean: usize, invstd: usize): void {
+  lnStats<f32>(x, rows, D, eps, mean, invstd);
+}
+export function lnStatsF64(x: usize, rows: i32, D: i32, eps: f64, mean: usize, invstd: usize): void {
+  lnStats<f64>(x, rows, D, eps, mean, invstd);
+}
+export function lnForwardF32(x: usize, out: usize, rows: i32, D: i32, eps: f64, gamma: usize, beta: usize, mean: usize, invstd: usize): void {
+  lnForward<f32>(x, out, rows, D, eps, gamma, beta, mean, invstd);
+}
+export function lnForwardF64(x: usize, out: usize, rows: i32, D: i32, eps: f64, gamma: usize, beta: usize, mean: usize, invstd: usize): void {
+  lnForward<f64>(x, out, rows, D, eps, gamma, beta, mean, invstd);
+}
+export function lnBackwardF32(
+  g: usize, x: usize, dx: usize, out: usize, rows: i32, D: i32, gamma: usize, beta: usize, mean: usize, invstd: usize, dgamma: usize, dbeta: usize,
+): void {
+  lnBackward<f32>(g, x, dx, out, rows, D, gamma, beta, mean, invstd, dgamma, dbeta);
+}
+export function lnBackwardF64(
+  g: usize, x: usize, dx: usize, out: usize, rows: i32, D: i32, gamma: usize, beta: usize, mean: usize, invstd: usize, dgamma: usize, dbeta: usize,
+): void {
+  lnBackward<f64>(g, x, dx, out, rows, D, gamma, beta, mean, invstd, dgamma, dbeta);
+}
+
+export {
+  maxPool2x2ForwardF32, maxPool2x2ForwardF64, maxPool2x2BackwardF32, maxPool2x2BackwardF64,
+  avgPool2x2ForwardF32, avgPool2x2ForwardF64, avgPool2x2BackwardF32, avgPool2x2BackwardF64,
+} from './pool';
