@@ -1,5 +1,5 @@
-import { batchnormBackward, batchnormForward } from '../kernels/batchnorm.ts';
-import { spatialBatchnormBackward, spatialBatchnormForward } from '../kernels/spatial-batchnorm.ts';
+import { batchnormForward, batchnormForwardBackward } from '../kernels/batchnorm.ts';
+import { spatialBatchnormForward, spatialBatchnormForwardBackward } from '../kernels/spatial-batchnorm.ts';
 import { batchnormParams, expectFeatureVectors, validateBatchnorm, vector } from './normalization.ts';
 import { defineLayer, type LayerResult, type LayerTask } from './types.ts';
 
@@ -10,21 +10,19 @@ const BN_DOC =
 
 type BnTask = LayerTask<{ eps: number; momentum: number; runningVarEstimator: 'biased' | 'unbiased' }>;
 
-/** The shared compute of both batchnorms: forward, backward from its cache, state in train mode. */
-function runBatchnorm(task: BnTask, forward: typeof batchnormForward, backward: typeof batchnormBackward): LayerResult {
+/**
+ * The shared compute of both batchnorms: forward, or forward and backward in one kernel call when dout
+ * is sent; state in train mode.
+ */
+function runBatchnorm(task: BnTask, forward: typeof batchnormForward, forwardBackward: typeof batchnormForwardBackward): LayerResult {
   const { inputs, state, params, mode, dout } = task;
-  const fwd = forward(inputs.x, inputs.gamma.data, inputs.beta.data, {
-    mode,
-    ...params,
-    runningMean: state.runningMean?.data,
-    runningVar: state.runningVar?.data,
-  });
+  const options = { mode, ...params, runningMean: state.runningMean?.data, runningVar: state.runningVar?.data };
+  const { x, gamma, beta } = inputs;
+  const both = dout ? forwardBackward(x, gamma.data, beta.data, dout, options) : undefined;
+  const fwd = both ?? forward(x, gamma.data, beta.data, options);
   const result: LayerResult = { out: fwd.out };
   if (mode === 'train') result.state = { runningMean: vector(fwd.runningMean!), runningVar: vector(fwd.runningVar!) };
-  if (dout) {
-    const g = backward(dout, fwd.cache);
-    result.grads = { x: g.dx, gamma: vector(g.dgamma), beta: vector(g.dbeta) };
-  }
+  if (both) result.grads = { x: both.dx, gamma: vector(both.dgamma), beta: vector(both.dbeta) };
   return result;
 }
 
@@ -54,7 +52,7 @@ export const batchnorm = defineLayer({
     return ctx.shapes.x;
   },
   validate: (task) => validateBatchnorm(task, task.inputs.x.shape[0]),
-  compute: (task) => runBatchnorm(task, batchnormForward, batchnormBackward),
+  compute: (task) => runBatchnorm(task, batchnormForward, batchnormForwardBackward),
 });
 
 export const spatialBatchnorm = defineLayer({
@@ -78,5 +76,5 @@ export const spatialBatchnorm = defineLayer({
     const [N, , H, W] = task.inputs.x.shape;
     validateBatchnorm(task, N * H * W);
   },
-  compute: (task) => runBatchnorm(task, spatialBatchnormForward, spatialBatchnormBackward),
+  compute: (task) => runBatchnorm(task, spatialBatchnormForward, spatialBatchnormForwardBackward),
 });

@@ -1,4 +1,4 @@
-import { layernormBackward, layernormForward } from '../kernels/layernorm.ts';
+import { layernormForward, layernormForwardBackward } from '../kernels/layernorm.ts';
 import { eps, expectFeatureVectors, vector } from './normalization.ts';
 import { paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
@@ -19,9 +19,8 @@ export const layernorm = defineLayer({
     return ctx.shapes.x;
   },
   compute({ inputs: { x, gamma, beta }, params, dout }) {
-    const fwd = layernormForward(x, gamma.data, beta.data, params);
-    if (!dout) return { out: fwd.out };
-    const g = layernormBackward(dout, fwd.cache);
-    return { out: fwd.out, grads: { x: g.dx, gamma: vector(g.dgamma), beta: vector(g.dbeta) } };
+    if (!dout) return { out: layernormForward(x, gamma.data, beta.data, params).out };
+    const r = layernormForwardBackward(x, gamma.data, beta.data, dout, params);
+    return { out: r.out, grads: { x: r.dx, gamma: vector(r.dgamma), beta: vector(r.dbeta) } };
   },
 });

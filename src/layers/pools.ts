@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { avgPoolBackward, avgPoolForward } from '../kernels/avg-pool.ts';
+import { avgPoolForward, avgPoolForwardBackward } from '../kernels/avg-pool.ts';
 import { poolInfo } from '../kernels/geometry.ts';
-import { maxPoolBackward, maxPoolForward } from '../kernels/max-pool.ts';
+import { maxPoolForward, maxPoolForwardBackward } from '../kernels/max-pool.ts';
 import { geometryProblem, pair, paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
@@ -31,8 +31,9 @@ export const maxPool = defineLayer({
   example: poolExample(),
   outShape: ({ shapes: { x }, params }) => [...geometryProblem(() => poolInfo(x, params, 'max-pool')).outShape],
   compute({ inputs: { x }, params, dout }) {
-    const out = maxPoolForward(x, params);
-    return dout ? { out, grads: { x: maxPoolBackward(x, dout, params) } } : { out };
+    if (!dout) return { out: maxPoolForward(x, params) };
+    const { out, dx } = maxPoolForwardBackward(x, dout, params);
+    return { out, grads: { x: dx } };
   },
 });
 
@@ -48,7 +49,8 @@ export const avgPool = defineLayer({
   example: poolExample({ countIncludePad: true }),
   outShape: ({ shapes: { x }, params }) => [...geometryProblem(() => poolInfo(x, params, 'avg-pool')).outShape],
   compute({ inputs: { x }, params, dout }) {
-    const out = avgPoolForward(x, params);
-    return dout ? { out, grads: { x: avgPoolBackward(x, dout, params) } } : { out };
+    if (!dout) return { out: avgPoolForward(x, params) };
+    const { out, dx } = avgPoolForwardBackward(x, dout, params);
+    return { out, grads: { x: dx } };
   },
 });
