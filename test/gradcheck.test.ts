@@ -132,9 +132,10 @@ describe('where the work runs', () => {
   });
 
   it('a probe past the compute time limit is a 504 problem', async () => {
-    const slow = await buildTestApp({ COMPUTE_TIMEOUT_MS: 300 });
-    // 75 MFLOP a forward, about 15 ms here: the analytic run (forward and backward) fits in the
-    // limit with room to spare; a probe task of 32 coordinates runs 65 forwards, several times over it.
+    const slow = await buildTestApp({ COMPUTE_TIMEOUT_MS: 100 });
+    // 75 MFLOP a forward, about 5 ms here (float64, Winograd): the analytic run (forward and backward,
+    // about 8 ms) fits in the limit with room to spare; a probe task of 32 coordinates runs 65 forwards
+    // (about 300 ms), several times over it.
     const body = { inputs: { x: flat([8, 16, 32, 32], 31), w: flat([32, 16, 3, 3], 32), b: flat([32], 33) }, params: { pad: 1 }, samples: 128 };
     const r = await gradcheck('conv', body, slow);
     expect(r.status, JSON.stringify(r.json)).toBe(504);
