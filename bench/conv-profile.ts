@@ -11,7 +11,8 @@
  *
  * Variants: fwd = convForward; bwd = convBackward; fwd+bwd = convForward then convBackward (what
  * bench/run.ts times); fused = convForwardBackward (what the service runs when dout is sent), when
- * exported; gemm = the GEMMs alone of conv A's fwd + bwd on arena operands (the floor).
+ * exported; gemm = conv A's three im2col GEMMs per image on arena operands (the floor of the im2col
+ * path; conv A itself now takes the Winograd path, whose GEMMs do 2.25x fewer multiply-adds).
  * No pass/fail: the machine is noisy.
  */
 import { parseArgs } from 'node:util';
@@ -95,7 +96,7 @@ function variants(c: Case, dtype: Dtype): Record<string, () => unknown> {
   return v;
 }
 
-/** Conv A's three per-image GEMMs × N on arena operands: the floor for fwd + bwd. */
+/** Conv A's three per-image im2col GEMMs × N on arena operands: the floor of the im2col path. */
 function gemmOnly(c: Case, dtype: Dtype): () => void {
   const [N, C, H, W] = c.x;
   const [F, , HH, WW] = c.w;
