@@ -80,10 +80,14 @@ describe('encoding', () => {
 
 describe('base64 validation', () => {
   const wire = (b64: string) => ({ shape: [2], dtype: 'float32', b64 }) as never;
-  it('accepts padding or none, refuses characters outside the alphabet and wrong padding', () => {
+  it('accepts padding or none and the URL-safe alphabet, refuses other characters and wrong padding', () => {
     expect(Array.from(decodeTensor(readHeader('x', wire('AACAPwAAAEA='), 8), 'float32').data)).toEqual([1, 2]);
     expect(Array.from(decodeTensor(readHeader('x', wire('AACAPwAAAEA'), 8), 'float32').data)).toEqual([1, 2]);
-    for (const bad of ['AACAPw$AAEA=', 'AACAPwAAA EA', 'AACAPwAAAEA==', 'AACAPwAA-EA=']) {
+    const values = new Float32Array(Uint8Array.of(0xfb, 0xff, 0xbf, 0x3f, 0xff, 0xef, 0x7f, 0x3f).buffer);
+    const urlSafe = Buffer.from(values.buffer).toString('base64url');
+    expect(urlSafe).toMatch(/[-_]/);
+    expect(Array.from(decodeTensor(readHeader('x', wire(urlSafe), 8), 'float32').data)).toEqual(Array.from(values));
+    for (const bad of ['AACAPw$AAEA=', 'AACAPwAAA EA', 'AACAPwAAAEA==', 'AACAPwAAAE==', 'AA=APwAAAEA=', 'AACAP\nwAAAEA=', '!!!!!!!!!!!=']) {
       expect(() => decodeTensor(readHeader('x', wire(bad), 8), 'float32'), bad).toThrow(/valid base64|bytes/);
     }
   });
