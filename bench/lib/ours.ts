@@ -27,7 +27,7 @@ interface Adapter {
   callForward(f: Fn, c: Case, d: CaseData): unknown;
   callBackward(b: Fn, fwd: unknown, c: Case, d: CaseData): unknown;
   /** a one-call forward + backward, used when the kernel file exports it (as the service does) */
-  fused?: { name: string; call(f: Fn, c: Case, d: CaseData): unknown };
+  fused?: { name: string; call(f: Fn, c: Case, d: CaseData): unknown; gradPaths?: string[][] };
   /** paths to the output array and to each gradient array in the results */
   outPath: string[];
   gradPaths: string[][];
@@ -42,6 +42,11 @@ const pool = (file: string, prefix: string): Adapter => ({
   file, forward: `${prefix}Forward`, backward: `${prefix}Backward`, grads: ['x'],
   callForward: (f, c, d) => f(tensor(c, d, 'x'), poolParams(c)),
   callBackward: (b, _fwd, c, d) => b(tensor(c, d, 'x'), doutOf(c, d), poolParams(c)),
+  fused: {
+    name: `${prefix}ForwardBackward`,
+    call: (f, c, d) => f(tensor(c, d, 'x'), doutOf(c, d), poolParams(c)),
+    gradPaths: [['dx', 'data']],
+  },
   outPath: ['data'], gradPaths: [['data']],
 });
 
@@ -50,6 +55,10 @@ const norm = (file: string, prefix: string, options: object): Adapter => ({
   file, forward: `${prefix}Forward`, backward: `${prefix}Backward`, grads: ['x', 'gamma', 'beta'],
   callForward: (f, c, d) => f(tensor(c, d, 'x'), d.inputs.gamma, d.inputs.beta, options),
   callBackward: (b, fwd, c, d) => b(doutOf(c, d), (fwd as { cache: unknown }).cache),
+  fused: {
+    name: `${prefix}ForwardBackward`,
+    call: (f, c, d) => f(tensor(c, d, 'x'), d.inputs.gamma, d.inputs.beta, doutOf(c, d), options),
+  },
   outPath: ['out', 'data'], gradPaths: [['dx', 'data'], ['dgamma'], ['dbeta']],
 });
 
@@ -128,7 +137,7 @@ export async function ourRunner(c: Case, d: CaseData): Promise<Runner> {
     if (out !== sizeOf(c.out)) throw new Skip(`${a.forward} returned ${out ?? 'no array'} values, expected ${sizeOf(c.out)} (API changed?)`);
     const grads = fwdBwd();
     a.grads.forEach((name, i) => {
-      const n = lengthAt(grads, a.gradPaths[i]);
+      const n = lengthAt(grads, (fused?.gradPaths ?? a.gradPaths)[i]);
       const want = sizeOf(c.shapes[name]);
       if (n !== want) throw new Skip(`${bwdName}: d${name} has ${n ?? 'no array'} values, expected ${want} (API changed?)`);
     });
