@@ -391,24 +391,42 @@ function bnRowStats<T>(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usiz
   }
 }
 
-/** out = (x − mean[d]) · scale[d] + shift[d] on rows [0, rows). */
+/** out = (x − mean[d]) · scale[d] + shift[d] on rows [0, rows); four rows per sweep share the loads of the coefficients. */
 function bnRowAffine<T>(x: usize, out: usize, rows: i32, D: i32, mean: usize, scale: usize, shift: usize): void {
   const e = E<T>();
-  for (let r = 0; r < rows; r++) {
+  const rb = <usize>D * e;
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
     let d = 0;
-    for (; d + 4 <= D; d += 4) {
-      const o = <usize>d * 8;
-      st2<T>(out, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x), v128.load(mean + o)), v128.load(scale + o)), v128.load(shift + o)));
-      st2<T>(out + 2 * e, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 2 * e), v128.load(mean + o, 16)), v128.load(scale + o, 16)), v128.load(shift + o, 16)));
-      x += 4 * e;
-      out += 4 * e;
+    for (; d + 2 <= D; d += 2) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      const m = v128.load(mean + f);
+      const k = v128.load(scale + f);
+      const b = v128.load(shift + f);
+      st2<T>(out + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + o), m), k), b));
+      st2<T>(out + rb + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + rb + o), m), k), b));
+      st2<T>(out + 2 * rb + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 2 * rb + o), m), k), b));
+      st2<T>(out + 3 * rb + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 3 * rb + o), m), k), b));
     }
-    for (; d < D; d++) {
-      const o = <usize>d * 8;
-      st1<T>(out, (ld1<T>(x) - load<f64>(mean + o)) * load<f64>(scale + o) + load<f64>(shift + o));
-      x += e;
-      out += e;
+    if (d < D) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      for (let i: usize = 0; i < 4; i++) {
+        st1<T>(out + i * rb + o, (ld1<T>(x + i * rb + o) - load<f64>(mean + f)) * load<f64>(scale + f) + load<f64>(shift + f));
+      }
     }
+    x += 4 * rb;
+    out += 4 * rb;
+  }
+  for (; r < rows; r++) {
+    for (let d = 0; d < D; d++) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      st1<T>(out + o, (ld1<T>(x + o) - load<f64>(mean + f)) * load<f64>(scale + f) + load<f64>(shift + f));
+    }
+    x += rb;
+    out += rb;
   }
 }
 
@@ -485,37 +503,53 @@ function bnRowGradSums<T>(
   }
 }
 
-/** dx = p[d] · g + q[d] · (x − mean[d]) + r[d] on rows [0, rows). */
+/** dx = p[d] · g + q[d] · (x − mean[d]) + r[d] on rows [0, rows); four rows per sweep share the coefficient loads. */
 function bnRowGrad<T>(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: usize, pc: usize, qc: usize, rc: usize): void {
   const e = E<T>();
-  for (let r = 0; r < rows; r++) {
+  const rb = <usize>D * e;
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
     let d = 0;
-    for (; d + 4 <= D; d += 4) {
-      const o = <usize>d * 8;
-      const t0 = f64x2.add(
-        f64x2.add(f64x2.mul(v128.load(pc + o), ld2<T>(g)), f64x2.mul(v128.load(qc + o), f64x2.sub(ld2<T>(x), v128.load(mean + o)))),
-        v128.load(rc + o),
-      );
-      const t1 = f64x2.add(
-        f64x2.add(
-          f64x2.mul(v128.load(pc + o, 16), ld2<T>(g + 2 * e)),
-          f64x2.mul(v128.load(qc + o, 16), f64x2.sub(ld2<T>(x + 2 * e), v128.load(mean + o, 16))),
-        ),
-        v128.load(rc + o, 16),
-      );
-      st2<T>(dx, t0);
-      st2<T>(dx + 2 * e, t1);
-      g += 4 * e;
-      x += 4 * e;
-      dx += 4 * e;
+    for (; d + 2 <= D; d += 2) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      const m = v128.load(mean + f);
+      const p = v128.load(pc + f);
+      const q = v128.load(qc + f);
+      const c = v128.load(rc + f);
+      const o1 = o + rb;
+      const o2 = o1 + rb;
+      const o3 = o2 + rb;
+      const t0 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o), m))), c);
+      const t1 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o1)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o1), m))), c);
+      const t2 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o2)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o2), m))), c);
+      const t3 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o3)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o3), m))), c);
+      st2<T>(dx + o, t0);
+      st2<T>(dx + o1, t1);
+      st2<T>(dx + o2, t2);
+      st2<T>(dx + o3, t3);
     }
-    for (; d < D; d++) {
-      const o = <usize>d * 8;
-      st1<T>(dx, load<f64>(pc + o) * ld1<T>(g) + load<f64>(qc + o) * (ld1<T>(x) - load<f64>(mean + o)) + load<f64>(rc + o));
-      g += e;
-      x += e;
-      dx += e;
+    if (d < D) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      for (let i: usize = 0; i < 4; i++) {
+        const at = i * rb + o;
+        st1<T>(dx + at, load<f64>(pc + f) * ld1<T>(g + at) + load<f64>(qc + f) * (ld1<T>(x + at) - load<f64>(mean + f)) + load<f64>(rc + f));
+      }
     }
+    g += 4 * rb;
+    x += 4 * rb;
+    dx += 4 * rb;
+  }
+  for (; r < rows; r++) {
+    for (let d = 0; d < D; d++) {
+      const o = <usize>d * e;
+      const f = <usize>d * 8;
+      st1<T>(dx + o, load<f64>(pc + f) * ld1<T>(g + o) + load<f64>(qc + f) * (ld1<T>(x + o) - load<f64>(mean + f)) + load<f64>(rc + f));
+    }
+    g += rb;
+    x += rb;
+    dx += rb;
   }
 }
 
@@ -570,97 +604,129 @@ function lnForward<T>(x: usize, out: usize, rows: i32, D: i32, eps: f64, gamma: 
  * invstd, dbeta[j] += g (f64 accumulators of D), dx = invstd · (g · gamma − a − (x − mean) · b) with
  * a = mean(g · gamma), b = invstd² · mean(g · gamma · (x − mean)) over the row. With out ≠ 0 the
  * forward's output is written in the same sweep (forward + backward): out = (x − mean) · invstd ·
- * gamma + beta.
+ * gamma + beta. Rows go two at a time, so the loads of gamma and the dgamma, dbeta updates serve both.
  */
 function lnBackward<T>(
   g: usize, x: usize, dx: usize, out: usize, rows: i32, D: i32, gamma: usize, beta: usize,
   mean: usize, invstd: usize, dgamma: usize, dbeta: usize,
 ): void {
   const e = E<T>();
-  const rowBytes = <usize>D * e;
-  for (let r = 0; r < rows; r++) {
-    const ms = load<f64>(mean + <usize>r * 8);
-    const ks = load<f64>(invstd + <usize>r * 8);
-    const m = f64x2.splat(ms);
-    const k = f64x2.splat(ks);
+  const rb = <usize>D * e;
+  const n = <f64>D;
+  let r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const ms0 = load<f64>(mean + <usize>r * 8);
+    const ks0 = load<f64>(invstd + <usize>r * 8);
+    const ms1 = load<f64>(mean + <usize>r * 8, 8);
+    const ks1 = load<f64>(invstd + <usize>r * 8, 8);
+    const m0 = f64x2.splat(ms0);
+    const k0 = f64x2.splat(ks0);
+    const m1 = f64x2.splat(ms1);
+    const k1 = f64x2.splat(ks1);
     let s0 = f64x2.splat(0);
     let t0 = s0;
-    let pg = g;
-    let px = x;
+    let s1 = s0;
+    let t1 = s0;
     let j = 0;
-    if (out != 0) {
-      let po = out;
-      for (; j + 2 <= D; j += 2) {
-        const o = <usize>j * 8;
-        const u = ld2<T>(pg);
-        const du = f64x2.sub(ld2<T>(px), m);
-        const gm = v128.load(gamma + o);
-        st2<T>(po, f64x2.add(f64x2.mul(f64x2.mul(du, k), gm), v128.load(beta + o)));
-        const yu = f64x2.mul(u, gm);
-        s0 = f64x2.add(s0, yu);
-        t0 = f64x2.add(t0, f64x2.mul(yu, du));
-        v128.store(dgamma + o, f64x2.add(v128.load(dgamma + o), f64x2.mul(f64x2.mul(u, du), k)));
-        v128.store(dbeta + o, f64x2.add(v128.load(dbeta + o), u));
-        pg += 2 * e;
-        px += 2 * e;
-        po += 2 * e;
+    for (; j + 2 <= D; j += 2) {
+      const o = <usize>j * e;
+      const f = <usize>j * 8;
+      const gm = v128.load(gamma + f);
+      const u0 = ld2<T>(g + o);
+      const u1 = ld2<T>(g + rb + o);
+      const d0 = f64x2.sub(ld2<T>(x + o), m0);
+      const d1 = f64x2.sub(ld2<T>(x + rb + o), m1);
+      if (out != 0) {
+        const bt = v128.load(beta + f);
+        st2<T>(out + o, f64x2.add(f64x2.mul(f64x2.mul(d0, k0), gm), bt));
+        st2<T>(out + rb + o, f64x2.add(f64x2.mul(f64x2.mul(d1, k1), gm), bt));
       }
-      if (j < D) {
-        const o = <usize>j * 8;
-        const du = ld1<T>(px) - ms;
-        const gm = load<f64>(gamma + o);
-        st1<T>(po, du * ks * gm + load<f64>(beta + o));
-      }
-    } else {
-      for (; j + 2 <= D; j += 2) {
-        const o = <usize>j * 8;
-        const u = ld2<T>(pg);
-        const du = f64x2.sub(ld2<T>(px), m);
-        const yu = f64x2.mul(u, v128.load(gamma + o));
-        s0 = f64x2.add(s0, yu);
-        t0 = f64x2.add(t0, f64x2.mul(yu, du));
-        v128.store(dgamma + o, f64x2.add(v128.load(dgamma + o), f64x2.mul(f64x2.mul(u, du), k)));
-        v128.store(dbeta + o, f64x2.add(v128.load(dbeta + o), u));
-        pg += 2 * e;
-        px += 2 * e;
-      }
+      const y0 = f64x2.mul(u0, gm);
+      const y1 = f64x2.mul(u1, gm);
+      s0 = f64x2.add(s0, y0);
+      t0 = f64x2.add(t0, f64x2.mul(y0, d0));
+      s1 = f64x2.add(s1, y1);
+      t1 = f64x2.add(t1, f64x2.mul(y1, d1));
+      const dg = f64x2.add(f64x2.mul(f64x2.mul(u0, d0), k0), f64x2.mul(f64x2.mul(u1, d1), k1));
+      v128.store(dgamma + f, f64x2.add(v128.load(dgamma + f), dg));
+      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), f64x2.add(u0, u1)));
     }
-    let sy = hsum(s0);
-    let sd = hsum(t0);
+    let sy0 = hsum(s0);
+    let sd0 = hsum(t0);
+    let sy1 = hsum(s1);
+    let sd1 = hsum(t1);
     if (j < D) {
-      const o = <usize>j * 8;
-      const u = ld1<T>(pg);
-      const du = ld1<T>(px) - ms;
-      const yu = u * load<f64>(gamma + o);
-      sy += yu;
-      sd += yu * du;
-      store<f64>(dgamma + o, load<f64>(dgamma + o) + u * du * ks);
-      store<f64>(dbeta + o, load<f64>(dbeta + o) + u);
+      const o = <usize>j * e;
+      const f = <usize>j * 8;
+      const gm = load<f64>(gamma + f);
+      const u0 = ld1<T>(g + o);
+      const u1 = ld1<T>(g + rb + o);
+      const d0 = ld1<T>(x + o) - ms0;
+      const d1 = ld1<T>(x + rb + o) - ms1;
+      if (out != 0) {
+        st1<T>(out + o, d0 * ks0 * gm + load<f64>(beta + f));
+        st1<T>(out + rb + o, d1 * ks1 * gm + load<f64>(beta + f));
+      }
+      sy0 += u0 * gm;
+      sd0 += u0 * gm * d0;
+      sy1 += u1 * gm;
+      sd1 += u1 * gm * d1;
+      store<f64>(dgamma + f, load<f64>(dgamma + f) + (u0 * d0 * ks0 + u1 * d1 * ks1));
+      store<f64>(dbeta + f, load<f64>(dbeta + f) + (u0 + u1));
     }
-    const as = sy / <f64>D;
-    const bs = (sd * ks * ks) / <f64>D;
-    const a = f64x2.splat(as);
-    const b = f64x2.splat(bs);
-    pg = g;
-    px = x;
-    let pd = dx;
+    const as0 = sy0 / n;
+    const bs0 = (sd0 * ks0 * ks0) / n;
+    const as1 = sy1 / n;
+    const bs1 = (sd1 * ks1 * ks1) / n;
+    const a0 = f64x2.splat(as0);
+    const b0 = f64x2.splat(bs0);
+    const a1 = f64x2.splat(as1);
+    const b1 = f64x2.splat(bs1);
     j = 0;
     for (; j + 2 <= D; j += 2) {
-      const o = <usize>j * 8;
-      const y = f64x2.sub(f64x2.sub(f64x2.mul(ld2<T>(pg), v128.load(gamma + o)), a), f64x2.mul(f64x2.sub(ld2<T>(px), m), b));
-      st2<T>(pd, f64x2.mul(k, y));
-      pg += 2 * e;
-      px += 2 * e;
-      pd += 2 * e;
+      const o = <usize>j * e;
+      const gm = v128.load(gamma + <usize>j * 8);
+      const y0 = f64x2.sub(f64x2.sub(f64x2.mul(ld2<T>(g + o), gm), a0), f64x2.mul(f64x2.sub(ld2<T>(x + o), m0), b0));
+      const y1 = f64x2.sub(f64x2.sub(f64x2.mul(ld2<T>(g + rb + o), gm), a1), f64x2.mul(f64x2.sub(ld2<T>(x + rb + o), m1), b1));
+      st2<T>(dx + o, f64x2.mul(k0, y0));
+      st2<T>(dx + rb + o, f64x2.mul(k1, y1));
     }
     if (j < D) {
-      const o = <usize>j * 8;
-      st1<T>(pd, ks * (ld1<T>(pg) * load<f64>(gamma + o) - as - (ld1<T>(px) - ms) * bs));
+      const o = <usize>j * e;
+      const gm = load<f64>(gamma + <usize>j * 8);
+      st1<T>(dx + o, ks0 * (ld1<T>(g + o) * gm - as0 - (ld1<T>(x + o) - ms0) * bs0));
+      st1<T>(dx + rb + o, ks1 * (ld1<T>(g + rb + o) * gm - as1 - (ld1<T>(x + rb + o) - ms1) * bs1));
     }
-    g += rowBytes;
-    x += rowBytes;
-    dx += rowBytes;
-    if (out != 0) out += rowBytes;
+    g += 2 * rb;
+    x += 2 * rb;
+    dx += 2 * rb;
+    if (out != 0) out += 2 * rb;
+  }
+  if (r < rows) {
+    // the last row of an odd count
+    const ms = load<f64>(mean + <usize>r * 8);
+    const ks = load<f64>(invstd + <usize>r * 8);
+    let sy: f64 = 0;
+    let sd: f64 = 0;
+    for (let j = 0; j < D; j++) {
+      const o = <usize>j * e;
+      const f = <usize>j * 8;
+      const gm = load<f64>(gamma + f);
+      const u = ld1<T>(g + o);
+      const du = ld1<T>(x + o) - ms;
+      if (out != 0) st1<T>(out + o, du * ks * gm + load<f64>(beta + f));
+      const yu = u * gm;
+      sy += yu;
+      sd += yu * du;
+      store<f64>(dgamma + f, load<f64>(dgamma + f) + u * du * ks);
+      store<f64>(dbeta + f, load<f64>(dbeta + f) + u);
+    }
+    const as = sy / n;
+    const bs = (sd * ks * ks) / n;
+    for (let j = 0; j < D; j++) {
+      const o = <usize>j * e;
+      st1<T>(dx + o, ks * (ld1<T>(g + o) * load<f64>(gamma + <usize>j * 8) - as - (ld1<T>(x + o) - ms) * bs));
+    }
   }
 }
 
