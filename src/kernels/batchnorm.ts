@@ -279,19 +279,33 @@ function statistics<A extends FloatArray>(
     else (f32 ? k.bnPlaneStatsF32 : k.bnPlaneStatsF64)(xPtr, u0, u1, C, S, statsPtr, m2Ptr);
   });
   const M = N * S;
+  // Every loop here runs on Float64Arrays only (one dtype, so V8 keeps it monomorphic); the running
+  // statistics get x's dtype in one set() at the end.
+  const oldMean = runningMean ? Float64Array.from(runningMean) : new Float64Array(C);
+  const oldVar = runningVar ? Float64Array.from(runningVar) : new Float64Array(C);
+  // M = 1 gives 0/0 = NaN for the unbiased estimate, as PyTorch's kernel does; see the file comment.
+  const runningDivisor = runningVarEstimator === 'unbiased' ? M - 1 : M;
+  mean.set(statsView.subarray(0, C));
+  for (let c = 0; c < C; c++) {
+    const sumSq = statsView[C + c];
+    invstd[c] = 1 / Math.sqrt(sumSq / M + eps);
+    oldMean[c] = momentum * oldMean[c] + (1 - momentum) * mean[c];
+    oldVar[c] = momentum * oldVar[c] + (1 - momentum) * (sumSq / runningDivisor);
+  }
   const newMean = zerosLike(xd, C);
   const newVar = zerosLike(xd, C);
-  for (let c = 0; c < C; c++) {
-    mean[c] = statsView[c];
-    const sumSq = statsView[C + c];
-    const biased = sumSq / M;
-    // M = 1 gives 0/0 = NaN for the unbiased estimate, as PyTorch's kernel does; see the file comment.
-    const forRunning = runningVarEstimator === 'unbiased' ? sumSq / (M - 1) : biased;
-    invstd[c] = 1 / Math.sqrt(biased + eps);
-    newMean[c] = momentum * (runningMean ? runningMean[c] : 0) + (1 - momentum) * mean[c];
-    newVar[c] = momentum * (runningVar ? runningVar[c] : 0) + (1 - momentum) * forRunning;
-  }
+  newMean.set(oldMean);
+  newVar.set(oldVar);
   return { mean, invstd, runningMean: newMean, runningVar: newVar };
+}
+
+/** sb = mean | scale = gamma · invstd | shift = beta (f64 × 3C from offset 0 of sv). */
+function affineCoefficients(sv: Float64Array, C: number, gamma: FloatArray, beta: FloatArray, st: Statistics<FloatArray>): void {
+  sv.set(st.mean);
+  sv.set(gamma, C);
+  sv.set(beta, 2 * C);
+  const invstd = st.invstd;
+  for (let c = 0; c < C; c++) sv[C + c] *= invstd[c];
 }
 
 /**
@@ -302,20 +316,22 @@ function gradientCoefficients<A extends FloatArray>(
   like: A, mode: BatchnormMode, M: number, C: number, gamma: FloatArray, invstd: Float64Array,
   sumDout: Float64Array, sumDoutDev: Float64Array, p: Float64Array, q: Float64Array, r: Float64Array,
 ): { dgamma: A; dbeta: A } {
+  // Float64Arrays only in the loop (monomorphic); dgamma, dbeta get like's dtype in one set().
+  const dg = new Float64Array(C);
+  p.set(gamma);
+  const train = mode === 'train';
+  for (let c = 0; c < C; c++) {
+    const k = invstd[c];
+    const pc = p[c] * k;
+    dg[c] = sumDoutDev[c] * k;
+    p[c] = pc;
+    q[c] = train ? (-pc * k * k * sumDoutDev[c]) / M : 0;
+    r[c] = train ? (-pc * sumDout[c]) / M : 0;
+  }
   const dgamma = zerosLike(like, C);
   const dbeta = zerosLike(like, C);
-  for (let c = 0; c < C; c++) {
-    dgamma[c] = sumDoutDev[c] * invstd[c];
-    dbeta[c] = sumDout[c];
-    p[c] = gamma[c] * invstd[c];
-    if (mode === 'train') {
-      q[c] = (-p[c] * invstd[c] * invstd[c] * sumDoutDev[c]) / M;
-      r[c] = (-p[c] * sumDout[c]) / M;
-    } else {
-      q[c] = 0;
-      r[c] = 0;
-    }
-  }
+  dgamma.set(dg);
+  dbeta.set(sumDout);
   return { dgamma, dbeta };
 }
 
@@ -351,11 +367,7 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
     const [xv, yv, sv] = [xb.view, yb.view, sb.view];
     const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C);
     // sb = mean | scale | shift
-    sv.set(stats.mean);
-    for (let c = 0; c < C; c++) {
-      sv[C + c] = gamma[c] * stats.invstd[c];
-      sv[2 * C + c] = beta[c];
-    }
+    affineCoefficients(sv, C, gamma, beta, stats);
     const [m, sc, sh] = [sb.byteOffset, sb.byteOffset + 8 * C, sb.byteOffset + 16 * C];
     const copied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
@@ -453,11 +465,7 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
     const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2));
     // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r
-    sv.set(st.mean);
-    for (let c = 0; c < C; c++) {
-      sv[C + c] = gamma[c] * st.invstd[c];
-      sv[2 * C + c] = beta[c];
-    }
+    affineCoefficients(sv, C, gamma, beta, st);
     sv.fill(0, 3 * C, 5 * C);
     const xCopied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
