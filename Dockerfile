@@ -16,7 +16,8 @@ COPY src/ src/
 RUN npm run build \
  && test -f dist/server.js \
  && test -f dist/kernels/wasm/build/gemm-simd.wasm \
- && test -f dist/kernels/wasm/build/gemm-relaxed-simd.wasm
+ && test -f dist/kernels/wasm/build/gemm-relaxed-simd.wasm \
+ && test -f dist/kernels/wasm/build/norm-simd.wasm
 
 # ---- deps: production dependencies only (no install scripts needed by any of them)
 FROM ${NODE_IMAGE} AS deps
