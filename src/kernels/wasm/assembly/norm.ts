@@ -572,30 +572,44 @@ function lnStats<T>(x: usize, rows: i32, D: i32, eps: f64, mean: usize, invstd: 
  */
 function lnForward<T>(x: usize, out: usize, rows: i32, D: i32, eps: f64, gamma: usize, beta: usize, mean: usize, invstd: usize): void {
   const e = E<T>();
-  const rowBytes = <usize>D * e;
-  for (let r = 0; r < rows; r++) {
-    contiguousStats<T>(x, D);
-    const ms = rMean;
-    const ks = 1 / Math.sqrt(rM2 / <f64>D + eps);
-    store<f64>(mean + <usize>r * 8, ms);
-    store<f64>(invstd + <usize>r * 8, ks);
-    const m = f64x2.splat(ms);
-    const k = f64x2.splat(ks);
-    let px = x;
-    let po = out;
+  const rb = <usize>D * e;
+  // statistics of every row first, then the rows normalized two at a time (one load of gamma, beta)
+  lnStats<T>(x, rows, D, eps, mean, invstd);
+  let r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const ms0 = load<f64>(mean + <usize>r * 8);
+    const ks0 = load<f64>(invstd + <usize>r * 8);
+    const ms1 = load<f64>(mean + <usize>r * 8, 8);
+    const ks1 = load<f64>(invstd + <usize>r * 8, 8);
+    const m0 = f64x2.splat(ms0);
+    const k0 = f64x2.splat(ks0);
+    const m1 = f64x2.splat(ms1);
+    const k1 = f64x2.splat(ks1);
     let j = 0;
     for (; j + 2 <= D; j += 2) {
-      const o = <usize>j * 8;
-      st2<T>(po, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(px), m), k), v128.load(gamma + o)), v128.load(beta + o)));
-      px += 2 * e;
-      po += 2 * e;
+      const o = <usize>j * e;
+      const gm = v128.load(gamma + <usize>j * 8);
+      const bt = v128.load(beta + <usize>j * 8);
+      st2<T>(out + o, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + o), m0), k0), gm), bt));
+      st2<T>(out + rb + o, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + rb + o), m1), k1), gm), bt));
     }
     if (j < D) {
-      const o = <usize>j * 8;
-      st1<T>(po, (ld1<T>(px) - ms) * ks * load<f64>(gamma + o) + load<f64>(beta + o));
+      const o = <usize>j * e;
+      const gm = load<f64>(gamma + <usize>j * 8);
+      const bt = load<f64>(beta + <usize>j * 8);
+      st1<T>(out + o, (ld1<T>(x + o) - ms0) * ks0 * gm + bt);
+      st1<T>(out + rb + o, (ld1<T>(x + rb + o) - ms1) * ks1 * gm + bt);
     }
-    x += rowBytes;
-    out += rowBytes;
+    x += 2 * rb;
+    out += 2 * rb;
+  }
+  if (r < rows) {
+    const ms = load<f64>(mean + <usize>r * 8);
+    const ks = load<f64>(invstd + <usize>r * 8);
+    for (let j = 0; j < D; j++) {
+      const o = <usize>j * e;
+      st1<T>(out + o, (ld1<T>(x + o) - ms) * ks * load<f64>(gamma + <usize>j * 8) + load<f64>(beta + <usize>j * 8));
+    }
   }
 }
 
