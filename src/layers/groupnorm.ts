@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { groupnormBackward, groupnormForward } from '../kernels/groupnorm.ts';
+import { groupnormForward, groupnormForwardBackward } from '../kernels/groupnorm.ts';
 import { ProblemError } from '../errors/problems.ts';
 import { eps, expectFeatureVectors, vector } from './normalization.ts';
 import { paramsObject } from './params.ts';
@@ -35,9 +35,8 @@ export const spatialGroupnorm = defineLayer({
     return ctx.shapes.x;
   },
   compute({ inputs: { x, gamma, beta }, params, dout }) {
-    const fwd = groupnormForward(x, gamma.data, beta.data, params);
-    if (!dout) return { out: fwd.out };
-    const g = groupnormBackward(dout, fwd.cache);
-    return { out: fwd.out, grads: { x: g.dx, gamma: vector(g.dgamma), beta: vector(g.dbeta) } };
+    if (!dout) return { out: groupnormForward(x, gamma.data, beta.data, params).out };
+    const r = groupnormForwardBackward(x, gamma.data, beta.data, dout, params);
+    return { out: r.out, grads: { x: r.dx, gamma: vector(r.dgamma), beta: vector(r.dbeta) } };
   },
 });

@@ -1,5 +1,5 @@
 /**
- * The WebAssembly normalization kernels (src/kernels/batchnorm.ts, layernorm.ts → wasm/assembly/norm.ts)
+ * The WebAssembly normalization kernels (src/kernels/batchnorm.ts, layernorm.ts, groupnorm.ts → wasm/assembly/norm.ts)
  * against the plain JS versions they replaced (src/kernels/reference/), which the rest of the suite
  * checks against cs231n's staged graph:
  *  - forward, backward from the forward's cache, and the one-call forward + backward, float64 and
@@ -32,7 +32,16 @@ import {
   layernormForwardBackwardWasm,
   layernormForwardWasm,
 } from '../../src/kernels/layernorm.ts';
+import {
+  groupnormBackward,
+  groupnormBackwardWasm,
+  groupnormForward,
+  groupnormForwardBackward,
+  groupnormForwardBackwardWasm,
+  groupnormForwardWasm,
+} from '../../src/kernels/groupnorm.ts';
 import { batchnormBackwardNCSReference, batchnormForwardNCSReference } from '../../src/kernels/reference/batchnorm.ts';
+import { groupnormBackwardReference, groupnormForwardReference } from '../../src/kernels/reference/groupnorm.ts';
 import { layernormBackwardReference, layernormForwardReference } from '../../src/kernels/reference/layernorm.ts';
 import { normEngineStatus } from '../../src/kernels/wasm/norm-engine.ts';
 import { randn, TOL } from '../helpers/gradcheck.ts';
@@ -206,6 +215,64 @@ describe('layernorm: wasm kernels equal the JS reference', () => {
   });
 });
 
+describe('spatial groupnorm: wasm kernels equal the JS reference', () => {
+  const gnCase = fc.record({
+    N: fc.integer({ min: 1, max: 4 }),
+    Cg: fc.integer({ min: 1, max: 4 }),
+    G: fc.integer({ min: 1, max: 4 }),
+    H: fc.integer({ min: 1, max: 9 }),
+    W: fc.integer({ min: 1, max: 9 }),
+    big: fc.boolean(),
+    chunk: fc.constantFrom(1, 0.5, 0.2),
+    dtype: fc.constantFrom('float64' as const, 'float32' as const),
+    eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
+    scale: fc.double({ min: 0.1, max: 10, noNaN: true }),
+    shift: fc.double({ min: -50, max: 50, noNaN: true }),
+    seed: fc.integer({ min: 0, max: 2 ** 30 }),
+  });
+
+  test.prop([gnCase], { numRuns: 100 })('forward, backward and forward + backward; several chunks of groups', (c) => {
+    // big: one group holds more than a 4096-value block
+    const [H, W] = c.big ? [65, 64 + c.W] : [c.H, c.W];
+    const C = c.Cg * c.G;
+    const shape = [c.N, C, H, W];
+    const total = c.N * C * H * W;
+    const L = c.Cg * H * W;
+    const capElements = Math.max(L, Math.floor(c.chunk * total));
+    const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
+    const dout = typed(randn(total, c.seed + 1), c.dtype);
+    const gamma = typed(randn(C, c.seed + 2), c.dtype);
+    const beta = typed(randn(C, c.seed + 3), c.dtype);
+    const before = [x, dout, gamma, beta].map((v) => Array.from(v));
+    const options = { groups: c.G, eps: c.eps };
+    const xt = { shape, data: x };
+    const gt = { shape, data: dout };
+
+    const want = groupnormForwardReference(xt, gamma, beta, options);
+    const wantGrads = groupnormBackwardReference(gt, want.cache);
+    const fwd = groupnormForwardWasm(xt, gamma, beta, options, { capElements })!;
+    const grads = groupnormBackwardWasm(gt, fwd.cache, { capElements })!;
+    const both = groupnormForwardBackwardWasm(xt, gamma, beta, gt, options, { capElements })!;
+    expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
+
+    const terms = referenceNorm('spatial-groupnorm', shape, x, gamma, beta, dout, options).scales;
+    const tol = c.dtype === 'float32' ? TOL.normalizationWasm32 : TOL.fastVsReference64;
+    for (const [name, r] of [['forward', fwd], ['forward+backward', both]] as const) {
+      expect(r.out.shape).toEqual(shape);
+      expect(r.out.data.constructor).toBe(x.constructor);
+      expect(scaledError(r.out.data, want.out.data, terms.out), `${name} out`).toBeLessThan(tol);
+      expect(scaledError(r.cache.mean, want.cache.mean, c.scale + Math.abs(c.shift)), `${name} mean`).toBeLessThan(TOL.fastVsReference64);
+      expect(scaledError(r.cache.invstd, want.cache.invstd), `${name} invstd`).toBeLessThan(TOL.fastVsReference64);
+    }
+    for (const [name, r] of [['backward', grads], ['forward+backward', both]] as const) {
+      expect(scaledError(r.dx.data, wantGrads.dx.data, terms.dx), `${name} dx`).toBeLessThan(tol);
+      expect(scaledError(r.dgamma, wantGrads.dgamma, terms.dgamma), `${name} dgamma`).toBeLessThan(tol);
+      expect(scaledError(r.dbeta, wantGrads.dbeta, terms.dbeta), `${name} dbeta`).toBeLessThan(tol);
+    }
+    [x, dout, gamma, beta].forEach((v, i) => expect(Array.from(v), `input ${i} mutated`).toEqual(before[i]));
+  });
+});
+
 describe('stability through the block merges and chunks: values near ±1e6 with spread 1e-2', () => {
   // As normalization-stability.test.ts, at sizes that reach the wasm path's merges: a float64
   // reference run on the exactly shifted data is the truth.
@@ -214,20 +281,25 @@ describe('stability through the block merges and chunks: values near ±1e6 with 
     { layer: 'batchnorm' as const, N: 700, C: 5, S: 1, cap: 2000 },
     { layer: 'spatial-batchnorm' as const, N: 2, C: 3, S: 9000, cap: 20_000 },
     { layer: 'layernorm' as const, N: 3, C: 1, S: 9000, cap: 9000 },
+    { layer: 'spatial-groupnorm' as const, N: 2, C: 4, S: 4500, cap: 9000 },
   ];
   it.each(cases)('$layer', ({ layer, N, C, S, cap }) => {
     const total = N * C * S;
     const spread = randn(total, 3, 1e-2);
     const x = new Float64Array(total);
     const shifted = new Float64Array(total);
-    const featureOf = (i: number) => (layer === 'batchnorm' ? i % C : layer === 'spatial-batchnorm' ? Math.floor(i / S) % C : Math.floor(i / S));
+    // groupnorm: 2 groups of 2 channels, so a group (9000 values) spans two planes
+    const featureOf = (i: number) =>
+      layer === 'batchnorm' ? i % C : layer === 'spatial-batchnorm' ? Math.floor(i / S) % C : layer === 'layernorm' ? Math.floor(i / S) : Math.floor(i / (2 * S));
     for (let i = 0; i < total; i++) {
       x[i] = offset(featureOf(i)) + spread[i];
       // the first value of every 4096-value block of a plane or row is an outlier: the worst shift
-      if (layer !== 'batchnorm' && (i % S) % 4096 === 0) x[i] += 0.5;
+      const unit = layer === 'spatial-groupnorm' ? 2 * S : S;
+      if (layer !== 'batchnorm' && (i % unit) % 4096 === 0) x[i] += 0.5;
       shifted[i] = x[i] - offset(featureOf(i)); // exact: both within a factor 2 of each other
     }
     const F = layer === 'layernorm' ? S : C;
+    const gnOptions = { groups: 2, eps: 1e-5 };
     const gamma = randn(F, 4);
     const beta = randn(F, 5);
     const dout = randn(total, 6);
@@ -237,11 +309,14 @@ describe('stability through the block merges and chunks: values near ±1e6 with 
     if (layer === 'layernorm') {
       shape = [N, S];
       got = layernormForwardBackwardWasm({ shape, data: x }, gamma, beta, { shape, data: dout }, options, { capElements: cap })!;
+    } else if (layer === 'spatial-groupnorm') {
+      shape = [N, C, S, 1];
+      got = groupnormForwardBackwardWasm({ shape, data: x }, gamma, beta, { shape, data: dout }, gnOptions, { capElements: cap })!;
     } else {
       shape = layer === 'batchnorm' ? [N, C] : [N, C, S, 1];
       got = batchnormForwardBackwardNCSWasm({ shape, data: x }, N, C, S, gamma, beta, { shape, data: dout }, options, { capElements: cap })!;
     }
-    const want = referenceNorm(layer, shape, shifted, gamma, beta, dout, options);
+    const want = referenceNorm(layer, shape, shifted, gamma, beta, dout, layer === 'spatial-groupnorm' ? gnOptions : options);
     expect(scaledError(got.out.data, want.out), 'out').toBeLessThan(TOL.offsetStability64);
     expect(scaledError(got.dx.data, want.dx), 'dx').toBeLessThan(TOL.offsetStability64);
     expect(scaledError(got.dgamma, want.dgamma), 'dgamma').toBeLessThan(TOL.offsetStability64);
@@ -276,6 +351,12 @@ describe('the public functions', () => {
     const sb = spatialBatchnormForwardBackward(sx, gamma.subarray(0, 3), beta.subarray(0, 3), sg, options);
     expect(Array.from(sb.out.data)).toEqual(Array.from(sf.out.data));
     expect(Array.from(sb.dx.data)).toEqual(Array.from(spatialBatchnormBackward(sg, sf.cache).dx.data));
+
+    const gf = groupnormForward(sx, gamma.subarray(0, 3), beta.subarray(0, 3), { groups: 3, eps: 1e-5 });
+    const gb = groupnormForwardBackward(sx, gamma.subarray(0, 3), beta.subarray(0, 3), sg, { groups: 3, eps: 1e-5 });
+    expect(Array.from(gf.out.data)).toEqual(Array.from(groupnormForwardWasm(sx, gamma.subarray(0, 3), beta.subarray(0, 3), { groups: 3, eps: 1e-5 })!.out.data));
+    expect(Array.from(gb.out.data)).toEqual(Array.from(gf.out.data));
+    expect(Array.from(gb.dx.data)).toEqual(Array.from(groupnormBackward(sg, gf.cache).dx.data));
 
     const lf = layernormForward(x, gamma, beta, { eps: 1e-5 });
     const lb = layernormForwardBackward(x, gamma, beta, g, { eps: 1e-5 });
