@@ -17,7 +17,8 @@ RUN npm run build \
  && test -f dist/server.js \
  && test -f dist/kernels/wasm/build/gemm-simd.wasm \
  && test -f dist/kernels/wasm/build/gemm-relaxed-simd.wasm \
- && test -f dist/kernels/wasm/build/norm-simd.wasm
+ && test -f dist/kernels/wasm/build/norm-simd.wasm \
+ && test -f dist/kernels/wasm/build/norm-relaxed-simd.wasm
 
 # ---- deps: production dependencies only (no install scripts needed by any of them)
 FROM ${NODE_IMAGE} AS deps

@@ -17,8 +17,9 @@ const common = ['-O3', '--noAssert', '--runtime', 'stub', '--importMemory', '--n
 const variants = [
   { file: 'gemm-simd.wasm', features: 'simd' },
   { file: 'gemm-relaxed-simd.wasm', features: 'simd,relaxed-simd' },
-  // normalization and 2x2 pooling kernels (src/kernels/wasm/norm-engine.ts): memory-bound, plain SIMD
+  // normalization and 2x2 pooling kernels (src/kernels/wasm/norm-engine.ts), with and without FMA
   { file: 'norm-simd.wasm', features: 'simd', source: 'norm.ts' },
+  { file: 'norm-relaxed-simd.wasm', features: 'simd,relaxed-simd', source: 'norm.ts' },
 ];
 
 mkdirSync(outDir, { recursive: true });

@@ -11,7 +11,7 @@
  *  - the public functions take the wasm path for large tensors and agree with it exactly.
  * The Wasm functions are called directly because the public ones keep tensors under 2048 values in JS.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import type { FloatArray } from '../../src/kernels/types.ts';
 import {
@@ -43,7 +43,7 @@ import {
 import { batchnormBackwardNCSReference, batchnormForwardNCSReference } from '../../src/kernels/reference/batchnorm.ts';
 import { groupnormBackwardReference, groupnormForwardReference } from '../../src/kernels/reference/groupnorm.ts';
 import { layernormBackwardReference, layernormForwardReference } from '../../src/kernels/reference/layernorm.ts';
-import { normEngineStatus } from '../../src/kernels/wasm/norm-engine.ts';
+import { availableNormVariants, normEngineStatus, useNormVariant } from '../../src/kernels/wasm/norm-engine.ts';
 import { randn, TOL } from '../helpers/gradcheck.ts';
 import { referenceNorm } from './normalization-helpers.ts';
 
@@ -67,210 +67,219 @@ function scaledError(got: ArrayLike<number>, want: ArrayLike<number>, floor = 0)
   return diff === 0 ? 0 : diff / scale;
 }
 
-it('has the normalization module (npm run build:wasm), so the wasm kernels are what is tested', () => {
-  expect(normEngineStatus()).toBe('wasm-simd');
+it('has the normalization modules (npm run build:wasm), so the wasm kernels are what is tested', () => {
+  expect(normEngineStatus()).toMatch(/^wasm-/);
+  expect(availableNormVariants()).toContain('wasm-simd');
 });
 
-describe('batchnorm: wasm kernels equal the JS reference', () => {
-  const bnCase = fc.record({
-    layout: fc.constantFrom('rows' as const, 'planes' as const, 'long rows' as const, 'big planes' as const),
-    N: fc.integer({ min: 1, max: 7 }),
-    C: fc.integer({ min: 1, max: 9 }),
-    H: fc.integer({ min: 1, max: 7 }),
-    W: fc.integer({ min: 1, max: 7 }),
-    /** fraction of the tensor per chunk: 1 is resident, smaller values stream */
-    chunk: fc.constantFrom(1, 0.5, 0.3, 0.01),
-    dtype: fc.constantFrom('float64' as const, 'float32' as const),
-    mode: fc.constantFrom('train' as const, 'test' as const),
-    eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
-    momentum: fc.double({ min: 0, max: 1, noNaN: true }),
-    estimator: fc.constantFrom('biased' as const, 'unbiased' as const),
-    withState: fc.boolean(),
-    scale: fc.double({ min: 0.1, max: 10, noNaN: true }),
-    shift: fc.double({ min: -50, max: 50, noNaN: true }),
-    seed: fc.integer({ min: 0, max: 2 ** 30 }),
-  });
+// Every property test below runs on each build this V8 can load: relaxed SIMD (fused multiply-adds)
+// and plain SIMD (the fallback).
+describe.each(availableNormVariants())('%s build', (variant) => {
+  beforeAll(() => useNormVariant(variant));
+  afterAll(() => useNormVariant(undefined));
 
-  test.prop([bnCase], { numRuns: 150 })('forward, backward and forward + backward; chunked and resident', (c) => {
-    // (N, D) with N past the 256-row blocks, or (N, C, H·W) with H·W past the 4096-value blocks
-    const [N, C, S] = {
-      rows: [c.N, c.C * c.W, 1],
-      planes: [c.N, c.C, c.H * c.W],
-      'long rows': [250 + 40 * c.N, c.C, 1],
-      'big planes': [1 + (c.N % 2), 1 + (c.C % 3), 4100 + c.H * c.W],
-    }[c.layout];
-    const total = N * C * S;
-    const unit = S === 1 ? C : S;
-    const capElements = Math.max(unit, Math.floor(c.chunk * total));
-    const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
-    const dout = typed(randn(total, c.seed + 1), c.dtype);
-    const gamma = typed(randn(C, c.seed + 2), c.dtype);
-    const beta = typed(randn(C, c.seed + 3), c.dtype);
-    const withState = c.withState || c.mode === 'test';
-    const options: BatchnormOptions = {
-      mode: c.mode, eps: c.eps, momentum: c.momentum, runningVarEstimator: c.estimator,
-      runningMean: withState ? typed(randn(C, c.seed + 4), c.dtype) : undefined,
-      runningVar: withState ? typed(randn(C, c.seed + 5).map(Math.abs), c.dtype) : undefined,
-    };
-    const inputs = [x, dout, gamma, beta, options.runningMean, options.runningVar];
-    const before = inputs.map((v) => v && Array.from(v));
-    const xt = { shape: [N, C, S], data: x };
-    const gt = { shape: [N, C, S], data: dout };
+  describe('batchnorm: wasm kernels equal the JS reference', () => {
+    const bnCase = fc.record({
+      layout: fc.constantFrom('rows' as const, 'planes' as const, 'long rows' as const, 'big planes' as const),
+      N: fc.integer({ min: 1, max: 7 }),
+      C: fc.integer({ min: 1, max: 9 }),
+      H: fc.integer({ min: 1, max: 7 }),
+      W: fc.integer({ min: 1, max: 7 }),
+      /** fraction of the tensor per chunk: 1 is resident, smaller values stream */
+      chunk: fc.constantFrom(1, 0.5, 0.3, 0.01),
+      dtype: fc.constantFrom('float64' as const, 'float32' as const),
+      mode: fc.constantFrom('train' as const, 'test' as const),
+      eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
+      momentum: fc.double({ min: 0, max: 1, noNaN: true }),
+      estimator: fc.constantFrom('biased' as const, 'unbiased' as const),
+      withState: fc.boolean(),
+      scale: fc.double({ min: 0.1, max: 10, noNaN: true }),
+      shift: fc.double({ min: -50, max: 50, noNaN: true }),
+      seed: fc.integer({ min: 0, max: 2 ** 30 }),
+    });
 
-    const want = batchnormForwardNCSReference(xt, N, C, S, gamma, beta, options);
-    const wantGrads = batchnormBackwardNCSReference(gt, want.cache);
-    const fwd = batchnormForwardNCSWasm(xt, N, C, S, gamma, beta, options, { capElements })!;
-    const grads = batchnormBackwardNCSWasm(gt, fwd.cache, { capElements })!;
-    const both = batchnormForwardBackwardNCSWasm(xt, N, C, S, gamma, beta, gt, options, { capElements })!;
-    expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
+    test.prop([bnCase], { numRuns: 150 })('forward, backward and forward + backward; chunked and resident', (c) => {
+      // (N, D) with N past the 256-row blocks, or (N, C, H·W) with H·W past the 4096-value blocks
+      const [N, C, S] = {
+        rows: [c.N, c.C * c.W, 1],
+        planes: [c.N, c.C, c.H * c.W],
+        'long rows': [250 + 40 * c.N, c.C, 1],
+        'big planes': [1 + (c.N % 2), 1 + (c.C % 3), 4100 + c.H * c.W],
+      }[c.layout];
+      const total = N * C * S;
+      const unit = S === 1 ? C : S;
+      const capElements = Math.max(unit, Math.floor(c.chunk * total));
+      const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
+      const dout = typed(randn(total, c.seed + 1), c.dtype);
+      const gamma = typed(randn(C, c.seed + 2), c.dtype);
+      const beta = typed(randn(C, c.seed + 3), c.dtype);
+      const withState = c.withState || c.mode === 'test';
+      const options: BatchnormOptions = {
+        mode: c.mode, eps: c.eps, momentum: c.momentum, runningVarEstimator: c.estimator,
+        runningMean: withState ? typed(randn(C, c.seed + 4), c.dtype) : undefined,
+        runningVar: withState ? typed(randn(C, c.seed + 5).map(Math.abs), c.dtype) : undefined,
+      };
+      const inputs = [x, dout, gamma, beta, options.runningMean, options.runningVar];
+      const before = inputs.map((v) => v && Array.from(v));
+      const xt = { shape: [N, C, S], data: x };
+      const gt = { shape: [N, C, S], data: dout };
 
-    // Rounding scales (the results can cancel to ~0): the staged f64 reference's term magnitudes.
-    const terms = referenceNorm(
-      S === 1 ? 'batchnorm' : 'spatial-batchnorm', S === 1 ? [N, C] : [N, C, S, 1], x, gamma, beta, dout,
-      { ...options, runningVarEstimator: c.estimator },
-    ).scales;
-    const tol = c.dtype === 'float32' ? TOL.normalizationWasm32 : TOL.fastVsReference64;
-    for (const [name, r] of [['forward', fwd], ['forward+backward', both]] as const) {
-      expect(r.out.shape).toEqual([N, C, S]);
-      expect(r.out.data.constructor, name).toBe(x.constructor);
-      expect(scaledError(r.out.data, want.out.data, terms.out), `${name} out`).toBeLessThan(tol);
-      expect(scaledError(r.cache.mean, want.cache.mean, terms.runningMean), `${name} mean`).toBeLessThan(TOL.fastVsReference64);
-      expect(scaledError(r.cache.invstd, want.cache.invstd), `${name} invstd`).toBeLessThan(TOL.fastVsReference64);
-      if (c.mode === 'train') {
-        expect(scaledError(r.runningMean!, want.runningMean!, terms.runningMean), `${name} runningMean`).toBeLessThan(tol);
-        expect(scaledError(r.runningVar!, want.runningVar!, terms.runningVar), `${name} runningVar`).toBeLessThan(tol);
-      } else {
-        expect(r.runningMean).toBeUndefined();
+      const want = batchnormForwardNCSReference(xt, N, C, S, gamma, beta, options);
+      const wantGrads = batchnormBackwardNCSReference(gt, want.cache);
+      const fwd = batchnormForwardNCSWasm(xt, N, C, S, gamma, beta, options, { capElements })!;
+      const grads = batchnormBackwardNCSWasm(gt, fwd.cache, { capElements })!;
+      const both = batchnormForwardBackwardNCSWasm(xt, N, C, S, gamma, beta, gt, options, { capElements })!;
+      expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
+
+      // Rounding scales (the results can cancel to ~0): the staged f64 reference's term magnitudes.
+      const terms = referenceNorm(
+        S === 1 ? 'batchnorm' : 'spatial-batchnorm', S === 1 ? [N, C] : [N, C, S, 1], x, gamma, beta, dout,
+        { ...options, runningVarEstimator: c.estimator },
+      ).scales;
+      const tol = c.dtype === 'float32' ? TOL.normalizationWasm32 : TOL.fastVsReference64;
+      for (const [name, r] of [['forward', fwd], ['forward+backward', both]] as const) {
+        expect(r.out.shape).toEqual([N, C, S]);
+        expect(r.out.data.constructor, name).toBe(x.constructor);
+        expect(scaledError(r.out.data, want.out.data, terms.out), `${name} out`).toBeLessThan(tol);
+        expect(scaledError(r.cache.mean, want.cache.mean, terms.runningMean), `${name} mean`).toBeLessThan(TOL.fastVsReference64);
+        expect(scaledError(r.cache.invstd, want.cache.invstd), `${name} invstd`).toBeLessThan(TOL.fastVsReference64);
+        if (c.mode === 'train') {
+          expect(scaledError(r.runningMean!, want.runningMean!, terms.runningMean), `${name} runningMean`).toBeLessThan(tol);
+          expect(scaledError(r.runningVar!, want.runningVar!, terms.runningVar), `${name} runningVar`).toBeLessThan(tol);
+        } else {
+          expect(r.runningMean).toBeUndefined();
+        }
       }
-    }
-    for (const [name, r] of [['backward', grads], ['forward+backward', both]] as const) {
-      expect(r.dx.data.constructor, name).toBe(x.constructor);
-      expect(scaledError(r.dx.data, wantGrads.dx.data, terms.dx), `${name} dx`).toBeLessThan(tol);
-      expect(scaledError(r.dgamma, wantGrads.dgamma, terms.dgamma), `${name} dgamma`).toBeLessThan(tol);
-      expect(scaledError(r.dbeta, wantGrads.dbeta, terms.dbeta), `${name} dbeta`).toBeLessThan(tol);
-    }
-    inputs.forEach((v, i) => expect(v && Array.from(v), `input ${i} mutated`).toEqual(before[i]));
+      for (const [name, r] of [['backward', grads], ['forward+backward', both]] as const) {
+        expect(r.dx.data.constructor, name).toBe(x.constructor);
+        expect(scaledError(r.dx.data, wantGrads.dx.data, terms.dx), `${name} dx`).toBeLessThan(tol);
+        expect(scaledError(r.dgamma, wantGrads.dgamma, terms.dgamma), `${name} dgamma`).toBeLessThan(tol);
+        expect(scaledError(r.dbeta, wantGrads.dbeta, terms.dbeta), `${name} dbeta`).toBeLessThan(tol);
+      }
+      inputs.forEach((v, i) => expect(v && Array.from(v), `input ${i} mutated`).toEqual(before[i]));
+    });
+
+    it('one value per feature: biased variance 0, out = beta, dx = 0, unbiased running variance NaN', () => {
+      const D = 3000;
+      const x = { shape: [1, D], data: randn(D, 5) };
+      const gamma = randn(D, 6);
+      const beta = randn(D, 7);
+      const options: BatchnormOptions = { mode: 'train', eps: 1e-5, momentum: 0.9, runningVarEstimator: 'unbiased' };
+      const r = batchnormForwardBackwardNCSWasm(x, 1, D, 1, gamma, beta, { shape: [1, D], data: randn(D, 8) }, options)!;
+      expect(Array.from(r.out.data)).toEqual(Array.from(beta));
+      expect(r.dx.data.every((v) => v === 0)).toBe(true);
+      expect(r.runningVar!.every(Number.isNaN)).toBe(true);
+    });
   });
 
-  it('one value per feature: biased variance 0, out = beta, dx = 0, unbiased running variance NaN', () => {
-    const D = 3000;
-    const x = { shape: [1, D], data: randn(D, 5) };
-    const gamma = randn(D, 6);
-    const beta = randn(D, 7);
-    const options: BatchnormOptions = { mode: 'train', eps: 1e-5, momentum: 0.9, runningVarEstimator: 'unbiased' };
-    const r = batchnormForwardBackwardNCSWasm(x, 1, D, 1, gamma, beta, { shape: [1, D], data: randn(D, 8) }, options)!;
-    expect(Array.from(r.out.data)).toEqual(Array.from(beta));
-    expect(r.dx.data.every((v) => v === 0)).toBe(true);
-    expect(r.runningVar!.every(Number.isNaN)).toBe(true);
-  });
-});
+  describe('layernorm: wasm kernels equal the JS reference', () => {
+    const lnCase = fc.record({
+      lead: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 2 }),
+      D: fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 4090, max: 4200 })),
+      chunk: fc.constantFrom(1, 0.5, 0.2),
+      dtype: fc.constantFrom('float64' as const, 'float32' as const),
+      eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
+      scale: fc.double({ min: 0.1, max: 10, noNaN: true }),
+      shift: fc.double({ min: -50, max: 50, noNaN: true }),
+      seed: fc.integer({ min: 0, max: 2 ** 30 }),
+    });
 
-describe('layernorm: wasm kernels equal the JS reference', () => {
-  const lnCase = fc.record({
-    lead: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 2 }),
-    D: fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 4090, max: 4200 })),
-    chunk: fc.constantFrom(1, 0.5, 0.2),
-    dtype: fc.constantFrom('float64' as const, 'float32' as const),
-    eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
-    scale: fc.double({ min: 0.1, max: 10, noNaN: true }),
-    shift: fc.double({ min: -50, max: 50, noNaN: true }),
-    seed: fc.integer({ min: 0, max: 2 ** 30 }),
-  });
+    test.prop([lnCase], { numRuns: 120 })('forward, backward and forward + backward; several chunks of rows', (c) => {
+      const shape = [...c.lead, c.D];
+      const total = shape.reduce((a, b) => a * b, 1);
+      const capElements = Math.max(c.D, Math.floor(c.chunk * total));
+      const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
+      const dout = typed(randn(total, c.seed + 1), c.dtype);
+      const gamma = typed(randn(c.D, c.seed + 2), c.dtype);
+      const beta = typed(randn(c.D, c.seed + 3), c.dtype);
+      const before = [x, dout, gamma, beta].map((v) => Array.from(v));
+      const options = { eps: c.eps };
+      const xt = { shape, data: x };
+      const gt = { shape, data: dout };
 
-  test.prop([lnCase], { numRuns: 120 })('forward, backward and forward + backward; several chunks of rows', (c) => {
-    const shape = [...c.lead, c.D];
-    const total = shape.reduce((a, b) => a * b, 1);
-    const capElements = Math.max(c.D, Math.floor(c.chunk * total));
-    const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
-    const dout = typed(randn(total, c.seed + 1), c.dtype);
-    const gamma = typed(randn(c.D, c.seed + 2), c.dtype);
-    const beta = typed(randn(c.D, c.seed + 3), c.dtype);
-    const before = [x, dout, gamma, beta].map((v) => Array.from(v));
-    const options = { eps: c.eps };
-    const xt = { shape, data: x };
-    const gt = { shape, data: dout };
+      const want = layernormForwardReference(xt, gamma, beta, options);
+      const wantGrads = layernormBackwardReference(gt, want.cache);
+      const fwd = layernormForwardWasm(xt, gamma, beta, options, { capElements })!;
+      const grads = layernormBackwardWasm(gt, fwd.cache, { capElements })!;
+      const both = layernormForwardBackwardWasm(xt, gamma, beta, gt, options, { capElements })!;
+      expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
 
-    const want = layernormForwardReference(xt, gamma, beta, options);
-    const wantGrads = layernormBackwardReference(gt, want.cache);
-    const fwd = layernormForwardWasm(xt, gamma, beta, options, { capElements })!;
-    const grads = layernormBackwardWasm(gt, fwd.cache, { capElements })!;
-    const both = layernormForwardBackwardWasm(xt, gamma, beta, gt, options, { capElements })!;
-    expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
-
-    const terms = referenceNorm('layernorm', shape, x, gamma, beta, dout, options).scales;
-    const tol = c.dtype === 'float32' ? TOL.normalizationWasm32 : TOL.fastVsReference64;
-    for (const [name, r] of [['forward', fwd], ['forward+backward', both]] as const) {
-      expect(r.out.shape).toEqual(shape);
-      expect(r.out.data.constructor).toBe(x.constructor);
-      expect(scaledError(r.out.data, want.out.data, terms.out), `${name} out`).toBeLessThan(tol);
-      expect(scaledError(r.cache.mean, want.cache.mean, c.scale + Math.abs(c.shift)), `${name} mean`).toBeLessThan(TOL.fastVsReference64);
-      expect(scaledError(r.cache.invstd, want.cache.invstd), `${name} invstd`).toBeLessThan(TOL.fastVsReference64);
-    }
-    for (const [name, r] of [['backward', grads], ['forward+backward', both]] as const) {
-      expect(scaledError(r.dx.data, wantGrads.dx.data, terms.dx), `${name} dx`).toBeLessThan(tol);
-      expect(scaledError(r.dgamma, wantGrads.dgamma, terms.dgamma), `${name} dgamma`).toBeLessThan(tol);
-      expect(scaledError(r.dbeta, wantGrads.dbeta, terms.dbeta), `${name} dbeta`).toBeLessThan(tol);
-    }
-    [x, dout, gamma, beta].forEach((v, i) => expect(Array.from(v), `input ${i} mutated`).toEqual(before[i]));
-  });
-});
-
-describe('spatial groupnorm: wasm kernels equal the JS reference', () => {
-  const gnCase = fc.record({
-    N: fc.integer({ min: 1, max: 4 }),
-    Cg: fc.integer({ min: 1, max: 4 }),
-    G: fc.integer({ min: 1, max: 4 }),
-    H: fc.integer({ min: 1, max: 9 }),
-    W: fc.integer({ min: 1, max: 9 }),
-    big: fc.boolean(),
-    chunk: fc.constantFrom(1, 0.5, 0.2),
-    dtype: fc.constantFrom('float64' as const, 'float32' as const),
-    eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
-    scale: fc.double({ min: 0.1, max: 10, noNaN: true }),
-    shift: fc.double({ min: -50, max: 50, noNaN: true }),
-    seed: fc.integer({ min: 0, max: 2 ** 30 }),
+      const terms = referenceNorm('layernorm', shape, x, gamma, beta, dout, options).scales;
+      const tol = c.dtype === 'float32' ? TOL.normalizationWasm32 : TOL.fastVsReference64;
+      for (const [name, r] of [['forward', fwd], ['forward+backward', both]] as const) {
+        expect(r.out.shape).toEqual(shape);
+        expect(r.out.data.constructor).toBe(x.constructor);
+        expect(scaledError(r.out.data, want.out.data, terms.out), `${name} out`).toBeLessThan(tol);
+        expect(scaledError(r.cache.mean, want.cache.mean, c.scale + Math.abs(c.shift)), `${name} mean`).toBeLessThan(TOL.fastVsReference64);
+        expect(scaledError(r.cache.invstd, want.cache.invstd), `${name} invstd`).toBeLessThan(TOL.fastVsReference64);
+      }
+      for (const [name, r] of [['backward', grads], ['forward+backward', both]] as const) {
+        expect(scaledError(r.dx.data, wantGrads.dx.data, terms.dx), `${name} dx`).toBeLessThan(tol);
+        expect(scaledError(r.dgamma, wantGrads.dgamma, terms.dgamma), `${name} dgamma`).toBeLessThan(tol);
+        expect(scaledError(r.dbeta, wantGrads.dbeta, terms.dbeta), `${name} dbeta`).toBeLessThan(tol);
+      }
+      [x, dout, gamma, beta].forEach((v, i) => expect(Array.from(v), `input ${i} mutated`).toEqual(before[i]));
+    });
   });
 
-  test.prop([gnCase], { numRuns: 100 })('forward, backward and forward + backward; several chunks of groups', (c) => {
-    // big: one group holds more than a 4096-value block
-    const [H, W] = c.big ? [65, 64 + c.W] : [c.H, c.W];
-    const C = c.Cg * c.G;
-    const shape = [c.N, C, H, W];
-    const total = c.N * C * H * W;
-    const L = c.Cg * H * W;
-    const capElements = Math.max(L, Math.floor(c.chunk * total));
-    const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
-    const dout = typed(randn(total, c.seed + 1), c.dtype);
-    const gamma = typed(randn(C, c.seed + 2), c.dtype);
-    const beta = typed(randn(C, c.seed + 3), c.dtype);
-    const before = [x, dout, gamma, beta].map((v) => Array.from(v));
-    const options = { groups: c.G, eps: c.eps };
-    const xt = { shape, data: x };
-    const gt = { shape, data: dout };
+  describe('spatial groupnorm: wasm kernels equal the JS reference', () => {
+    const gnCase = fc.record({
+      N: fc.integer({ min: 1, max: 4 }),
+      Cg: fc.integer({ min: 1, max: 4 }),
+      G: fc.integer({ min: 1, max: 4 }),
+      H: fc.integer({ min: 1, max: 9 }),
+      W: fc.integer({ min: 1, max: 9 }),
+      big: fc.boolean(),
+      chunk: fc.constantFrom(1, 0.5, 0.2),
+      dtype: fc.constantFrom('float64' as const, 'float32' as const),
+      eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
+      scale: fc.double({ min: 0.1, max: 10, noNaN: true }),
+      shift: fc.double({ min: -50, max: 50, noNaN: true }),
+      seed: fc.integer({ min: 0, max: 2 ** 30 }),
+    });
 
-    const want = groupnormForwardReference(xt, gamma, beta, options);
-    const wantGrads = groupnormBackwardReference(gt, want.cache);
-    const fwd = groupnormForwardWasm(xt, gamma, beta, options, { capElements })!;
-    const grads = groupnormBackwardWasm(gt, fwd.cache, { capElements })!;
-    const both = groupnormForwardBackwardWasm(xt, gamma, beta, gt, options, { capElements })!;
-    expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
+    test.prop([gnCase], { numRuns: 100 })('forward, backward and forward + backward; several chunks of groups', (c) => {
+      // big: one group holds more than a 4096-value block
+      const [H, W] = c.big ? [65, 64 + c.W] : [c.H, c.W];
+      const C = c.Cg * c.G;
+      const shape = [c.N, C, H, W];
+      const total = c.N * C * H * W;
+      const L = c.Cg * H * W;
+      const capElements = Math.max(L, Math.floor(c.chunk * total));
+      const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
+      const dout = typed(randn(total, c.seed + 1), c.dtype);
+      const gamma = typed(randn(C, c.seed + 2), c.dtype);
+      const beta = typed(randn(C, c.seed + 3), c.dtype);
+      const before = [x, dout, gamma, beta].map((v) => Array.from(v));
+      const options = { groups: c.G, eps: c.eps };
+      const xt = { shape, data: x };
+      const gt = { shape, data: dout };
 
-    const terms = referenceNorm('spatial-groupnorm', shape, x, gamma, beta, dout, options).scales;
-    const tol = c.dtype === 'float32' ? TOL.normalizationWasm32 : TOL.fastVsReference64;
-    for (const [name, r] of [['forward', fwd], ['forward+backward', both]] as const) {
-      expect(r.out.shape).toEqual(shape);
-      expect(r.out.data.constructor).toBe(x.constructor);
-      expect(scaledError(r.out.data, want.out.data, terms.out), `${name} out`).toBeLessThan(tol);
-      expect(scaledError(r.cache.mean, want.cache.mean, c.scale + Math.abs(c.shift)), `${name} mean`).toBeLessThan(TOL.fastVsReference64);
-      expect(scaledError(r.cache.invstd, want.cache.invstd), `${name} invstd`).toBeLessThan(TOL.fastVsReference64);
-    }
-    for (const [name, r] of [['backward', grads], ['forward+backward', both]] as const) {
-      expect(scaledError(r.dx.data, wantGrads.dx.data, terms.dx), `${name} dx`).toBeLessThan(tol);
-      expect(scaledError(r.dgamma, wantGrads.dgamma, terms.dgamma), `${name} dgamma`).toBeLessThan(tol);
-      expect(scaledError(r.dbeta, wantGrads.dbeta, terms.dbeta), `${name} dbeta`).toBeLessThan(tol);
-    }
-    [x, dout, gamma, beta].forEach((v, i) => expect(Array.from(v), `input ${i} mutated`).toEqual(before[i]));
+      const want = groupnormForwardReference(xt, gamma, beta, options);
+      const wantGrads = groupnormBackwardReference(gt, want.cache);
+      const fwd = groupnormForwardWasm(xt, gamma, beta, options, { capElements })!;
+      const grads = groupnormBackwardWasm(gt, fwd.cache, { capElements })!;
+      const both = groupnormForwardBackwardWasm(xt, gamma, beta, gt, options, { capElements })!;
+      expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
+
+      const terms = referenceNorm('spatial-groupnorm', shape, x, gamma, beta, dout, options).scales;
+      const tol = c.dtype === 'float32' ? TOL.normalizationWasm32 : TOL.fastVsReference64;
+      for (const [name, r] of [['forward', fwd], ['forward+backward', both]] as const) {
+        expect(r.out.shape).toEqual(shape);
+        expect(r.out.data.constructor).toBe(x.constructor);
+        expect(scaledError(r.out.data, want.out.data, terms.out), `${name} out`).toBeLessThan(tol);
+        expect(scaledError(r.cache.mean, want.cache.mean, c.scale + Math.abs(c.shift)), `${name} mean`).toBeLessThan(TOL.fastVsReference64);
+        expect(scaledError(r.cache.invstd, want.cache.invstd), `${name} invstd`).toBeLessThan(TOL.fastVsReference64);
+      }
+      for (const [name, r] of [['backward', grads], ['forward+backward', both]] as const) {
+        expect(scaledError(r.dx.data, wantGrads.dx.data, terms.dx), `${name} dx`).toBeLessThan(tol);
+        expect(scaledError(r.dgamma, wantGrads.dgamma, terms.dgamma), `${name} dgamma`).toBeLessThan(tol);
+        expect(scaledError(r.dbeta, wantGrads.dbeta, terms.dbeta), `${name} dbeta`).toBeLessThan(tol);
+      }
+      [x, dout, gamma, beta].forEach((v, i) => expect(Array.from(v), `input ${i} mutated`).toEqual(before[i]));
+    });
   });
+
 });
 
 describe('stability through the block merges and chunks: values near ±1e6 with spread 1e-2', () => {

@@ -1,7 +1,9 @@
-// AssemblyScript source of the normalization kernels (batchnorm, spatial batchnorm, layernorm) and, from
-// ./pool, the 2x2 stride-2 pooling kernels: one module, norm-simd.wasm, built by scripts/build-wasm.mjs
-// with plain SIMD. The JS side (src/kernels/wasm/norm-engine.ts) streams whole planes or rows of the
-// tensors through blocks of the GEMM's arena (same imported memory) and calls these on them.
+// AssemblyScript source of the normalization kernels (batchnorm, spatial batchnorm, layernorm; groupnorm
+// reuses them) and, from ./pool, the 2x2 stride-2 pooling kernels: one module, built by
+// scripts/build-wasm.mjs twice, norm-simd.wasm (plain SIMD) and norm-relaxed-simd.wasm (madd/nmadd are
+// fused multiply-adds: one rounding instead of two, fewer instructions). The JS side
+// (src/kernels/wasm/norm-engine.ts) streams whole planes or rows of the tensors through blocks of the
+// GEMM's arena (same imported memory) and calls these on them.
 //
 // Memory is imported; nothing is allocated here and there is no static data. Pointers are byte
 // addresses. T is the storage type (f32 or f64); every sum, product and statistic is computed in f64
@@ -37,6 +39,21 @@ const ROW_BLOCK: i32 = 256;
   store<T>(p, <T>v);
 }
 
+/**
+ * a·b + c: fused (one rounding) in the relaxed-SIMD build (norm-relaxed-simd.wasm, x86 FMA), mul then
+ * add in the plain one. ASC_FEATURE_RELAXED_SIMD is a compile-time constant.
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_madd<f64>(a, b, c);
+  return f64x2.add(f64x2.mul(a, b), c);
+}
+
+/** c − a·b, fused in the relaxed-SIMD build. */
+@inline function nmadd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_nmadd<f64>(a, b, c);
+  return f64x2.sub(c, f64x2.mul(a, b));
+}
+
 @inline function hsum(v: v128): f64 {
   return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
 }
@@ -53,11 +70,16 @@ let rM2: f64 = 0;
 
 /** rS = Σ (x − shift), rQ = Σ (x − shift)² over n contiguous values at p. */
 function sumsShifted<T>(p: usize, n: i32, shift: f64): void {
+  // four independent chains each: a fused multiply-add has a longer latency than an add
   const h = f64x2.splat(shift);
   let s0 = f64x2.splat(0);
   let s1 = s0;
+  let s2 = s0;
+  let s3 = s0;
   let q0 = s0;
   let q1 = s0;
+  let q2 = s0;
+  let q3 = s0;
   const e = E<T>();
   let i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -66,23 +88,23 @@ function sumsShifted<T>(p: usize, n: i32, shift: f64): void {
     const c = f64x2.sub(ld2<T>(p + 4 * e), h);
     const d = f64x2.sub(ld2<T>(p + 6 * e), h);
     s0 = f64x2.add(s0, a);
-    q0 = f64x2.add(q0, f64x2.mul(a, a));
+    q0 = madd(a, a, q0);
     s1 = f64x2.add(s1, b);
-    q1 = f64x2.add(q1, f64x2.mul(b, b));
-    s0 = f64x2.add(s0, c);
-    q0 = f64x2.add(q0, f64x2.mul(c, c));
-    s1 = f64x2.add(s1, d);
-    q1 = f64x2.add(q1, f64x2.mul(d, d));
+    q1 = madd(b, b, q1);
+    s2 = f64x2.add(s2, c);
+    q2 = madd(c, c, q2);
+    s3 = f64x2.add(s3, d);
+    q3 = madd(d, d, q3);
     p += 8 * e;
   }
   for (; i + 2 <= n; i += 2) {
     const a = f64x2.sub(ld2<T>(p), h);
     s0 = f64x2.add(s0, a);
-    q0 = f64x2.add(q0, f64x2.mul(a, a));
+    q0 = madd(a, a, q0);
     p += 2 * e;
   }
-  let s = hsum(f64x2.add(s0, s1));
-  let q = hsum(f64x2.add(q0, q1));
+  let s = hsum(f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3)));
+  let q = hsum(f64x2.add(f64x2.add(q0, q1), f64x2.add(q2, q3)));
   if (i < n) {
     const a = ld1<T>(p) - shift;
     s += a;
@@ -165,8 +187,8 @@ function bnPlaneAffine<T>(x: usize, out: usize, p0: i32, p1: i32, C: i32, S: i32
     const b = f64x2.splat(bs);
     let i = 0;
     for (; i + 4 <= S; i += 4) {
-      st2<T>(out, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x), m), k), b));
-      st2<T>(out + 2 * e, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 2 * e), m), k), b));
+      st2<T>(out, madd(f64x2.sub(ld2<T>(x), m), k, b));
+      st2<T>(out + 2 * e, madd(f64x2.sub(ld2<T>(x + 2 * e), m), k, b));
       x += 4 * e;
       out += 4 * e;
     }
@@ -194,9 +216,9 @@ function bnPlaneGradSums<T>(g: usize, x: usize, p0: i32, p1: i32, C: i32, S: i32
       const u = ld2<T>(g);
       const v = ld2<T>(g + 2 * e);
       a0 = f64x2.add(a0, u);
-      b0 = f64x2.add(b0, f64x2.mul(u, f64x2.sub(ld2<T>(x), m)));
+      b0 = madd(u, f64x2.sub(ld2<T>(x), m), b0);
       a1 = f64x2.add(a1, v);
-      b1 = f64x2.add(b1, f64x2.mul(v, f64x2.sub(ld2<T>(x + 2 * e), m)));
+      b1 = madd(v, f64x2.sub(ld2<T>(x + 2 * e), m), b1);
       g += 4 * e;
       x += 4 * e;
     }
@@ -236,14 +258,14 @@ function bnPlaneAffineGradSums<T>(
     for (; i + 4 <= S; i += 4) {
       const xu = f64x2.sub(ld2<T>(x), m);
       const xv = f64x2.sub(ld2<T>(x + 2 * e), m);
-      st2<T>(out, f64x2.add(f64x2.mul(xu, k), b));
-      st2<T>(out + 2 * e, f64x2.add(f64x2.mul(xv, k), b));
+      st2<T>(out, madd(xu, k, b));
+      st2<T>(out + 2 * e, madd(xv, k, b));
       const u = ld2<T>(g);
       const v = ld2<T>(g + 2 * e);
       a0 = f64x2.add(a0, u);
-      d0 = f64x2.add(d0, f64x2.mul(u, xu));
+      d0 = madd(u, xu, d0);
       a1 = f64x2.add(a1, v);
-      d1 = f64x2.add(d1, f64x2.mul(v, xv));
+      d1 = madd(v, xv, d1);
       x += 4 * e;
       g += 4 * e;
       out += 4 * e;
@@ -282,8 +304,8 @@ function bnPlaneGrad<T>(
     const r = f64x2.splat(rs);
     let i = 0;
     for (; i + 4 <= S; i += 4) {
-      const u = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g)), f64x2.mul(q, f64x2.sub(ld2<T>(x), m))), r);
-      const v = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + 2 * e)), f64x2.mul(q, f64x2.sub(ld2<T>(x + 2 * e), m))), r);
+      const u = f64x2.add(madd(q, f64x2.sub(ld2<T>(x), m), f64x2.mul(p, ld2<T>(g))), r);
+      const v = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + 2 * e), m), f64x2.mul(p, ld2<T>(g + 2 * e))), r);
       st2<T>(dx, u);
       st2<T>(dx + 2 * e, v);
       g += 4 * e;
@@ -332,7 +354,7 @@ function bnRowStats<T>(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usiz
         const so = sums + <usize>d * 8;
         const qo = squares + <usize>d * 8;
         v128.store(so, f64x2.add(v128.load(so), f64x2.add(f64x2.add(a, b), f64x2.add(c, f))));
-        const q = f64x2.add(f64x2.add(f64x2.mul(a, a), f64x2.mul(b, b)), f64x2.add(f64x2.mul(c, c), f64x2.mul(f, f)));
+        const q = f64x2.add(madd(b, b, f64x2.mul(a, a)), madd(f, f, f64x2.mul(c, c)));
         v128.store(qo, f64x2.add(v128.load(qo), q));
       }
       if (d < D) {
@@ -357,7 +379,7 @@ function bnRowStats<T>(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usiz
         const so = sums + <usize>d * 8;
         const qo = squares + <usize>d * 8;
         v128.store(so, f64x2.add(v128.load(so), a));
-        v128.store(qo, f64x2.add(v128.load(qo), f64x2.mul(a, a)));
+        v128.store(qo, madd(a, a, v128.load(qo)));
       }
       if (d < D) {
         const o = <usize>d * e;
@@ -404,10 +426,10 @@ function bnRowAffine<T>(x: usize, out: usize, rows: i32, D: i32, mean: usize, sc
       const m = v128.load(mean + f);
       const k = v128.load(scale + f);
       const b = v128.load(shift + f);
-      st2<T>(out + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + o), m), k), b));
-      st2<T>(out + rb + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + rb + o), m), k), b));
-      st2<T>(out + 2 * rb + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 2 * rb + o), m), k), b));
-      st2<T>(out + 3 * rb + o, f64x2.add(f64x2.mul(f64x2.sub(ld2<T>(x + 3 * rb + o), m), k), b));
+      st2<T>(out + o, madd(f64x2.sub(ld2<T>(x + o), m), k, b));
+      st2<T>(out + rb + o, madd(f64x2.sub(ld2<T>(x + rb + o), m), k, b));
+      st2<T>(out + 2 * rb + o, madd(f64x2.sub(ld2<T>(x + 2 * rb + o), m), k, b));
+      st2<T>(out + 3 * rb + o, madd(f64x2.sub(ld2<T>(x + 3 * rb + o), m), k, b));
     }
     if (d < D) {
       const o = <usize>d * e;
@@ -453,17 +475,17 @@ function bnRowGradSums<T>(
       if (out != 0) {
         const k = v128.load(scale + f);
         const b = v128.load(shift + f);
-        st2<T>(out + o, f64x2.add(f64x2.mul(x0, k), b));
-        st2<T>(out + rb + o, f64x2.add(f64x2.mul(x1, k), b));
-        st2<T>(out + 2 * rb + o, f64x2.add(f64x2.mul(x2, k), b));
-        st2<T>(out + 3 * rb + o, f64x2.add(f64x2.mul(x3, k), b));
+        st2<T>(out + o, madd(x0, k, b));
+        st2<T>(out + rb + o, madd(x1, k, b));
+        st2<T>(out + 2 * rb + o, madd(x2, k, b));
+        st2<T>(out + 3 * rb + o, madd(x3, k, b));
       }
       const u0 = ld2<T>(g + o);
       const u1 = ld2<T>(g + rb + o);
       const u2 = ld2<T>(g + 2 * rb + o);
       const u3 = ld2<T>(g + 3 * rb + o);
       v128.store(sumG + f, f64x2.add(v128.load(sumG + f), f64x2.add(f64x2.add(u0, u1), f64x2.add(u2, u3))));
-      const t = f64x2.add(f64x2.add(f64x2.mul(u0, x0), f64x2.mul(u1, x1)), f64x2.add(f64x2.mul(u2, x2), f64x2.mul(u3, x3)));
+      const t = f64x2.add(madd(u1, x1, f64x2.mul(u0, x0)), madd(u3, x3, f64x2.mul(u2, x2)));
       v128.store(sumGD + f, f64x2.add(v128.load(sumGD + f), t));
     }
     for (; d < D; d++) {
@@ -520,10 +542,10 @@ function bnRowGrad<T>(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: us
       const o1 = o + rb;
       const o2 = o1 + rb;
       const o3 = o2 + rb;
-      const t0 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o), m))), c);
-      const t1 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o1)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o1), m))), c);
-      const t2 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o2)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o2), m))), c);
-      const t3 = f64x2.add(f64x2.add(f64x2.mul(p, ld2<T>(g + o3)), f64x2.mul(q, f64x2.sub(ld2<T>(x + o3), m))), c);
+      const t0 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o), m), f64x2.mul(p, ld2<T>(g + o))), c);
+      const t1 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o1), m), f64x2.mul(p, ld2<T>(g + o1))), c);
+      const t2 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o2), m), f64x2.mul(p, ld2<T>(g + o2))), c);
+      const t3 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o3), m), f64x2.mul(p, ld2<T>(g + o3))), c);
       st2<T>(dx + o, t0);
       st2<T>(dx + o1, t1);
       st2<T>(dx + o2, t2);
@@ -590,8 +612,8 @@ function lnForward<T>(x: usize, out: usize, rows: i32, D: i32, eps: f64, gamma: 
       const o = <usize>j * e;
       const gm = v128.load(gamma + <usize>j * 8);
       const bt = v128.load(beta + <usize>j * 8);
-      st2<T>(out + o, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + o), m0), k0), gm), bt));
-      st2<T>(out + rb + o, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(ld2<T>(x + rb + o), m1), k1), gm), bt));
+      st2<T>(out + o, madd(f64x2.mul(f64x2.sub(ld2<T>(x + o), m0), k0), gm, bt));
+      st2<T>(out + rb + o, madd(f64x2.mul(f64x2.sub(ld2<T>(x + rb + o), m1), k1), gm, bt));
     }
     if (j < D) {
       const o = <usize>j * e;
@@ -652,16 +674,16 @@ function lnBackward<T>(
       const d1 = f64x2.sub(ld2<T>(x + rb + o), m1);
       if (out != 0) {
         const bt = v128.load(beta + f);
-        st2<T>(out + o, f64x2.add(f64x2.mul(f64x2.mul(d0, k0), gm), bt));
-        st2<T>(out + rb + o, f64x2.add(f64x2.mul(f64x2.mul(d1, k1), gm), bt));
+        st2<T>(out + o, madd(f64x2.mul(d0, k0), gm, bt));
+        st2<T>(out + rb + o, madd(f64x2.mul(d1, k1), gm, bt));
       }
       const y0 = f64x2.mul(u0, gm);
       const y1 = f64x2.mul(u1, gm);
       s0 = f64x2.add(s0, y0);
-      t0 = f64x2.add(t0, f64x2.mul(y0, d0));
+      t0 = madd(y0, d0, t0);
       s1 = f64x2.add(s1, y1);
-      t1 = f64x2.add(t1, f64x2.mul(y1, d1));
-      const dg = f64x2.add(f64x2.mul(f64x2.mul(u0, d0), k0), f64x2.mul(f64x2.mul(u1, d1), k1));
+      t1 = madd(y1, d1, t1);
+      const dg = madd(f64x2.mul(u1, d1), k1, f64x2.mul(f64x2.mul(u0, d0), k0));
       v128.store(dgamma + f, f64x2.add(v128.load(dgamma + f), dg));
       v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), f64x2.add(u0, u1)));
     }
@@ -700,8 +722,8 @@ function lnBackward<T>(
     for (; j + 2 <= D; j += 2) {
       const o = <usize>j * e;
       const gm = v128.load(gamma + <usize>j * 8);
-      const y0 = f64x2.sub(f64x2.sub(f64x2.mul(ld2<T>(g + o), gm), a0), f64x2.mul(f64x2.sub(ld2<T>(x + o), m0), b0));
-      const y1 = f64x2.sub(f64x2.sub(f64x2.mul(ld2<T>(g + rb + o), gm), a1), f64x2.mul(f64x2.sub(ld2<T>(x + rb + o), m1), b1));
+      const y0 = nmadd(f64x2.sub(ld2<T>(x + o), m0), b0, f64x2.sub(f64x2.mul(ld2<T>(g + o), gm), a0));
+      const y1 = nmadd(f64x2.sub(ld2<T>(x + rb + o), m1), b1, f64x2.sub(f64x2.mul(ld2<T>(g + rb + o), gm), a1));
       st2<T>(dx + o, f64x2.mul(k0, y0));
       st2<T>(dx + rb + o, f64x2.mul(k1, y1));
     }
