@@ -111,6 +111,8 @@ export const RESIDENT_ELEMENTS = 1 << 20;
 export interface StreamOptions {
   /** Chunk size in values (default RESIDENT_ELEMENTS); a row or plane larger than this runs in JS. */
   capElements?: number;
+  /** Result block size in values (default 256 KiB worth; at least one row or plane). */
+  outElements?: number;
 }
 
 /** Batchnorm forward on x (N, D); see the file comment. */
@@ -199,6 +201,9 @@ export function batchnormForwardBackwardNCS<A extends FloatArray>(
 /**
  * How x (N, C, S) is walked: S = 1 as N rows of C values (statistics down the columns), S > 1 as N·C
  * planes of S values; `per` units per chunk of `chunk` values; resident when one chunk holds it all.
+ * Results are written `outPer` units (`outChunk` values, at most OUT_BYTES) at a time into a small
+ * block and copied out from there while it is still in L2: a whole-chunk result block would make the
+ * kernels and the copy stream it through L3 (the inputs already fill it).
  */
 interface Plan {
   rows: boolean;
@@ -207,15 +212,21 @@ interface Plan {
   per: number;
   chunk: number;
   resident: boolean;
+  outPer: number;
+  outChunk: number;
 }
 
-function planOf(N: number, C: number, S: number, cap: number): Plan | undefined {
+/** Bytes of a result block (see Plan). */
+const OUT_BYTES = 1 << 18;
+
+function planOf(N: number, C: number, S: number, stream: StreamOptions, bytes: number): Plan | undefined {
   const rows = S === 1;
   const unit = rows ? C : S;
   const units = rows ? N : N * C;
-  const per = unitsPerChunk(units, unit, cap);
+  const per = unitsPerChunk(units, unit, stream.capElements ?? RESIDENT_ELEMENTS);
   if (per === 0 || N * C * S === 0) return undefined;
-  return { rows, unit, units, per, chunk: per * unit, resident: per >= units };
+  const outPer = Math.min(per, Math.max(1, Math.floor((stream.outElements ?? OUT_BYTES / bytes) / unit)));
+  return { rows, unit, units, per, chunk: per * unit, resident: per >= units, outPer, outChunk: outPer * unit };
 }
 
 /** Calls visit(u0, u1, e0, e1) for each chunk of units [u0, u1) = values [e0, e1). */
@@ -223,6 +234,19 @@ function eachChunk(p: Plan, visit: (u0: number, u1: number, e0: number, e1: numb
   for (let u0 = 0; u0 < p.units; u0 += p.per) {
     const u1 = Math.min(p.units, u0 + p.per);
     visit(u0, u1, u0 * p.unit, u1 * p.unit);
+  }
+}
+
+/**
+ * Within the chunk [u0, u1): visit(s0, s1, at, e0, e1) for each result block of units [s0, s1), whose
+ * inputs start `at` bytes into the chunk's blocks, values [e0, e1) of the tensor.
+ */
+function eachOut(
+  p: Plan, u0: number, u1: number, size: number, visit: (s0: number, s1: number, at: number, e0: number, e1: number) => void,
+): void {
+  for (let s0 = u0; s0 < u1; s0 += p.outPer) {
+    const s1 = Math.min(u1, s0 + p.outPer);
+    visit(s0, s1, (s0 - u0) * p.unit * size, s0 * p.unit, s1 * p.unit);
   }
 }
 
@@ -352,9 +376,9 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
   x: Tensor<A>, N: number, C: number, S: number, gamma: A, beta: A, options: BatchnormOptions, stream: StreamOptions = {},
 ): BatchnormForward<A> | undefined {
   const eng = normEngine();
-  const plan = planOf(N, C, S, stream.capElements ?? RESIDENT_ELEMENTS);
-  if (!eng || !plan) return undefined;
   const xd = x.data;
+  const plan = planOf(N, C, S, stream, xd.BYTES_PER_ELEMENT);
+  if (!eng || !plan) return undefined;
   checkForward(xd, C, N * C * S, gamma, beta, options);
   const f32 = xd instanceof Float32Array;
   const dtype = f32 ? 'float32' : 'float64';
@@ -362,7 +386,7 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
   const out = uninitialized(xd, xd.length);
   const st = arena.scope(() => {
     const xb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.chunk);
+    const yb = arena.alloc(dtype, plan.outChunk);
     const sb = arena.alloc('float64', 4 * C);
     const [xv, yv, sv] = [xb.view, yb.view, sb.view];
     const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C);
@@ -372,9 +396,11 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
     const copied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!copied) xv.set(xd.subarray(e0, e1));
-      if (plan.rows) (f32 ? k.bnRowAffineF32 : k.bnRowAffineF64)(xb.byteOffset, yb.byteOffset, u1 - u0, C, m, sc, sh);
-      else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset, yb.byteOffset, u0, u1, C, S, m, sc, sh);
-      out.set(yv.subarray(0, e1 - e0), e0);
+      eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
+        if (plan.rows) (f32 ? k.bnRowAffineF32 : k.bnRowAffineF64)(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, m, sc, sh);
+        else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset + at, yb.byteOffset, s0, s1, C, S, m, sc, sh);
+        out.set(yv.subarray(0, o1 - o0), o0);
+      });
     });
     return stats;
   });
@@ -387,7 +413,7 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
 ): BatchnormGrads<A> | undefined {
   const { mode, N, C, S, x, gamma, mean, invstd } = cache;
   const eng = normEngine();
-  const plan = planOf(N, C, S, stream.capElements ?? RESIDENT_ELEMENTS);
+  const plan = planOf(N, C, S, stream, x.BYTES_PER_ELEMENT);
   if (!eng || !plan) return undefined;
   const g = dout.data;
   checkDout(g, x, N * C * S);
@@ -398,7 +424,7 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
   const grads = arena.scope(() => {
     const xb = arena.alloc(dtype, plan.chunk);
     const gb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.chunk);
+    const yb = arena.alloc(dtype, plan.outChunk);
     const sb = arena.alloc('float64', 6 * C);
     const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
     // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r
@@ -433,9 +459,11 @@ function gradient(
       xv.set(x.subarray(e0, e1));
       gv.set(g.subarray(e0, e1));
     }
-    if (plan.rows) (f32 ? k.bnRowGradF32 : k.bnRowGradF64)(gPtr, xPtr, yPtr, u1 - u0, C, mean, p, q, r);
-    else (f32 ? k.bnPlaneGradF32 : k.bnPlaneGradF64)(gPtr, xPtr, yPtr, u0, u1, C, S, mean, p, q, r);
-    dx.set(yv.subarray(0, e1 - e0), e0);
+    eachOut(plan, u0, u1, x.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
+      if (plan.rows) (f32 ? k.bnRowGradF32 : k.bnRowGradF64)(gPtr + at, xPtr + at, yPtr, s1 - s0, C, mean, p, q, r);
+      else (f32 ? k.bnPlaneGradF32 : k.bnPlaneGradF64)(gPtr + at, xPtr + at, yPtr, s0, s1, C, S, mean, p, q, r);
+      dx.set(yv.subarray(0, o1 - o0), o0);
+    });
   });
 }
 
@@ -445,9 +473,9 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
   stream: StreamOptions = {},
 ): BatchnormForwardBackward<A> | undefined {
   const eng = normEngine();
-  const plan = planOf(N, C, S, stream.capElements ?? RESIDENT_ELEMENTS);
-  if (!eng || !plan) return undefined;
   const xd = x.data;
+  const plan = planOf(N, C, S, stream, xd.BYTES_PER_ELEMENT);
+  if (!eng || !plan) return undefined;
   const g = dout.data;
   checkForward(xd, C, N * C * S, gamma, beta, options);
   checkDout(g, xd, N * C * S);
@@ -459,7 +487,7 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
   const { st, grads } = arena.scope(() => {
     const xb = arena.alloc(dtype, plan.chunk);
     const gb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.chunk);
+    const yb = arena.alloc(dtype, plan.outChunk);
     const sb = arena.alloc('float64', 8 * C);
     const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
@@ -471,14 +499,15 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!xCopied) xv.set(xd.subarray(e0, e1));
       gv.set(g.subarray(e0, e1));
-      if (plan.rows) {
-        (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.byteOffset, xb.byteOffset, yb.byteOffset, u1 - u0, C, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4));
-      } else {
-        (f32 ? k.bnPlaneAffineGradSumsF32 : k.bnPlaneAffineGradSumsF64)(
-          xb.byteOffset, gb.byteOffset, yb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4),
-        );
-      }
-      out.set(yv.subarray(0, e1 - e0), e0);
+      eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
+        const [gp, xp, yp] = [gb.byteOffset + at, xb.byteOffset + at, yb.byteOffset];
+        if (plan.rows) {
+          (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gp, xp, yp, s1 - s0, C, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4));
+        } else {
+          (f32 ? k.bnPlaneAffineGradSumsF32 : k.bnPlaneAffineGradSumsF64)(xp, gp, yp, s0, s1, C, S, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4));
+        }
+        out.set(yv.subarray(0, o1 - o0), o0);
+      });
     });
     const grads = gradientCoefficients(
       xd, options.mode, N * S, C, gamma, st.invstd, sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C),

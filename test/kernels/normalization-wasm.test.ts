@@ -87,6 +87,8 @@ describe.each(availableNormVariants())('%s build', (variant) => {
       W: fc.integer({ min: 1, max: 7 }),
       /** fraction of the tensor per chunk: 1 is resident, smaller values stream */
       chunk: fc.constantFrom(1, 0.5, 0.3, 0.01),
+      /** fraction of a chunk per result block */
+      out: fc.constantFrom(1, 0.4, 0.01),
       dtype: fc.constantFrom('float64' as const, 'float32' as const),
       mode: fc.constantFrom('train' as const, 'test' as const),
       eps: fc.double({ min: 1e-7, max: 1e-1, noNaN: true }),
@@ -98,7 +100,7 @@ describe.each(availableNormVariants())('%s build', (variant) => {
       seed: fc.integer({ min: 0, max: 2 ** 30 }),
     });
 
-    test.prop([bnCase], { numRuns: 150 })('forward, backward and forward + backward; chunked and resident', (c) => {
+    test.prop([bnCase], { numRuns: 150 })('forward, backward and forward + backward; chunked and resident, results in blocks', (c) => {
       // (N, D) with N past the 256-row blocks, or (N, C, H·W) with H·W past the 4096-value blocks
       const [N, C, S] = {
         rows: [c.N, c.C * c.W, 1],
@@ -109,6 +111,7 @@ describe.each(availableNormVariants())('%s build', (variant) => {
       const total = N * C * S;
       const unit = S === 1 ? C : S;
       const capElements = Math.max(unit, Math.floor(c.chunk * total));
+      const stream = { capElements, outElements: Math.floor(c.out * capElements) };
       const x = typed(randn(total, c.seed, c.scale, c.shift), c.dtype);
       const dout = typed(randn(total, c.seed + 1), c.dtype);
       const gamma = typed(randn(C, c.seed + 2), c.dtype);
@@ -126,9 +129,9 @@ describe.each(availableNormVariants())('%s build', (variant) => {
 
       const want = batchnormForwardNCSReference(xt, N, C, S, gamma, beta, options);
       const wantGrads = batchnormBackwardNCSReference(gt, want.cache);
-      const fwd = batchnormForwardNCSWasm(xt, N, C, S, gamma, beta, options, { capElements })!;
-      const grads = batchnormBackwardNCSWasm(gt, fwd.cache, { capElements })!;
-      const both = batchnormForwardBackwardNCSWasm(xt, N, C, S, gamma, beta, gt, options, { capElements })!;
+      const fwd = batchnormForwardNCSWasm(xt, N, C, S, gamma, beta, options, stream)!;
+      const grads = batchnormBackwardNCSWasm(gt, fwd.cache, stream)!;
+      const both = batchnormForwardBackwardNCSWasm(xt, N, C, S, gamma, beta, gt, options, stream)!;
       expect(fwd && grads && both, 'the wasm path ran').toBeTruthy();
 
       // Rounding scales (the results can cancel to ~0): the staged f64 reference's term magnitudes.

@@ -304,8 +304,8 @@ function bnPlaneGrad<T>(
     const r = f64x2.splat(rs);
     let i = 0;
     for (; i + 4 <= S; i += 4) {
-      const u = f64x2.add(madd(q, f64x2.sub(ld2<T>(x), m), f64x2.mul(p, ld2<T>(g))), r);
-      const v = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + 2 * e), m), f64x2.mul(p, ld2<T>(g + 2 * e))), r);
+      const u = madd(p, ld2<T>(g), madd(q, f64x2.sub(ld2<T>(x), m), r));
+      const v = madd(p, ld2<T>(g + 2 * e), madd(q, f64x2.sub(ld2<T>(x + 2 * e), m), r));
       st2<T>(dx, u);
       st2<T>(dx + 2 * e, v);
       g += 4 * e;
@@ -342,6 +342,46 @@ function bnRowStats<T>(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usiz
     memory.fill(work, 0, <usize>D * 16);
     let row = h + rowBytes;
     let r = 1;
+    for (; r + 8 <= nbi; r += 8) {
+      // eight rows per sweep: one update of the accumulators per eight values
+      let d = 0;
+      for (; d + 2 <= D; d += 2) {
+        const o = <usize>d * e;
+        const hv = ld2<T>(h + o);
+        const a0 = f64x2.sub(ld2<T>(row + o), hv);
+        const a1 = f64x2.sub(ld2<T>(row + rowBytes + o), hv);
+        const a2 = f64x2.sub(ld2<T>(row + 2 * rowBytes + o), hv);
+        const a3 = f64x2.sub(ld2<T>(row + 3 * rowBytes + o), hv);
+        const a4 = f64x2.sub(ld2<T>(row + 4 * rowBytes + o), hv);
+        const a5 = f64x2.sub(ld2<T>(row + 5 * rowBytes + o), hv);
+        const a6 = f64x2.sub(ld2<T>(row + 6 * rowBytes + o), hv);
+        const a7 = f64x2.sub(ld2<T>(row + 7 * rowBytes + o), hv);
+        const so = sums + <usize>d * 8;
+        const qo = squares + <usize>d * 8;
+        const sl = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
+        const sh = f64x2.add(f64x2.add(a4, a5), f64x2.add(a6, a7));
+        v128.store(so, f64x2.add(v128.load(so), f64x2.add(sl, sh)));
+        const ql = madd(a3, a3, madd(a2, a2, madd(a1, a1, f64x2.mul(a0, a0))));
+        const qh = madd(a7, a7, madd(a6, a6, madd(a5, a5, f64x2.mul(a4, a4))));
+        v128.store(qo, f64x2.add(v128.load(qo), f64x2.add(ql, qh)));
+      }
+      for (; d < D; d++) {
+        const o = <usize>d * e;
+        const hv = ld1<T>(h + o);
+        let sd: f64 = 0;
+        let qd: f64 = 0;
+        for (let i: usize = 0; i < 8; i++) {
+          const a = ld1<T>(row + i * rowBytes + o) - hv;
+          sd += a;
+          qd += a * a;
+        }
+        const so = sums + <usize>d * 8;
+        const qo = squares + <usize>d * 8;
+        store<f64>(so, load<f64>(so) + sd);
+        store<f64>(qo, load<f64>(qo) + qd);
+      }
+      row += 8 * rowBytes;
+    }
     for (; r + 4 <= nbi; r += 4) {
       let d = 0;
       for (; d + 2 <= D; d += 2) {
@@ -542,10 +582,10 @@ function bnRowGrad<T>(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: us
       const o1 = o + rb;
       const o2 = o1 + rb;
       const o3 = o2 + rb;
-      const t0 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o), m), f64x2.mul(p, ld2<T>(g + o))), c);
-      const t1 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o1), m), f64x2.mul(p, ld2<T>(g + o1))), c);
-      const t2 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o2), m), f64x2.mul(p, ld2<T>(g + o2))), c);
-      const t3 = f64x2.add(madd(q, f64x2.sub(ld2<T>(x + o3), m), f64x2.mul(p, ld2<T>(g + o3))), c);
+      const t0 = madd(p, ld2<T>(g + o), madd(q, f64x2.sub(ld2<T>(x + o), m), c));
+      const t1 = madd(p, ld2<T>(g + o1), madd(q, f64x2.sub(ld2<T>(x + o1), m), c));
+      const t2 = madd(p, ld2<T>(g + o2), madd(q, f64x2.sub(ld2<T>(x + o2), m), c));
+      const t3 = madd(p, ld2<T>(g + o3), madd(q, f64x2.sub(ld2<T>(x + o3), m), c));
       st2<T>(dx + o, t0);
       st2<T>(dx + o1, t1);
       st2<T>(dx + o2, t2);
