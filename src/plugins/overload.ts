@@ -33,6 +33,10 @@ async function overload(app: FastifyInstance, opts: OverloadOptions) {
 
   await app.register(underPressure, {
     maxEventLoopDelay: opts.maxEventLoopDelayMs,
+    // The delay is the mean over a window. A window in which the loop never ran counts as
+    // infinite delay, so a 1 s window made one large body's parse (over a second for a nested
+    // conv A) answer 503 to everyone's next request; over 5 s windows only sustained delay does.
+    sampleInterval: 5_000,
     maxHeapUsedBytes: opts.maxHeapUsedBytes,
     maxRssBytes: opts.maxRssBytes,
     retryAfter: 5,
