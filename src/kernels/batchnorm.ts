@@ -277,8 +277,8 @@ interface Statistics<A extends FloatArray> {
 /**
  * Train mode: the statistics sweep over x (copied chunk by chunk into xb; left there when resident),
  * then mean, invstd and the running update exactly as reference/batchnorm.ts does from Σ(x − mean)².
- * Test mode: the running statistics. `stats` (f64, 2·C) receives mean then M2; `work` is 2·C f64 of
- * scratch (another part of the caller's block that is filled later).
+ * Test mode: the running statistics. statsView (f64, 4·C from statsPtr) receives mean then M2, and its
+ * last 2·C are scratch (workPtr must point there).
  */
 function statistics<A extends FloatArray>(
   eng: NormEngine, plan: Plan, xd: A, N: number, C: number, S: number, options: BatchnormOptions,
@@ -304,17 +304,24 @@ function statistics<A extends FloatArray>(
   });
   const M = N * S;
   // Every loop here runs on Float64Arrays only (one dtype, so V8 keeps it monomorphic); the running
-  // statistics get x's dtype in one set() at the end.
-  const oldMean = runningMean ? Float64Array.from(runningMean) : new Float64Array(C);
-  const oldVar = runningVar ? Float64Array.from(runningVar) : new Float64Array(C);
+  // statistics are updated in the work area (free once the sweep is done) and get x's dtype in one
+  // set() at the end.
+  const work = statsView.subarray(2 * C, 4 * C);
+  const oldMean = work.subarray(0, C);
+  const oldVar = work.subarray(C, 2 * C);
+  if (runningMean) oldMean.set(runningMean);
+  else oldMean.fill(0);
+  if (runningVar) oldVar.set(runningVar);
+  else oldVar.fill(0);
   // M = 1 gives 0/0 = NaN for the unbiased estimate, as PyTorch's kernel does; see the file comment.
   const runningDivisor = runningVarEstimator === 'unbiased' ? M - 1 : M;
+  const toRunning = (1 - momentum) / runningDivisor;
   mean.set(statsView.subarray(0, C));
   for (let c = 0; c < C; c++) {
     const sumSq = statsView[C + c];
     invstd[c] = 1 / Math.sqrt(sumSq / M + eps);
     oldMean[c] = momentum * oldMean[c] + (1 - momentum) * mean[c];
-    oldVar[c] = momentum * oldVar[c] + (1 - momentum) * (sumSq / runningDivisor);
+    oldVar[c] = momentum * oldVar[c] + toRunning * sumSq;
   }
   const newMean = zerosLike(xd, C);
   const newVar = zerosLike(xd, C);
@@ -343,14 +350,16 @@ function gradientCoefficients<A extends FloatArray>(
   // Float64Arrays only in the loop (monomorphic); dgamma, dbeta get like's dtype in one set().
   const dg = new Float64Array(C);
   p.set(gamma);
+  // test mode: the running statistics are constants, q = r = 0
   const train = mode === 'train';
+  const perValue = 1 / M;
   for (let c = 0; c < C; c++) {
     const k = invstd[c];
     const pc = p[c] * k;
     dg[c] = sumDoutDev[c] * k;
     p[c] = pc;
-    q[c] = train ? (-pc * k * k * sumDoutDev[c]) / M : 0;
-    r[c] = train ? (-pc * sumDout[c]) / M : 0;
+    q[c] = train ? -pc * k * k * sumDoutDev[c] * perValue : 0;
+    r[c] = train ? -pc * sumDout[c] * perValue : 0;
   }
   const dgamma = zerosLike(like, C);
   const dbeta = zerosLike(like, C);

@@ -431,11 +431,31 @@ function bnRowStats<T>(x: usize, r0: i32, r1: i32, D: i32, mean: usize, m2: usiz
       }
       row += rowBytes;
     }
-    // merge the block into (mean, M2)
+    // merge the block into (mean, M2), two features per step
     const nb = <f64>nbi;
     const na = <f64>rb;
     const total = na + nb;
-    for (let d = 0; d < D; d++) {
+    const vnb = f64x2.splat(nb);
+    const wb = f64x2.splat(nb / total);
+    const wab = f64x2.splat((na * nb) / total);
+    const zero = f64x2.splat(0);
+    let d = 0;
+    for (; d + 2 <= D; d += 2) {
+      const o = <usize>d * 8;
+      const sd = v128.load(sums + o);
+      const mb = f64x2.add(ld2<T>(h + <usize>d * e), f64x2.div(sd, vnb));
+      const Mb = f64x2.max(zero, f64x2.sub(v128.load(squares + o), f64x2.div(f64x2.mul(sd, sd), vnb)));
+      if (rb == 0) {
+        v128.store(mean + o, mb);
+        v128.store(m2 + o, Mb);
+      } else {
+        const ma = v128.load(mean + o);
+        const delta = f64x2.sub(mb, ma);
+        v128.store(mean + o, f64x2.add(ma, f64x2.mul(delta, wb)));
+        v128.store(m2 + o, f64x2.add(f64x2.add(v128.load(m2 + o), Mb), f64x2.mul(f64x2.mul(delta, delta), wab)));
+      }
+    }
+    if (d < D) {
       const o = <usize>d * 8;
       const sd = load<f64>(sums + o);
       const mb = ld1<T>(h + <usize>d * e) + sd / nb;
