@@ -8,6 +8,7 @@ import { REL_ERROR_FLOOR, unravel } from './compare.ts';
 import type { Coordinate, ProbeParams } from './probe.ts';
 import type { GradcheckRequest } from './schema.ts';
 import { PROBE, type Runner } from './variants.ts';
+import { randn, rng } from '../util/random.ts';
 
 /**
  * POST /v1/layers/{layer}/gradcheck: the service's own backward against centered differences, in
@@ -39,31 +40,6 @@ export interface GradcheckAnswer {
   threshold: number;
   objective: string;
   results: Record<string, GradcheckResult>;
-}
-
-/** mulberry32: small, seeded, the same stream on every platform. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n standard-normal numbers (Box–Muller on mulberry32(seed)). */
-export function randomNormal(n: number, seed: number): Float64Array {
-  const r = rng(seed);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const m = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12)));
-    const a = 2 * Math.PI * r();
-    out[i] = m * Math.cos(a);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(a);
-  }
-  return out;
 }
 
 /** `k` distinct indices of 0..n−1 in increasing order: all of them when k >= n. */
@@ -108,7 +84,7 @@ export async function runGradcheck(def: LayerDefinition, body: GradcheckRequest,
   let objective = def.loss ? 'loss' : 'sum(out · dout)';
   if (!def.loss && !task.dout) {
     const shape = outShapeOf(def, task);
-    task.dout = { shape, data: randomNormal(shape.reduce((a, d) => a * d, 1), seed) };
+    task.dout = { shape, data: randn(shape.reduce((a, d) => a * d, 1), seed) };
     objective += `, dout random normal (seed ${seed})`;
   }
   const analytic = await run(def, task);

@@ -46,31 +46,8 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32) so failures replay. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n standard-normal samples (Box–Muller) from a seeded generator. */
-export function randn(n: number, seed: number, scale = 1, shift = 0): Float64Array {
-  const r = rng(seed);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(r(), 1e-12);
-    const v = r();
-    const m = Math.sqrt(-2 * Math.log(u));
-    out[i] = shift + scale * m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = shift + scale * m * Math.sin(2 * Math.PI * v);
-  }
-  return out;
-}
+/** Seeded randomness shared with the service's gradcheck, so failures replay. */
+export { randn, rng } from '../../src/util/random.ts';
 
 /** Named tolerances, so a loosened bound is visible in review. */
 export const TOL = {
