@@ -14,7 +14,7 @@
  * and a general JS loop over windows pre-clipped to the input. All agree bit for bit where they
  * overlap. Works on any slice of the batch.
  */
-import { checkDout, checkLength, poolInfo, poolWindows, type AvgPoolParams, type PoolInfo } from './geometry.ts';
+import { checkedPoolInfo, checkPoolDout, poolWindows, type AvgPoolParams, type PoolInfo } from './geometry.ts';
 import { is2x2Stride2, pool2x2Wasm, POOL_MIN_WASM_ELEMENTS } from './pool-wasm.ts';
 import { zerosLike, type FloatArray, type Tensor } from './types.ts';
 import type { PoolForwardBackward } from './max-pool.ts';
@@ -22,22 +22,22 @@ import type { PoolForwardBackward } from './max-pool.ts';
 export type { AvgPoolParams } from './geometry.ts';
 
 export function avgPoolForward<A extends FloatArray>(x: Tensor<A>, params: AvgPoolParams): Tensor<A> {
-  const g = prepare(x, params);
+  const g = checkedPoolInfo('avg-pool', x, params);
   const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('avg', g, x.data, x.data, undefined, { out: true, dx: false }) : undefined;
   return { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g, params) };
 }
 
 export function avgPoolBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: AvgPoolParams): Tensor<A> {
-  const g = prepare(x, params);
-  checkGradient(g, dout);
+  const g = checkedPoolInfo('avg-pool', x, params);
+  checkPoolDout('avg-pool', g, dout);
   const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('avg', g, x.data, undefined, dout.data, { out: false, dx: true }) : undefined;
   return { shape: [...x.shape], data: fast?.dx ?? backwardJs(x.data, dout.data, g, params) };
 }
 
 /** Forward and backward in one call (one pass over the planes). */
 export function avgPoolForwardBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: AvgPoolParams): PoolForwardBackward<A> {
-  const g = prepare(x, params);
-  checkGradient(g, dout);
+  const g = checkedPoolInfo('avg-pool', x, params);
+  checkPoolDout('avg-pool', g, dout);
   const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('avg', g, x.data, x.data, dout.data, { out: true, dx: true }) : undefined;
   return {
     out: { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g, params) },
@@ -57,17 +57,6 @@ function backwardJs<A extends FloatArray>(x: A, dout: A, g: PoolInfo, params: Av
   if (is2x2Stride2(g)) backward2x2(dout, g, dx);
   else backwardGeneral(dout, g, params.countIncludePad ?? true, dx);
   return dx;
-}
-
-function prepare(x: Tensor, params: AvgPoolParams): PoolInfo {
-  const g = poolInfo(x.shape, params, 'avg-pool');
-  checkLength('avg-pool', 'inputs.x', x.shape, x.data.length);
-  return g;
-}
-
-function checkGradient(g: PoolInfo, dout: Tensor): void {
-  checkDout('avg-pool', g.outShape, dout.shape);
-  checkLength('avg-pool', 'dout', dout.shape, dout.data.length);
 }
 
 function forward2x2(x: FloatArray, g: PoolInfo, out: FloatArray): void {

@@ -303,3 +303,16 @@ export function poolWindows(count: number, stride: number, pad: number, size: nu
   }
   return w;
 }
+
+/** The pool geometry of x, with x's data length checked against its shape. */
+export function checkedPoolInfo(layer: PoolLayer, x: { shape: readonly number[]; data: { length: number } }, params: PoolParams): PoolInfo {
+  const g = poolInfo(x.shape, params, layer);
+  checkLength(layer, 'inputs.x', x.shape, x.data.length);
+  return g;
+}
+
+/** dout must be shaped like the pool's output and hold that many values. */
+export function checkPoolDout(layer: PoolLayer, g: PoolInfo, dout: { shape: readonly number[]; data: { length: number } }): void {
+  checkDout(layer, g.outShape, dout.shape);
+  checkLength(layer, 'dout', dout.shape, dout.data.length);
+}

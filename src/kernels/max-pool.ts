@@ -14,7 +14,7 @@
  * overlap. `maxPoolForwardBackward` (the service's path when dout is sent) finds each argmax once.
  * Works on any slice of the batch.
  */
-import { checkDout, checkLength, poolInfo, poolWindows, type PoolInfo, type PoolParams } from './geometry.ts';
+import { checkedPoolInfo, checkPoolDout, poolWindows, type PoolInfo, type PoolParams } from './geometry.ts';
 import { is2x2Stride2, pool2x2Wasm, POOL_MIN_WASM_ELEMENTS } from './pool-wasm.ts';
 import { zerosLike, type FloatArray, type Tensor } from './types.ts';
 
@@ -26,22 +26,22 @@ export interface PoolForwardBackward<A extends FloatArray = FloatArray> {
 }
 
 export function maxPoolForward<A extends FloatArray>(x: Tensor<A>, params: PoolParams): Tensor<A> {
-  const g = prepare(x, params);
+  const g = checkedPoolInfo('max-pool', x, params);
   const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('max', g, x.data, x.data, undefined, { out: true, dx: false }) : undefined;
   return { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g) };
 }
 
 export function maxPoolBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: PoolParams): Tensor<A> {
-  const g = prepare(x, params);
-  checkGradient(g, dout);
+  const g = checkedPoolInfo('max-pool', x, params);
+  checkPoolDout('max-pool', g, dout);
   const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('max', g, x.data, x.data, dout.data, { out: false, dx: true }) : undefined;
   return { shape: [...x.shape], data: fast?.dx ?? backwardJs(x.data, dout.data, g) };
 }
 
 /** Forward and backward in one call: each window's maximum is found once. */
 export function maxPoolForwardBackward<A extends FloatArray>(x: Tensor<A>, dout: Tensor<A>, params: PoolParams): PoolForwardBackward<A> {
-  const g = prepare(x, params);
-  checkGradient(g, dout);
+  const g = checkedPoolInfo('max-pool', x, params);
+  checkPoolDout('max-pool', g, dout);
   const fast = x.data.length >= POOL_MIN_WASM_ELEMENTS ? pool2x2Wasm('max', g, x.data, x.data, dout.data, { out: true, dx: true }) : undefined;
   return {
     out: { shape: [...g.outShape], data: fast?.out ?? forwardJs(x.data, g) },
@@ -61,17 +61,6 @@ function backwardJs<A extends FloatArray>(x: A, dout: A, g: PoolInfo): A {
   if (is2x2Stride2(g)) backward2x2(x, dout, g, dx);
   else backwardGeneral(x, dout, g, dx);
   return dx;
-}
-
-function prepare(x: Tensor, params: PoolParams): PoolInfo {
-  const g = poolInfo(x.shape, params, 'max-pool');
-  checkLength('max-pool', 'inputs.x', x.shape, x.data.length);
-  return g;
-}
-
-function checkGradient(g: PoolInfo, dout: Tensor): void {
-  checkDout('max-pool', g.outShape, dout.shape);
-  checkLength('max-pool', 'dout', dout.shape, dout.data.length);
 }
 
 function forward2x2(x: FloatArray, g: PoolInfo, out: FloatArray): void {
