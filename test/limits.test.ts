@@ -96,3 +96,24 @@ describe('outputs are limited like inputs', () => {
     await app.close();
   });
 });
+
+describe('a client that disconnects', () => {
+  it('cancels its running work: the worker is stopped at once, not when the kernel would end', async () => {
+    const { request } = await import('node:http');
+    const app = await buildTestApp({ ENABLE_FAULT_LAYER: true });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as { port: number };
+    const body = JSON.stringify({ inputs: { x: [1] }, params: { kind: 'hang', ms: 20_000 } });
+    const req = request({ port, host: '127.0.0.1', path: '/v1/layers/fault', method: 'POST', headers: { 'content-type': 'application/json' } });
+    req.on('error', () => {}); // we hang up on purpose
+    req.end(body);
+    await new Promise((r) => setTimeout(r, 300));
+    req.destroy();
+    const t = performance.now();
+    while (app.pool.restarts === 0 && performance.now() - t < 5_000) await new Promise((r) => setTimeout(r, 20));
+    expect(app.pool.restarts).toBe(1); // the hung kernel's worker was terminated and replaced
+    expect(performance.now() - t).toBeLessThan(5_000);
+    expect((await postLayer(app, 'relu', { inputs: { x: [3] } })).json.out).toEqual([3]);
+    await app.close();
+  });
+});
