@@ -1,5 +1,5 @@
 /**
- * The conv driver frame: checks nothing (../conv.ts did), picks the algorithm, allocates the outputs
+ * The conv driver frame: checks nothing (../conv.ts did), picks the algorithm, takes the outputs
  * and the float64 db accumulator, opens one arena scope around the algorithm, and wraps the results.
  * Algorithms, first that applies:
  *   - depthwise (C/groups = 1) with the wasm helpers: direct loops per channel (./depthwise.ts);
@@ -7,6 +7,7 @@
  *     F(2×2, 3×3) (./winograd.ts), 2.25× fewer multiplies;
  *   - otherwise im2col + GEMM (./im2col-gemm.ts).
  */
+import { takeArray } from '../buffers.ts';
 import { gemmArena, gemmEngine } from '../gemm.ts';
 import type { ConvInfo } from '../geometry.ts';
 import { zerosLike, type Dtype, type FloatArray, type Tensor } from '../types.ts';
@@ -49,8 +50,10 @@ export function runConv<A extends FloatArray>(
   const { N, C, H, W, F, Ho, Wo } = g;
   const arena = gemmArena();
   const r: ConvResult<A> = {};
-  if (b) r.out = zerosLike(x.data, N * F * Ho * Wo);
-  if (dout) r.dx = zerosLike(x.data, N * C * H * W);
+  // Outputs from this thread's buffer pool (../buffers.ts): every algorithm writes all of out; dx is
+  // zeroed because the JS col2im adds into it.
+  if (b) r.out = takeArray(x.data, N * F * Ho * Wo);
+  if (dout) r.dx = takeArray(x.data, N * C * H * W, true);
   arena.scope(() => {
     const db = dout ? arena.alloc('float64', F) : undefined;
     db?.view.fill(0);

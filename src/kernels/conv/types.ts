@@ -52,7 +52,7 @@ export interface ConvJob<A extends FloatArray = FloatArray> {
   dtype: Dtype;
   /** options.maxColElements or the default */
   budget: number;
-  /** N·F·Ho·Wo, zero-filled, when forward */
+  /** N·F·Ho·Wo, contents unspecified (write every element), when forward */
   out: A | undefined;
   /** N·C·H·W, zero-filled, when backward */
   dx: A | undefined;

@@ -15,6 +15,7 @@
  */
 import { gemmArena, type WasmArena } from '../gemm.ts';
 import type { FloatArray } from '../types.ts';
+import { takeArray } from '../buffers.ts';
 import { loadWasmModule, WASM_BUILDS, type WasmBuild } from './loader.ts';
 import { wasm } from './wasm-api.ts';
 
@@ -115,14 +116,10 @@ export function unitsPerChunk(units: number, unitElements: number, capElements: 
 }
 
 /**
- * A new standalone array of like's dtype whose contents are unspecified: the caller overwrites every
- * element before anyone sees it. Large ones skip calloc's zeroing (malloc'd memory that the allocator
- * hands back warm costs one write pass less than a zeroed one).
+ * A standalone array of like's dtype whose contents are unspecified: the caller overwrites every
+ * element before anyone sees it. Large ones come from this thread's buffer pool (../buffers.ts: warm
+ * pages when the consumer recycles them; malloc'd, not zeroed, when not).
  */
 export function uninitialized<A extends FloatArray>(like: A, length: number): A {
-  const f32 = like instanceof Float32Array;
-  const bytes = length * (f32 ? 4 : 8);
-  if (bytes < 1 << 16) return (f32 ? new Float32Array(length) : new Float64Array(length)) as A;
-  const buffer = Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
-  return (f32 ? new Float32Array(buffer, 0, length) : new Float64Array(buffer, 0, length)) as A;
+  return takeArray(like, length);
 }
