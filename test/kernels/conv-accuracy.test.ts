@@ -59,7 +59,7 @@ function scaledError(got: ArrayLike<number>, want: ArrayLike<number>, scale: Arr
   return s === 0 ? d : d / s;
 }
 
-function measure(alg: ConvAlgorithmName, dtype: Dtype, c: Case, depthwise: boolean): void {
+function measure(alg: ConvAlgorithmName, dtype: Dtype, c: Case, depthwise: boolean, extra: ConvOptions = {}): void {
   const groups = depthwise ? c.C : 1;
   const F = depthwise ? c.C * (1 + (c.F % 2)) : c.F;
   const Cg = c.C / groups;
@@ -78,7 +78,7 @@ function measure(alg: ConvAlgorithmName, dtype: Dtype, c: Case, depthwise: boole
   const outScale = convForwardReference(abs(x), abs(w), abs(b), params);
   const gradScale = convBackwardReference(abs(x), abs(w), abs(dout), params);
   const cast = (a: Tensor<Float64Array>): Tensor => ({ shape: a.shape, data: dtype === 'float32' ? Float32Array.from(a.data) : a.data });
-  const options: ConvOptions = { algorithm: alg };
+  const options: ConvOptions = { ...extra, algorithm: alg };
   const got = convForwardBackward(cast(x), cast(w), cast(b), cast(dout), params, options);
   const errors = {
     out: scaledError(got.out.data, want.data, outScale.data),
@@ -116,6 +116,9 @@ describe.skipIf(!wasm)('conv algorithms against the float64 reference (wasm back
   it('conv A-sized layers (C 32, F 64, 32×32, two images) are measured too, in float32', () => {
     const c: Case = { N: 2, C: 32, F: 64, H: 32, W: 32, pad: 1, mags: [0, 0, 0, 0], seed: 7 };
     for (const alg of ['im2col-gemm', 'winograd-2x2', 'winograd-4x4'] as const) measure(alg, 'float32', c, false);
+    // and in bands of tile rows (a small budget), one image per band
+    measure('winograd-4x4', 'float32', { ...c, N: 3, C: 16, F: 16 }, false, { maxColElements: 36 * 16 * 8 * 3 });
+    measure('winograd-2x2', 'float32', { ...c, N: 3, C: 16, F: 16 }, false, { maxColElements: 16 * 16 * 16 * 3 });
   });
 
   it('the worst error of each algorithm is within its budget', () => {

@@ -33,6 +33,12 @@ const G: readonly (readonly [number, number, number])[] = [
 /** F(4×4) applies from this many input channels and filters on (its transforms cost more per tile than F(2×2)'s). */
 export const WINOGRAD4_MIN_CHANNELS = 16;
 
+/**
+ * Tiles per GEMM row worth gathering: conv A has 8 × 8 tiles per image, and 36 GEMMs of N = 64 spent
+ * more time packing than multiplying; images are laid side by side until a band row holds this many.
+ */
+const TARGET_TILES = 256;
+
 interface Plan {
   tH: number;
   /** tiles per row, a multiple of 4 (the f32 lanes) */
@@ -41,6 +47,8 @@ interface Plan {
   xPlane: number;
   oPlane: number;
   bandRows: number;
+  /** images side by side in one band (bandRows = tH when more than one) */
+  images: number;
 }
 
 function plan(g: ConvInfo, options: ConvOptions): Plan {
@@ -50,8 +58,12 @@ function plan(g: ConvInfo, options: ConvOptions): Plan {
   // 2 more columns than the last patch needs: the transforms read and write 4 columns at a time
   const Wp = 4 * tW + 4;
   const budget = options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS;
-  const bandRows = Math.max(1, Math.min(tH, Math.floor(budget / (36 * Math.max(g.C, g.F) * tW))));
-  return { tH, tW, Wp, xPlane: Hp * Wp, oPlane: 16 * tH * tW, bandRows };
+  const perTile = 36 * Math.max(g.C, g.F);
+  const bandRows = Math.max(1, Math.min(tH, Math.floor(budget / (perTile * tW))));
+  const perImage = tH * tW;
+  const images = bandRows < tH ? 1
+    : Math.max(1, Math.min(g.N, Math.ceil(TARGET_TILES / perImage), Math.floor(budget / (perTile * perImage))));
+  return { tH, tW, Wp, xPlane: Hp * Wp, oPlane: 16 * tH * tW, bandRows, images };
 }
 
 /** Whether one image's padded planes fit the budget (the tiles are done in bands that do). */
@@ -65,12 +77,12 @@ function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
   if (dtype !== 'float32') throw new TypeError('winograd-4x4: float32 only');
   const kernels = job.kernels!;
   const { N, C, H, W, F, Ho, Wo, padH, padW } = g;
-  const { tH, tW, Wp, xPlane, oPlane, bandRows } = plan(g, options);
+  const { tH, tW, Wp, xPlane, oPlane, bandRows, images } = plan(g, options);
   const HW = H * W;
   const Po = Ho * Wo;
   const oLd = 4 * tW;
   const compactOut = oLd === Wo && 4 * tH === Ho;
-  const Tmax = bandRows * tW;
+  const Tmax = images * bandRows * tW;
   // 36 streams a cache line more than channels × tiles apart (see ./winograd.ts)
   const vs = C * Tmax + 16;
   const ms = F * Tmax + 16;
@@ -100,21 +112,25 @@ function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
   const dxpadV = dxpad?.view;
   const doutIn = dC ?? dpad;
   const doutInV = doutIn?.view;
-  for (let n = 0; n < N; n++) {
-    xinV.set(x.data.subarray(n * C * HW, (n + 1) * C * HW));
-    kernels.copyPlanesInArena(xin, 0, HW, W, xpad, padH * Wp + padW, xPlane, Wp, C, H, W);
-    if (bwd) {
-      doutInV!.set(dout!.data.subarray(n * F * Po, (n + 1) * F * Po));
-      kernels.rowSumsInArena(doutIn!, 0, F, Po, Po, dbB!);
-      if (dC) kernels.copyPlanesInArena(dC, 0, Po, Wo, dpad!, 0, oPlane, oLd, F, Ho, Wo);
-      dxpadV!.fill(0);
-    }
+  // Per band of k images side by side (k > 1 only when one band covers an image, so each image's
+  // planes are used up before the next image's are filled): 1. the patches of each image into V;
+  // 2. forward: M = U·V, each image's output transform and copy out; 3. backward: each image's Ď into
+  // Mb (M is used up), dU += Ď·Vᵀ, V ← Uᵀ·Ď, each image's dx transform and copy out.
+  for (let n0 = 0; n0 < N; n0 += images) {
+    const k = Math.min(N, n0 + images) - n0;
     for (let tr0 = 0; tr0 < tH; tr0 += bandRows) {
       const tr1 = Math.min(tH, tr0 + bandRows);
-      const Tb = (tr1 - tr0) * tW;
-      const vBand = { tr0, tr1, tW, xs: vs };
-      const mBand = { tr0, tr1, tW, xs: ms };
-      kernels.winograd4InputInArena(xpad, V, C, Wp, xPlane, vBand);
+      const T1 = (tr1 - tr0) * tW; // one image's tiles in this band
+      const Tb = k * T1;
+      const band = (xs: number, i: number) => ({ tr0, tr1, tW, xs, ldt: Tb, tOffset: i * T1 });
+      for (let i = 0; i < k; i++) {
+        const n = n0 + i;
+        if (tr0 === 0) {
+          xinV.set(x.data.subarray(n * C * HW, (n + 1) * C * HW));
+          kernels.copyPlanesInArena(xin, 0, HW, W, xpad, padH * Wp + padW, xPlane, Wp, C, H, W);
+        }
+        kernels.winograd4InputInArena(xpad, V, C, Wp, xPlane, band(vs, i));
+      }
       if (fwd) {
         for (let xi = 0; xi < 36; xi++) {
           gemmInArena({
@@ -123,10 +139,28 @@ function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
             beta: 0, C: Mb, cOffset: xi * ms, ldc: Tb,
           });
         }
-        kernels.winograd4OutputInArena(Mb, bB!, opad!, F, oPlane, mBand);
+        for (let i = 0; i < k; i++) {
+          const n = n0 + i;
+          kernels.winograd4OutputInArena(Mb, bB!, opad!, F, oPlane, band(ms, i));
+          if (tr1 < tH) continue;
+          if (oC) {
+            kernels.copyPlanesInArena(opad!, 0, oPlane, oLd, oC, 0, Po, Wo, F, Ho, Wo);
+            out!.set(oC.view, n * F * Po);
+          } else {
+            out!.set(opad!.view.subarray(0, F * Po), n * F * Po);
+          }
+        }
       }
       if (bwd) {
-        kernels.winograd4DoutInArena(dpad!, Mb, F, oPlane, mBand);
+        for (let i = 0; i < k; i++) {
+          const n = n0 + i;
+          if (tr0 === 0) {
+            doutInV!.set(dout!.data.subarray(n * F * Po, (n + 1) * F * Po));
+            kernels.rowSumsInArena(doutIn!, 0, F, Po, Po, dbB!);
+            if (dC) kernels.copyPlanesInArena(dC, 0, Po, Wo, dpad!, 0, oPlane, oLd, F, Ho, Wo);
+          }
+          kernels.winograd4DoutInArena(dpad!, Mb, F, oPlane, band(ms, i));
+        }
         for (let xi = 0; xi < 36; xi++) {
           // dU[ξ] (F × C) += Ď[ξ] (F × Tb) · V[ξ]ᵀ; then V[ξ] ← dV[ξ] = U[ξ]ᵀ · Ď[ξ] (C × Tb)
           gemmInArena({
@@ -140,20 +174,15 @@ function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
             beta: 0, C: V, cOffset: xi * vs, ldc: Tb,
           });
         }
-        kernels.winograd4DxInArena(V, dxpad!, C, Wp, xPlane, vBand);
+        for (let i = 0; i < k; i++) {
+          const n = n0 + i;
+          if (tr0 === 0) dxpadV!.fill(0);
+          kernels.winograd4DxInArena(V, dxpad!, C, Wp, xPlane, band(vs, i));
+          if (tr1 < tH) continue;
+          kernels.copyPlanesInArena(dxpad!, padH * Wp + padW, xPlane, Wp, dxC!, 0, HW, W, C, H, W);
+          dx!.set(dxC!.view, n * C * HW);
+        }
       }
-    }
-    if (fwd) {
-      if (oC) {
-        kernels.copyPlanesInArena(opad!, 0, oPlane, oLd, oC, 0, Po, Wo, F, Ho, Wo);
-        out!.set(oC.view, n * F * Po);
-      } else {
-        out!.set(opad!.view.subarray(0, F * Po), n * F * Po);
-      }
-    }
-    if (bwd) {
-      kernels.copyPlanesInArena(dxpad!, padH * Wp + padW, xPlane, Wp, dxC!, 0, HW, W, C, H, W);
-      dx!.set(dxC!.view, n * C * HW);
     }
   }
   if (!bwd) return undefined;
@@ -162,6 +191,9 @@ function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
   return dw;
 }
 
+/** G as a flat row-major array (6 × 3), for the loops below. */
+const Gf = new Float64Array(G.flat());
+
 /** U[ξ][f][c] = (G g Gᵀ)[ξ], ξ = 6·i + j, for the 3×3 filter g = w[f, c], in double, rounded once at the store. */
 function filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): void {
   const FC = F * C;
@@ -169,16 +201,18 @@ function filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): vo
   for (let f = 0; f < F; f++) {
     for (let c = 0; c < C; c++) {
       const o = (f * C + c) * 9;
+      const w0 = w[o], w1 = w[o + 1], w2 = w[o + 2], w3 = w[o + 3], w4 = w[o + 4], w5 = w[o + 5];
+      const w6 = w[o + 6], w7 = w[o + 7], w8 = w[o + 8];
       for (let i = 0; i < 6; i++) {
-        const [g0, g1, g2] = G[i];
-        for (let s = 0; s < 3; s++) h[3 * i + s] = g0 * w[o + s] + g1 * w[o + 3 + s] + g2 * w[o + 6 + s];
+        const g0 = Gf[3 * i], g1 = Gf[3 * i + 1], g2 = Gf[3 * i + 2];
+        h[3 * i] = g0 * w0 + g1 * w3 + g2 * w6;
+        h[3 * i + 1] = g0 * w1 + g1 * w4 + g2 * w7;
+        h[3 * i + 2] = g0 * w2 + g1 * w5 + g2 * w8;
       }
+      let at = f * C + c;
       for (let i = 0; i < 6; i++) {
         const h0 = h[3 * i], h1 = h[3 * i + 1], h2 = h[3 * i + 2];
-        for (let j = 0; j < 6; j++) {
-          const [g0, g1, g2] = G[j];
-          U[(6 * i + j) * FC + f * C + c] = h0 * g0 + h1 * g1 + h2 * g2;
-        }
+        for (let j = 0; j < 6; j++, at += FC) U[at] = h0 * Gf[3 * j] + h1 * Gf[3 * j + 1] + h2 * Gf[3 * j + 2];
       }
     }
   }
@@ -193,11 +227,11 @@ function filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: nu
       const at = f * C + c;
       for (let j = 0; j < 6; j++) {
         let q0 = 0, q1 = 0, q2 = 0;
-        for (let i = 0; i < 6; i++) {
-          const u = dU[(6 * i + j) * FC + at];
-          q0 += G[i][0] * u;
-          q1 += G[i][1] * u;
-          q2 += G[i][2] * u;
+        for (let i = 0, a = j * FC + at; i < 6; i++, a += 6 * FC) {
+          const u = dU[a];
+          q0 += Gf[3 * i] * u;
+          q1 += Gf[3 * i + 1] * u;
+          q2 += Gf[3 * i + 2] * u;
         }
         p[j] = q0;
         p[6 + j] = q1;
@@ -207,7 +241,7 @@ function filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: nu
       for (let a = 0; a < 3; a++) {
         for (let s = 0; s < 3; s++) {
           let v = 0;
-          for (let j = 0; j < 6; j++) v += p[6 * a + j] * G[j][s];
+          for (let j = 0; j < 6; j++) v += p[6 * a + j] * Gf[3 * j + s];
           dw[o + 3 * a + s] = v;
         }
       }

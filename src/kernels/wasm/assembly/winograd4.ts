@@ -14,8 +14,10 @@
 //
 // Layouts (elements): padded planes of width ld ≥ 4·tW + 4 (tiles read and write up to column 4·tW + 3
 // without bounds checks: the caller pads and zeroes); transformed tiles as 36 matrices [ξ][channel][t]
-// xs elements apart, ξ = 6·row + column of the 6×6 tile, t = (ti − tr0)·tW + tj for tile rows
-// [tr0, tr1), Tb = (tr1 − tr0)·tW; tW a multiple of 4. `work` is 16-byte-aligned scratch of at least
+// xs elements apart, ξ = 6·row + column of the 6×6 tile, channel rows ldt elements apart (≥ the band's
+// (tr1 − tr0)·tW tiles: the caller may lay several images' tiles side by side in one row, passing the
+// matrices' address plus its image's offset), t = (ti − tr0)·tW + tj for tile rows [tr0, tr1); tW a
+// multiple of 4. `work` is 16-byte-aligned scratch of at least
 // 1536 bytes (the GEMM workspace, idle between GEMM calls).
 //
 // Each transform is two passes of one 1-D transform (below, generated from the matrices): along the
@@ -108,9 +110,8 @@
 
 /** V[ξ][c][t] = (Bᵀ d B)[ξ] for channels c < C and tile rows [tr0, tr1); d the 6×6 patch at (4·ti, 4·tj) of plane c. */
 export function wino4InputF32(
-  xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, work: usize,
+  xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize,
 ): void {
-  const Tb = (tr1 - tr0) * tW;
   const xsB = <usize>xs * 4;
   const rowB = <usize>ld * 4;
   const cols = work; // 6 vectors
@@ -118,7 +119,7 @@ export function wino4InputF32(
   for (let c = 0; c < C; c++) {
     for (let ti = tr0; ti < tr1; ti++) {
       const row0 = xpad + (<usize>c * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
-      let out = V + (<usize>c * <usize>Tb + <usize>((ti - tr0) * tW)) * 4;
+      let out = V + (<usize>c * <usize>ldt + <usize>((ti - tr0) * tW)) * 4;
       for (let tj = 0; tj < tW; tj += 4) {
         let p = row0 + <usize>(4 * tj) * 4;
         for (let k = 0; k < 6; k++) {
@@ -135,9 +136,8 @@ export function wino4InputF32(
 
 /** opad[f][4·ti + r][4·tj + q] = (Aᵀ M A)[r][q] + b[f]; M is [ξ][f][t], opad rows ld = 4·tW wide, planes `plane` apart. */
 export function wino4OutputF32(
-  M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, work: usize,
+  M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize,
 ): void {
-  const Tb = (tr1 - tr0) * tW;
   const xsB = <usize>xs * 4;
   const ld = 4 * tW;
   const rowB = <usize>ld * 4;
@@ -146,7 +146,7 @@ export function wino4OutputF32(
   for (let f = 0; f < F; f++) {
     const bias = f32x4.splat(load<f32>(b + <usize>f * 4));
     for (let ti = tr0; ti < tr1; ti++) {
-      let m = M + (<usize>f * <usize>Tb + <usize>((ti - tr0) * tW)) * 4;
+      let m = M + (<usize>f * <usize>ldt + <usize>((ti - tr0) * tW)) * 4;
       let o = opad + (<usize>f * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
       for (let tj = 0; tj < tW; tj += 4) {
         for (let i = 0; i < 6; i++) at6(m + <usize>(6 * i) * xsB, xsB, S + <usize>i * 64, 16);
@@ -169,9 +169,8 @@ export function wino4OutputF32(
 
 /** D[ξ][f][t] = (A dY Aᵀ)[ξ], dY the 4×4 tile of dpad (rows 4·tW wide, planes `plane` apart): the adjoint of the output transform. */
 export function wino4DoutF32(
-  dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, work: usize,
+  dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize,
 ): void {
-  const Tb = (tr1 - tr0) * tW;
   const xsB = <usize>xs * 4;
   const ld = 4 * tW;
   const rowB = <usize>ld * 4;
@@ -180,7 +179,7 @@ export function wino4DoutF32(
   for (let f = 0; f < F; f++) {
     for (let ti = tr0; ti < tr1; ti++) {
       let p = dpad + (<usize>f * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
-      let out = D + (<usize>f * <usize>Tb + <usize>((ti - tr0) * tW)) * 4;
+      let out = D + (<usize>f * <usize>ldt + <usize>((ti - tr0) * tW)) * 4;
       for (let tj = 0; tj < tW; tj += 4) {
         for (let r = 0; r < 4; r++) {
           const s = p + <usize>r * rowB;
@@ -201,9 +200,8 @@ export function wino4DoutF32(
 
 /** dxpad (planes of width ld, `plane` apart) += B dV Bᵀ of every tile, at the patch of the input transform: its adjoint. */
 export function wino4DxF32(
-  dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, work: usize,
+  dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize,
 ): void {
-  const Tb = (tr1 - tr0) * tW;
   const xsB = <usize>xs * 4;
   const rowB = <usize>ld * 4;
   const P = work; // P[i][k] = (dV Bᵀ)[i][k] at P + (6i + k)·16
@@ -212,7 +210,7 @@ export function wino4DxF32(
   for (let c = 0; c < C; c++) {
     for (let ti = tr0; ti < tr1; ti++) {
       const row0 = dxpad + (<usize>c * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
-      let v = dV + (<usize>c * <usize>Tb + <usize>((ti - tr0) * tW)) * 4;
+      let v = dV + (<usize>c * <usize>ldt + <usize>((ti - tr0) * tW)) * 4;
       for (let tj = 0; tj < tW; tj += 4) {
         for (let i = 0; i < 6; i++) b6(v + <usize>(6 * i) * xsB, xsB, P + <usize>i * 96, 16);
         for (let k = 0; k < 6; k++) b6(P + <usize>k * 16, 96, Q + <usize>k * 16, 96);
