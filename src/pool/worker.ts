@@ -1,5 +1,5 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { findLayer } from '../layers/registry.ts';
+import { findTask } from '../tasks.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
 
 export interface WorkerRequest {
@@ -30,8 +30,8 @@ function buffersOf(result: LayerResult): ArrayBuffer[] {
 export default function runTask(request: WorkerRequest | null) {
   if (request === null) return null; // warm-up: the imports above have loaded
   const { task, clock } = request;
-  const def = findLayer(task.layer);
-  if (!def) throw new Error(`worker: no layer ${task.layer}`);
+  const def = findTask(task.layer);
+  if (!def) throw new Error(`worker: no task ${task.layer}`);
   const start = now();
   clock[0] = start; // the main thread's time limit counts from here
   const result = def.compute(task);
