@@ -37,8 +37,6 @@ async function loggedAtLeast(server: RunningServer, n: number): Promise<string[]
   return loggedAddresses(server);
 }
 
-const metricsText = async (server: RunningServer) => (await fetch(`${server.url}/metrics`)).text();
-
 describe('TRUST_PROXY setting', () => {
   it('is off by default and takes addresses, CIDRs and named ranges', () => {
     expect(loadConfig({}).TRUST_PROXY).toEqual([]);
