@@ -116,9 +116,14 @@ const stop = async () => {
   const latency = Object.fromEntries(
     KINDS.map((k) => [k.kind, { n: stats.latency[k.kind]?.length ?? 0, p50_ms: pct(stats.latency[k.kind] ?? [], 0.5), p99_ms: pct(stats.latency[k.kind] ?? [], 0.99), bytes: k.json.length }]),
   );
+  const all = Object.values(stats.latency).flat();
   console.log(
     JSON.stringify({
       url,
+      p50_ms: pct(all, 0.5),
+      p99_ms: pct(all, 0.99),
+      max_ms: all.length ? Number(Math.max(...all).toFixed(1)) : null,
+      over_1s: all.filter((x) => x > 1000).length,
       seconds: Number(seconds.toFixed(1)),
       requests: stats.requests,
       rate: Number((stats.requests / seconds).toFixed(1)),

@@ -111,6 +111,7 @@ phase() {  # phase NAME stop|kill
     const [name, action, acted, code, down, back] = process.argv.slice(2);
     console.log(`${name}: ${r.requests} requests in ${r.seconds} s (${r.rate}/s); statuses ${JSON.stringify(r.statuses)}; ` +
       `transport errors ${JSON.stringify(r.errors)}; failed ${r.failed}`);
+    console.log(`  latency p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms; ${r.over_1s} took over 1 s`);
     for (const f of r.failures) console.log(`  failed at ${f.at_s} s: ${f.kind} -> ${f.outcome}`);
     console.log(`  docker ${action}: ${acted} s, exit code ${code}; out of HAProxy after ${down} s; back in ${back} s after docker start`);
   ' "$OUT/$name.json" "$name" "$action" "$acted" "$code" "$down_s" "$back_s" | tee -a "$OUT/summary.txt"
@@ -120,6 +121,6 @@ phase graceful-stop stop
 phase sigkill kill
 
 say "HAProxy's log of the replicas' state changes:"
-docker logs "$LBC" 2>&1 | grep -E "is (DOWN|UP)|changed its IP|no longer|Server replicas" | sed 's/^/  /' | tail -30 || true
+docker logs "$LBC" 2>/dev/null | grep -E "is (DOWN|UP)|changed its IP|maintenance|READY" | sed 's/^/  /' | tail -30 || true
 say "summary (raw JSON per phase in $OUT)"
 cat "$OUT/summary.txt"
