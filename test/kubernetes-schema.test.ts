@@ -42,6 +42,15 @@ describe('Kubernetes manifests against the API schema', () => {
     expect(report.unknownFields).toEqual([]);
   });
 
+  it('the autoscaler measures what it can: its resource metrics have a request in every container to be a percentage of', () => {
+    const hpa = objects.find(({ o }) => o.kind === 'HorizontalPodAutoscaler')!.o;
+    const resources = hpa.spec.metrics.filter((m: any) => m.type === 'Resource').map((m: any) => m.resource.name);
+    expect(resources).toContain('cpu');
+    for (const c of deployment.spec.template.spec.containers) {
+      for (const r of resources) expect(c.resources?.requests?.[r], `${c.name} requests.${r}`).toBeDefined();
+    }
+  });
+
   it('every literal environment value is one the service accepts (TRUST_PROXY included)', () => {
     const container = deployment.spec.template.spec.containers[0];
     const literal = Object.fromEntries(container.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, String(e.value)]));
