@@ -59,10 +59,33 @@ export const ConfigSchema = z.object({
       message: 'expected comma-separated IP addresses, CIDRs (10.0.0.0/8) or loopback, linklocal, uniquelocal',
     }),
 
+  // HTTP connections (README, "Shutdown, slow clients and timeouts")
+  /** the request line and headers must arrive within this (slowloris); 408 and closed after it */
+  HEADERS_TIMEOUT_MS: int(1).default(10_000),
+  /** the whole request, body included, must arrive within this; 408 after it (0: no limit) */
+  REQUEST_TIMEOUT_MS: int(0).default(120_000),
+  /** an idle kept-alive connection is closed after this; above the idle timeout of balancers in front */
+  KEEP_ALIVE_TIMEOUT_MS: int(1).default(72_000),
+  /** a client that takes no byte of its answer for this long is disconnected (0: never) */
+  SEND_TIMEOUT_MS: int(0).default(60_000),
+  /** answers started but not yet taken by their clients' sockets, in bytes; above it 503 (0: no limit) */
+  MAX_UNSENT_BYTES: int(0).default(256 * 1024 * 1024),
+
+  // Shutdown: on SIGTERM readiness is 503 at once; requests are still served for SHUTDOWN_DRAIN_MS,
+  // then refused while every started answer is delivered; SHUTDOWN_GRACE_MS bounds the whole.
+  SHUTDOWN_DRAIN_MS: int(0).default(0),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
   /** test only: exposes the `fault` layer that throws, kills its worker or hangs */
   ENABLE_FAULT_LAYER: bool.default(false),
-});
+})
+  .refine((c) => c.SHUTDOWN_DRAIN_MS === 0 || c.SHUTDOWN_DRAIN_MS < c.SHUTDOWN_GRACE_MS, {
+    path: ['SHUTDOWN_DRAIN_MS'],
+    message: 'must be below SHUTDOWN_GRACE_MS, which bounds the whole shutdown',
+  })
+  .refine((c) => c.REQUEST_TIMEOUT_MS === 0 || c.HEADERS_TIMEOUT_MS <= c.REQUEST_TIMEOUT_MS, {
+    path: ['HEADERS_TIMEOUT_MS'],
+    message: 'must not exceed REQUEST_TIMEOUT_MS (Node requires it)',
+  });
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;
 
