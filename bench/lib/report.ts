@@ -202,10 +202,11 @@ export function issue16Table(results: Results, cases: readonly Case[], faults: P
   if (has('batchnorm')) {
     for (const pass of PASSES) rows.push(issue16Ratio(results, `batchnorm (N, D) ${pass} float32 / PyTorch`, 'batchnorm', 'float32', pass, 'torch', 1.5, 1));
   }
-  // every other layer against PyTorch: the worst ratio over both dtypes and passes
+  // every other layer against PyTorch: the worst ratio over both dtypes and passes (affine has its own
+  // target below, against the matmul ceiling)
   let worst: { r: number; label: string; text: string } | undefined;
   const missing: string[] = [];
-  for (const c of cases.filter((k) => k.kind !== 'conv' && k.kind !== 'batchnorm')) {
+  for (const c of cases.filter((k) => k.kind !== 'conv' && k.kind !== 'batchnorm' && k.kind !== 'affine')) {
     for (const dtype of ['float32', 'float64'] as const) {
       for (const pass of PASSES) {
         const ours = results.get('ours', c.id, dtype, pass);
@@ -221,7 +222,7 @@ export function issue16Table(results: Results, cases: readonly Case[], faults: P
   }
   if (worst) {
     rows.push({
-      what: `every other layer / PyTorch (worst: ${worst.label})`, measured: `${worst.text} = ${ratio(worst.r)}`,
+      what: `every other layer but affine / PyTorch (worst: ${worst.label})`, measured: `${worst.text} = ${ratio(worst.r)}`,
       target: '≤ 1.5×', moonshot: '≤ 1×',
       result: (worst.r <= 1 ? 'moonshot met' : worst.r <= 1.5 ? 'met' : '**not met**') + (missing.length ? ` (not measured: ${missing.join(', ')})` : ''),
     });
