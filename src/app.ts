@@ -3,6 +3,7 @@ import { serializerCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
 import { LAYERS, TEST_LAYERS } from './layers/registry.ts';
+import { RULES } from './optimizers/registry.ts';
 import access from './plugins/access.ts';
 import delivery from './plugins/delivery.ts';
 import docs from './plugins/docs.ts';
@@ -16,11 +17,13 @@ import catalogueRoutes from './routes/catalogue.ts';
 import checkRoutes from './routes/check.ts';
 import healthRoutes from './routes/health.ts';
 import layerRoutes from './routes/layers.ts';
+import optimizerRoutes from './routes/optimizers.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config;
     layerNames: string[];
+    ruleNames: string[];
     shuttingDown: boolean;
   }
   interface FastifyRequest {
@@ -43,6 +46,8 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // request.ip (rate-limit key, request logs) is the X-Forwarded-For client only behind a trusted proxy
+    trustProxy: config.TRUST_PROXY.length > 0 ? [...config.TRUST_PROXY] : false,
     // Slow clients (README, "Shutdown, slow clients and timeouts"): headers must arrive within
     // HEADERS_TIMEOUT_MS and the whole request within REQUEST_TIMEOUT_MS (408 and closed after), checked
     // often enough that those bounds hold; idle kept-alive connections close after KEEP_ALIVE_TIMEOUT_MS.
@@ -61,6 +66,7 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
 
   app.decorate('config', config);
   app.decorate('layerNames', layers.map((l) => l.name));
+  app.decorate('ruleNames', RULES.map((r) => r.name));
   app.decorate('shuttingDown', false);
   app.decorateRequest('receivedAt', 0);
   app.addHook('onRequest', async (request, reply) => {
@@ -94,5 +100,6 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   await app.register(catalogueRoutes, { layers });
   await app.register(layerRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(checkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
+  await app.register(optimizerRoutes, { rules: RULES, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   return app;
 }

@@ -1,9 +1,21 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const access = z.enum(['public', 'token', 'off']);
+
+/** proxy-addr's named ranges, which fastify's trustProxy also takes. */
+const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+/** An address, a CIDR (`10.0.0.0/8`, `fd00::/8`) or one of PROXY_PRESETS. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_PRESETS.has(entry)) return true;
+  const [addr, prefix, ...rest] = entry.split('/');
+  const family = isIP(addr);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 
 /** Every setting, its default and its range. Read once from the environment; frozen. */
 export const ConfigSchema = z.object({
@@ -33,6 +45,19 @@ export const ConfigSchema = z.object({
     .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
   DOCS_ACCESS: access.default('public'),
   METRICS_ACCESS: access.default('public'),
+
+  /**
+   * Proxies whose X-Forwarded-For is believed (comma-separated addresses, CIDRs, or loopback, linklocal,
+   * uniquelocal). Empty: none, the client is the TCP peer. A request from any other peer keeps its peer
+   * address for rate limits and logs, whatever headers it sends.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .refine((list) => list.every(isProxyEntry), {
+      message: 'expected comma-separated IP addresses, CIDRs (10.0.0.0/8) or loopback, linklocal, uniquelocal',
+    }),
 
   // HTTP connections (README, "Shutdown, slow clients and timeouts")
   /** the request line and headers must arrive within this (slowloris); 408 and closed after it */
