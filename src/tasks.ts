@@ -1,3 +1,4 @@
+import { CHECK_TASKS } from './check/probe.ts';
 import { findLayer } from './layers/registry.ts';
 import type { LayerResult, LayerTask } from './layers/types.ts';
 import { OPTIMIZER_TASKS } from './optimizers/compute.ts';
@@ -8,9 +9,10 @@ export interface WorkerTask {
   compute(task: LayerTask): LayerResult;
 }
 
-const others = new Map<string, WorkerTask>(OPTIMIZER_TASKS.map((t) => [t.name, t]));
+/** The tasks of the features built on the layers; each feature lists its own. */
+const others = new Map<string, WorkerTask>([...CHECK_TASKS, ...OPTIMIZER_TASKS].map((t) => [t.name, t]));
 
-/** The worker's lookup: layers first, then the tasks the other features register here. */
+/** The worker's lookup: the layers, then the tasks the other features register here. */
 export function findTask(name: string): WorkerTask | undefined {
   return findLayer(name) ?? others.get(name);
 }

@@ -3,7 +3,7 @@ import { avgPoolForward, avgPoolForwardBackward } from '../kernels/avg-pool.ts';
 import { poolInfo } from '../kernels/geometry.ts';
 import { maxPoolForward, maxPoolForwardBackward } from '../kernels/max-pool.ts';
 import { geometryProblem, pair, paramsObject } from './params.ts';
-import { defineLayer } from './types.ts';
+import { defineLayer, type Factor, type LayerTask } from './types.ts';
 
 const poolShape = {
   poolHeight: z.int().min(1).meta({ description: 'window height (required)' }),
@@ -20,6 +20,32 @@ const poolExample = (extra: object = {}) => ({
   dout: [[[[1, 1], [1, 1]]]],
 });
 
+/**
+ * The factors a pooling claim is typically off by (/check hints): the pool area (avg-pool's mean,
+ * max-pool's routing) and the number of windows.
+ */
+function poolFactors(avg: boolean) {
+  return (task: LayerTask<{ poolHeight: number; poolWidth: number }>, outShape: readonly number[]): Factor[] => [
+    {
+      value: task.params.poolHeight * task.params.poolWidth,
+      label: 'poolHeight·poolWidth (the pool area)',
+      times: (key) =>
+        avg && key === 'out'
+          ? 'out is the window sum, not its mean: divide by the pool area'
+          : avg && key === 'grads.x'
+            ? 'each dout is shared by the cells of its window: divide it by the pool area'
+            : undefined,
+      over: () => (avg ? undefined : 'max-pool routes the whole dout to the maximum: do not divide it'),
+    },
+    {
+      value: outShape[2] * outShape[3],
+      label: 'Ho·Wo (the number of pooling windows)',
+      times: () => "is every window's gradient added once per window instead of once?",
+      over: () => 'is the gradient divided by the number of windows?',
+    },
+  ];
+}
+
 const SIZE = 'Ho = floor((H + 2·pad_h − poolHeight) / stride_h) + 1, likewise Wo.';
 
 export const maxPool = defineLayer({
@@ -34,6 +60,13 @@ export const maxPool = defineLayer({
     if (!dout) return { out: maxPoolForward(x, params) };
     const { out, dx } = maxPoolForwardBackward(x, dout, params);
     return { out, grads: { x: dx } };
+  },
+  check: {
+    example: {
+      claimed: { out: [[[[6, 8], [14, 16]]]], grads: { x: [[[[0, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]]]] } },
+      shows: 'all correct: passes',
+    },
+    factors: poolFactors(false),
   },
 });
 
@@ -52,5 +85,12 @@ export const avgPool = defineLayer({
     if (!dout) return { out: avgPoolForward(x, params) };
     const { out, dx } = avgPoolForwardBackward(x, dout, params);
     return { out, grads: { x: dx } };
+  },
+  check: {
+    example: {
+      claimed: { out: [[[[3.5, 5.5], [11.5, 13.5]]]], grads: { x: [[[[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]]] } },
+      shows: 'grads.x not divided by the pool area: hint',
+    },
+    factors: poolFactors(true),
   },
 });

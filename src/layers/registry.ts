@@ -1,4 +1,3 @@
-import { checkProbe } from '../check/probe.ts';
 import { affine } from './affine.ts';
 import { batchnorm, spatialBatchnorm } from './batchnorm.ts';
 import { conv } from './conv.ts';
@@ -29,12 +28,9 @@ export const LAYERS: readonly LayerDefinition[] = [
 /** Layers only a test configuration exposes over HTTP (workers can always run them). */
 export const TEST_LAYERS: readonly LayerDefinition[] = [fault];
 
-/** Worker-only tasks that no route exposes: the check routes' perturbed forwards and variants. */
-const INTERNAL_LAYERS: readonly LayerDefinition[] = [checkProbe((name) => byName.get(name))];
+const byName = new Map([...LAYERS, ...TEST_LAYERS].map((l) => [l.name, l]));
 
-const byName = new Map([...LAYERS, ...TEST_LAYERS, ...INTERNAL_LAYERS].map((l) => [l.name, l]));
-
-/** Worker-side lookup. Which layers HTTP exposes is decided by the app, not here. */
+/** Lookup by name. Which layers HTTP exposes is decided by the app, not here. */
 export function findLayer(name: string): LayerDefinition | undefined {
   return byName.get(name);
 }
