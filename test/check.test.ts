@@ -401,6 +401,7 @@ describe('the OpenAPI document', () => {
     const shows: Record<string, [string, RegExp] | 'passes'> = {
       affine: ['grads.w', /transposed/],
       relu: ['grads.x', /differs only where x == 0/],
+      dropout: ['out', /is 1\/2 of the reference \(1\/p .* = 2\): the kept units are missing their 1\/p/],
       conv: 'passes',
       'max-pool': 'passes',
       'avg-pool': ['grads.x', /pool area/],

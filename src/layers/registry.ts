@@ -1,6 +1,7 @@
 import { affine } from './affine.ts';
 import { batchnorm, spatialBatchnorm } from './batchnorm.ts';
 import { conv } from './conv.ts';
+import { dropout } from './dropout.ts';
 import { fault } from './fault.ts';
 import { spatialGroupnorm } from './groupnorm.ts';
 import { layernorm } from './layernorm.ts';
@@ -14,6 +15,7 @@ import type { LayerDefinition } from './types.ts';
 export const LAYERS: readonly LayerDefinition[] = [
   affine,
   relu,
+  dropout,
   conv,
   maxPool,
   avgPool,
