@@ -11,17 +11,8 @@ module.exports = {
     {
       name: 'no-circular',
       severity: 'error',
-      comment: 'No import circles between files: a reference never imports its fast twin, shared types go to a types file.',
-      from: { path: '^src/', pathNot: '^src/kernels/' },
-      to: { circular: true },
-    },
-    {
-      // Reported, not failed, until the kernels lane (issue 16 / 13 item 3) untangles gemm, gemm-small,
-      // wasm/engine and the normalization kernels' reference files; then fold it into no-circular.
-      name: 'no-circular-kernels',
-      severity: 'warn',
-      comment: 'No import circles inside src/kernels either.',
-      from: { path: '^src/kernels/' },
+      comment: 'No import circles between files (type imports count): a reference never imports its fast twin, shared types go to a types file.',
+      from: { path: '^src/' },
       to: { circular: true },
     },
     {
