@@ -63,7 +63,7 @@ describe('POST /v1/optimizers/{rule}', () => {
     const { json, tensor } = unframe(res.rawPayload, res.headers['inference-header-content-length']);
     expect(json.state.t).toBe(1);
     // the first adam step moves every coordinate by lr against the sign of its gradient
-    expect(Array.from(tensor(json.w).data)).toEqual([Math.fround(1 - 1e-3), Math.fround(2 + 1e-3)]);
+    expect(Array.from(tensor(json.w).data as Float32Array)).toEqual([Math.fround(1 - 1e-3), Math.fround(2 + 1e-3)]);
     expect(tensor(json.state.m).data).toBeInstanceOf(Float32Array);
   });
 
