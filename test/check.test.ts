@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECK_THRESHOLD } from '../src/check/schema.ts';
 import { LAYERS } from '../src/layers/registry.ts';
 import { buildTestApp, postLayer } from './helpers/app.ts';
-import { numericGradient, randn } from './helpers/gradcheck.ts';
+import { numericGradient, randn, TOL } from './helpers/gradcheck.ts';
 import { inAllForms, layerVectorFiles, nest, toBase64, unwire, type Flat, type VectorCase } from './helpers/vectors.ts';
 
 let app: FastifyInstance;
@@ -96,7 +96,7 @@ describe('a correct claim passes, for every layer and every reference vector', (
     const c = vector('batchnorm', 'float32');
     const r = await check('batchnorm', { ...inAllForms(c.request).base64, claimed: claimOf(c.expect) });
     expect(r.json.passed).toBe(true);
-    expect(r.json.results.out.relError).toBeLessThan(1e-12);
+    expect(r.json.results.out.relError).toBeLessThan(TOL.checkReference64);
   });
 
   it('the threshold can be set; a claim off by 1e-6 fails at the default and passes at 1e-5', async () => {
