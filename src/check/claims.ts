@@ -2,7 +2,8 @@ import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
 import type { Limits } from '../layers/prepare.ts';
 import { gradientInputs, type LayerDefinition, type LayerTask, type ShapeContext } from '../layers/types.ts';
-import { decodeTensor, formatShape, readHeader } from '../tensors/decode.ts';
+import { formatShape } from '../kernels/types.ts';
+import { decodeTensor, readHeader } from '../tensors/decode.ts';
 import type { WireTensor } from '../tensors/wire.ts';
 import { CHECK_THRESHOLD, type Claimed } from './schema.ts';
 

@@ -3,6 +3,7 @@ import type { LayerRequest } from '../layers/envelope.ts';
 import { prepareTask, type Limits } from '../layers/prepare.ts';
 import { gradientInputs, type LayerDefinition, type LayerResult, type LayerTask } from '../layers/types.ts';
 import { ClientGoneError } from '../errors/client-gone.ts';
+import { formatShape } from '../kernels/types.ts';
 import { inFloat64, outShapeOf } from './claims.ts';
 import { REL_ERROR_FLOOR, unravel } from './compare.ts';
 import { PROBE, type Coordinate, type ProbeParams } from './probe.ts';
@@ -160,7 +161,7 @@ export async function runGradcheck(def: LayerDefinition, prepared: PreparedGradc
 }
 
 function gradcheckHints(key: string, index: number[], numeric: number, analytic: number, right: number, left: number, step: number): string[] {
-  const at = `[${index.join(', ')}]`;
+  const at = formatShape(index);
   const spread = Math.abs(right - left) / Math.max(REL_ERROR_FLOOR, Math.abs(right) + Math.abs(left));
   if (spread > KINK) {
     return [

@@ -1,5 +1,5 @@
 import type { Factor, LayerDefinition, LayerTask, LocalMistake } from '../layers/types.ts';
-import { formatShape } from '../tensors/decode.ts';
+import { formatShape } from '../kernels/types.ts';
 import type { Claim } from './claims.ts';
 import { bestScale, compare, inverse, matches, matchesTransposed, permutations, rel, sumLeading, unravel } from './compare.ts';
 import { CHECK_THRESHOLD } from './schema.ts';
@@ -145,7 +145,7 @@ export function hintsFor(c: Claim, e: Expected, ctx: HintContext): string[] {
   if (c.shape && e.shape) {
     const cmp = compare(c.data, e.data, c.threshold);
     const at = unravel(cmp.worst, e.shape);
-    hints.push(`${cmp.mismatches} of ${c.data.length} elements are off by more than the threshold; the largest relative error is at [${at.join(', ')}]`);
+    hints.push(`${cmp.mismatches} of ${c.data.length} elements are off by more than the threshold; the largest relative error is at ${formatShape(at)}`);
   }
   return hints;
 }

@@ -3,6 +3,7 @@ import { groupnormForward, groupnormForwardBackward } from '../kernels/groupnorm
 import { ProblemError } from '../errors/problems.ts';
 import { channelGroupGroups, eps, expectFeatureVectors, vector } from './normalization.ts';
 import { paramsObject } from './params.ts';
+import { formatShape } from './shape-rules.ts';
 import { defineLayer } from './types.ts';
 
 export const spatialGroupnorm = defineLayer({
@@ -29,7 +30,7 @@ export const spatialGroupnorm = defineLayer({
     const C = ctx.shapes.x[1];
     const { groups } = ctx.params;
     if (C % groups !== 0) {
-      throw ProblemError.at('invalidParam', 'params.groups', `${groups} does not divide the C = ${C} channels of x [${ctx.shapes.x.join(', ')}]; use a divisor of ${C}`);
+      throw ProblemError.at('invalidParam', 'params.groups', `${groups} does not divide the C = ${C} channels of x ${formatShape(ctx.shapes.x)}; use a divisor of ${C}`);
     }
     expectFeatureVectors(ctx, C, 'C');
     return ctx.shapes.x;

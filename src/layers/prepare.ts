@@ -1,5 +1,5 @@
 import { ProblemError } from '../errors/problems.ts';
-import type { Tensor } from '../kernels/types.ts';
+import { formatShape, type Tensor } from '../kernels/types.ts';
 import { decodeLabels, decodeTensor, readHeader, type TensorHeader } from '../tensors/decode.ts';
 import type { Form, WireLabels, WireTensor } from '../tensors/wire.ts';
 import type { LayerRequest } from './envelope.ts';
@@ -73,7 +73,7 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
   });
   const outSize = outShape.reduce((a, d) => a * d, 1);
   if (outSize > limits.maxElements) {
-    throw new ProblemError('tooManyElements', `out would have shape [${outShape.join(', ')}], ${outSize} elements; the limit is ${limits.maxElements}`);
+    throw new ProblemError('tooManyElements', `out would have shape ${formatShape(outShape)}, ${outSize} elements; the limit is ${limits.maxElements}`);
   }
   if (doutHeader) expectShape('dout', doutHeader.shape, outShape, 'it is the gradient of out, so');
 

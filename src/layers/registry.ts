@@ -5,7 +5,7 @@ import { dropout } from './dropout.ts';
 import { fault } from './fault.ts';
 import { spatialGroupnorm } from './groupnorm.ts';
 import { layernorm } from './layernorm.ts';
-import { avgPool, maxPool } from './pools.ts';
+import { avgPooling, maxPooling } from './pooling.ts';
 import { relu } from './relu.ts';
 import { softmaxLoss } from './softmax-loss.ts';
 import { svmLoss } from './svm-loss.ts';
@@ -17,8 +17,8 @@ export const LAYERS: readonly LayerDefinition[] = [
   relu,
   dropout,
   conv,
-  maxPool,
-  avgPool,
+  maxPooling,
+  avgPooling,
   batchnorm,
   spatialBatchnorm,
   layernorm,

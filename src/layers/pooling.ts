@@ -1,3 +1,7 @@
+/**
+ * The pooling layers, max-pool and avg-pool. (Outside the kernels, "pool" alone names the worker
+ * thread pool, src/pool; the layers are "pooling".)
+ */
 import { z } from 'zod';
 import { avgPoolForward, avgPoolForwardBackward } from '../kernels/avg-pool.ts';
 import { poolInfo } from '../kernels/geometry.ts';
@@ -5,16 +9,16 @@ import { maxPoolForward, maxPoolForwardBackward } from '../kernels/max-pool.ts';
 import { geometryProblem, pair, paramsObject } from './params.ts';
 import { defineLayer, type Factor, type LayerTask } from './types.ts';
 
-const poolShape = {
+const windowParams = {
   poolHeight: z.int().min(1).meta({ description: 'window height (required)' }),
   poolWidth: z.int().min(1).meta({ description: 'window width (required)' }),
   stride: pair(1, 'step between windows; default: the pool size').optional(),
   pad: pair(0, 'padding on each side, at most half the pool side').default(0),
 };
 
-const poolInputs = [{ name: 'x', kind: 'float', rank: 4, layout: '(N, C, H, W)' }] as const;
+const inputs = [{ name: 'x', kind: 'float', rank: 4, layout: '(N, C, H, W)' }] as const;
 
-const poolExample = (extra: object = {}) => ({
+const windowExample = (extra: object = {}) => ({
   inputs: { x: [[[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16]]]] },
   params: { poolHeight: 2, poolWidth: 2, stride: 2, ...extra },
   dout: [[[[1, 1], [1, 1]]]],
@@ -24,7 +28,7 @@ const poolExample = (extra: object = {}) => ({
  * The factors a pooling claim is typically off by (/check hints): the pool area (avg-pool's mean,
  * max-pool's routing) and the number of windows.
  */
-function poolFactors(avg: boolean) {
+function windowFactors(avg: boolean) {
   return (task: LayerTask<{ poolHeight: number; poolWidth: number }>, outShape: readonly number[]): Factor[] => [
     {
       value: task.params.poolHeight * task.params.poolWidth,
@@ -48,13 +52,13 @@ function poolFactors(avg: boolean) {
 
 const SIZE = 'Ho = floor((H + 2·pad_h − poolHeight) / stride_h) + 1, likewise Wo.';
 
-export const maxPool = defineLayer({
+export const maxPooling = defineLayer({
   name: 'max-pool',
   summary: 'Max pooling',
   description: `${SIZE} Padded cells count as −∞. The gradient of tied maxima goes to the first maximum of the window in row-major order (PyTorch). Gradient: x.`,
-  inputs: poolInputs,
-  params: paramsObject(poolShape),
-  example: poolExample(),
+  inputs,
+  params: paramsObject(windowParams),
+  example: windowExample(),
   outShape: ({ shapes: { x }, params }) => [...geometryProblem(() => poolInfo(x, params, 'max-pool')).outShape],
   compute({ inputs: { x }, params, dout }) {
     if (!dout) return { out: maxPoolForward(x, params) };
@@ -66,20 +70,20 @@ export const maxPool = defineLayer({
       claimed: { out: [[[[6, 8], [14, 16]]]], grads: { x: [[[[0, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]]]] } },
       shows: 'all correct: passes',
     },
-    factors: poolFactors(false),
+    factors: windowFactors(false),
   },
 });
 
-export const avgPool = defineLayer({
+export const avgPooling = defineLayer({
   name: 'avg-pool',
   summary: 'Average pooling',
   description: `${SIZE} Padded cells are zeros; countIncludePad decides whether they count in the divisor (PyTorch AvgPool2d). Gradient: x.`,
-  inputs: poolInputs,
+  inputs,
   params: paramsObject({
-    ...poolShape,
+    ...windowParams,
     countIncludePad: z.boolean().default(true).meta({ description: 'divide by the full window (true) or by the cells inside the input (false)' }),
   }),
-  example: poolExample({ countIncludePad: true }),
+  example: windowExample({ countIncludePad: true }),
   outShape: ({ shapes: { x }, params }) => [...geometryProblem(() => poolInfo(x, params, 'avg-pool')).outShape],
   compute({ inputs: { x }, params, dout }) {
     if (!dout) return { out: avgPoolForward(x, params) };
@@ -91,6 +95,6 @@ export const avgPool = defineLayer({
       claimed: { out: [[[[3.5, 5.5], [11.5, 13.5]]]], grads: { x: [[[[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]]] } },
       shows: 'grads.x not divided by the pool area: hint',
     },
-    factors: poolFactors(true),
+    factors: windowFactors(true),
   },
 });
