@@ -35,8 +35,8 @@ async function start(env: Record<string, string>): Promise<{ base: string; child
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, ['dist/server.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'warn', MAX_RSS_BYTES: '1073741824', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'error', MAX_RSS_BYTES: '1073741824', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
   });
   for (let i = 0; !(await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)); i++) {
     if (i > 120 || child.exitCode !== null) throw new Error('the server did not start: run `npm run build` first');
@@ -44,7 +44,13 @@ async function start(env: Record<string, string>): Promise<{ base: string; child
   }
   return { base, child };
 }
-const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+const rssOf = (pid: number) => {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return Number.NaN; // the process is gone
+  }
+};
 const gauge = async (base: string, name: string) =>
   Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? Number.NaN);
 
@@ -76,6 +82,7 @@ async function slowReader(base: string, until: number, tally: Record<string, num
         }
         let budget = 0;
         let hungUp = false;
+        const late = Date.now() >= until; // computed, but after the run: hung up at once
         reading++;
         const timer = setInterval(() => {
           if (Date.now() >= until) {
@@ -90,12 +97,12 @@ async function slowReader(base: string, until: number, tally: Record<string, num
         res.on('close', () => {
           reading--;
           clearInterval(timer);
-          resolve({ status: res.complete ? 200 : hungUp ? -200 : -1, retryAfter: 0 });
+          resolve({ status: res.complete ? 200 : late ? -2 : hungUp ? -200 : -1, retryAfter: 0 });
         });
       });
       req.end(big);
     });
-    const key = { [-200]: '200, still reading at the end', [-1]: '200, cut by the server' }[outcome.status] ?? String(outcome.status);
+    const key = { [-200]: '200, still reading at the end', [-2]: '200 after the end (hung up)', [-1]: '200, cut by the server' }[outcome.status] ?? String(outcome.status);
     tally[key] = (tally[key] ?? 0) + 1;
     if (outcome.retryAfter > 0) await sleep(outcome.retryAfter * 1000);
   }
