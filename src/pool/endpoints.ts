@@ -1,5 +1,6 @@
 import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
+import { optimizerEndpoint } from '../optimizers/endpoint.ts';
 
 import type { WorkerEndpoint } from './endpoint.ts';
 
@@ -11,6 +12,7 @@ export const ENDPOINTS = {
   layer: layerEndpoint,
   check: checkEndpoint,
   gradcheck: gradcheckEndpoint,
+  optimizer: optimizerEndpoint,
 
 } satisfies Record<string, WorkerEndpoint>;
 
