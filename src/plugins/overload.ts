@@ -18,7 +18,7 @@ export interface OverloadOptions {
  */
 async function overload(app: FastifyInstance, opts: OverloadOptions) {
   app.addHook('onRequest', async (request) => {
-    if (app.shuttingDown && request.url.startsWith('/v1')) {
+    if (app.shuttingDown && (request.url.startsWith('/v1') || (request.url.startsWith('/v2') && !request.url.startsWith('/v2/health')))) {
       throw new ProblemError('shuttingDown', 'the service is shutting down; send this request to another instance', {
         headers: { 'retry-after': '5', connection: 'close' },
       });
@@ -46,7 +46,7 @@ async function overload(app: FastifyInstance, opts: OverloadOptions) {
     await app.register(rateLimit, {
       max: opts.rateLimitMax,
       timeWindow: opts.rateLimitWindowMs,
-      allowList: (request) => request.url.startsWith('/health'),
+      allowList: (request) => request.url.startsWith('/health') || request.url.startsWith('/v2/health'),
       errorResponseBuilder: (_request, context) =>
         new ProblemError('rateLimited', `more than ${context.max} requests in ${context.after}; try again after ${context.after}`),
     });

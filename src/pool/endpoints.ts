@@ -1,5 +1,6 @@
 import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
+import { v2InferEndpoint } from '../v2/endpoint.ts';
 
 import type { WorkerEndpoint } from './endpoint.ts';
 
@@ -11,7 +12,7 @@ export const ENDPOINTS = {
   layer: layerEndpoint,
   check: checkEndpoint,
   gradcheck: gradcheckEndpoint,
-
+  'v2-infer': v2InferEndpoint,
 } satisfies Record<string, WorkerEndpoint>;
 
 export type EndpointName = keyof typeof ENDPOINTS;
