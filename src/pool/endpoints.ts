@@ -1,5 +1,6 @@
 import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
+import { optimizerEndpoint } from '../optimizers/endpoint.ts';
 import { v2InferEndpoint } from '../v2/endpoint.ts';
 
 import type { WorkerEndpoint } from './endpoint.ts';
@@ -13,6 +14,7 @@ export const ENDPOINTS = {
   check: checkEndpoint,
   gradcheck: gradcheckEndpoint,
   'v2-infer': v2InferEndpoint,
+  optimizer: optimizerEndpoint,
 } satisfies Record<string, WorkerEndpoint>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

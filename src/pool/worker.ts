@@ -1,5 +1,5 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { findLayer } from '../layers/registry.ts';
+import { findTask } from '../tasks.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
 import { handleFinish, handleRequest, type FinishMessage, type RequestMessage } from './pipeline.ts';
 import { transferablesOf } from './transfer.ts';
@@ -37,8 +37,8 @@ function moved<T extends object>(value: T) {
 }
 
 function runTask({ task, clock }: TaskMessage) {
-  const def = findLayer(task.layer);
-  if (!def) throw new Error(`worker: no layer ${task.layer}`);
+  const def = findTask(task.layer);
+  if (!def) throw new Error(`worker: no task ${task.layer}`);
   const start = now();
   clock[0] = start; // the main thread's time limit counts from here
   const result = def.compute(task);
