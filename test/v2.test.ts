@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conv } from '../src/layers/conv.ts';
 import { LAYERS } from '../src/layers/registry.ts';
 import { buildTestApp } from './helpers/app.ts';
 import { unframe } from './helpers/frame.ts';
@@ -176,6 +177,31 @@ describe('V2 infer', () => {
     const test = await infer('batchnorm', inputs, { parameters: { mode: 'test' }, outputs: [{ name: 'running_mean' }] });
     expect(test.status).toBe(400);
     expect(test.json.error).toMatch(/running_mean is produced in train mode only/);
+  });
+
+  it('a big conv is split across 2 workers like on /v1, and answers like the whole computation', async () => {
+    const two = await buildTestApp({ WORKERS: 2 });
+    const t = (shape: number[], seed: number) => Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(seed * 1000 + i));
+    const [x, w, b, dout] = [t([4, 32, 16, 16], 1), t([32, 32, 3, 3], 2), t([32], 3), t([4, 32, 16, 16], 4)];
+    const r = await infer(
+      'conv',
+      [
+        { name: 'x', shape: [4, 32, 16, 16], datatype: 'FP64', bin: x },
+        { name: 'w', shape: [32, 32, 3, 3], datatype: 'FP64', bin: w },
+        { name: 'b', shape: [32], datatype: 'FP64', bin: b },
+        { name: 'dout', shape: [4, 32, 16, 16], datatype: 'FP64', bin: dout },
+      ],
+      { parameters: { pad: 1, binary_data_output: true }, outputs: [{ name: 'grad_w' }, { name: 'out' }] },
+      two,
+    );
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.headers['server-timing']).toMatch(/kernel;dur=[\d.]+;desc="2 workers"/);
+    const whole = conv.compute({ layer: 'conv', dtype: 'float64', mode: 'train', labels: {}, state: {}, params: { stride: 1, pad: 1, dilation: 1, groups: 1 }, inputs: { x: { shape: [4, 32, 16, 16], data: x }, w: { shape: [32, 32, 3, 3], data: w }, b: { shape: [32], data: b } }, dout: { shape: [4, 32, 16, 16], data: dout } });
+    const dw = r.output('grad_w');
+    expect(dw.length).toBe(whole.grads!.w.data.length);
+    dw.forEach((v, i) => expect(Math.abs(v - whole.grads!.w.data[i])).toBeLessThan(1e-9 * (1 + Math.abs(whole.grads!.w.data[i]))));
+    expect(r.output('out').length).toBe(whole.out!.data.length);
+    await two.close();
   });
 
   it('every layer\'s V2 example in the OpenAPI document works as is', async () => {

@@ -27,7 +27,7 @@ export interface SplitFinish {
   form: Form;
 }
 
-const withoutTensors = (task: LayerTask): LayerTask => ({ ...task, inputs: {}, labels: {}, state: {}, dout: undefined });
+export const withoutTensors = (task: LayerTask): LayerTask => ({ ...task, inputs: {}, labels: {}, state: {}, dout: undefined });
 
 /** POST /v1/layers/{layer} on the workers: validate, prepare, then compute and encode, or split. */
 export const layerEndpoint: WorkerEndpoint = {

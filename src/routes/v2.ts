@@ -8,7 +8,7 @@ import { toProblem } from '../plugins/problems.ts';
 import { HEADER_LENGTH } from '../tensors/frame.ts';
 import { InferRequest, InferResponse, inferExample, MODEL_VERSION, ModelMetadata, modelMetadata, V2Error } from '../v2/protocol.ts';
 import type { LayerRouteOptions } from './layers.ts';
-import { acceptRawBodies, postOnWorker } from './worker-route.ts';
+import { acceptRawBodies, postOnWorker, splitContinuation } from './worker-route.ts';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -88,6 +88,7 @@ export default async function v2Routes(app: FastifyInstance, opts: LayerRouteOpt
         key: def.name,
         limits: opts.limits,
         anyContentType: true,
+        onHandoff: splitContinuation(app, 'v2-infer', def.name),
         config: { layer: `v2/${def.name}` },
         schema: {
           tags,

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify';
 import { ProblemError } from '../errors/problems.ts';
 import type { Limits } from '../layers/prepare.ts';
+import type { SplitHandoff } from '../layers/endpoint.ts';
+import { runParts } from '../pool/dispatch.ts';
 import type { EndpointName } from '../pool/endpoints.ts';
 import { fromPlain, type Timing } from '../pool/pipeline.ts';
 import { HEADER_LENGTH, headerLength, type EncodedBody } from '../tensors/frame.ts';
@@ -139,4 +141,22 @@ export function postOnWorker(app: FastifyInstance, opts: WorkerRouteOptions): vo
       release();
     }
   });
+}
+
+/**
+ * The continuation of a request its layer splits (src/layers/endpoint.ts): the parts run on several
+ * workers at once, then one worker merges them and encodes the answer (`finish`). Any endpoint whose
+ * handoff is a SplitHandoff can use it.
+ */
+export function splitContinuation(app: FastifyInstance, endpoint: EndpointName, key: string): Continue {
+  return async (value: SplitHandoff, { cancel, timing }) => {
+    const answers = await runParts(app.pool, value.parts, cancel);
+    const { parts: _parts, ...rest } = value;
+    const t0 = performance.now();
+    const end = await app.pool.finish({ endpoint, key, value: { ...rest, results: answers.map((a) => a.result) } }, cancel);
+    if (end.kind === 'problem') throw fromPlain(end.problem);
+    timing[3] = `queue;dur=${ms(Math.min(...answers.map((a) => a.queueMs)))}`;
+    timing.push(`kernel;dur=${ms(Math.max(...answers.map((a) => a.kernelMs)))};desc="${answers.length} workers"`, `encode;dur=${ms(performance.now() - t0)}`);
+    return end.answer;
+  };
 }

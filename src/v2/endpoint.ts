@@ -1,5 +1,6 @@
 import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
+import { withoutTensors, type SplitFinish, type SplitHandoff } from '../layers/endpoint.ts';
 import { requestSchema, type LayerRequest } from '../layers/envelope.ts';
 import { prepareTask } from '../layers/prepare.ts';
 import { findLayer } from '../layers/registry.ts';
@@ -148,14 +149,27 @@ export function encodeOutputs(def: LayerDefinition, req: Infer, outputs: Transla
   return assemble(`{"model_name":"${def.name}","model_version":"${MODEL_VERSION}"${id},"outputs":[${parts.join(',')}]}`, section);
 }
 
+/** What a split V2 request carries besides the parts: the request and outputs, to encode after the merge. */
+interface V2Split extends SplitHandoff {
+  req: Infer;
+  outputs: Translated['outputs'];
+}
+
 export const v2InferEndpoint: WorkerEndpoint = {
   schema: () => InferRequest,
   context: (name) => name,
-  handle(name, body, { limits }) {
+  handle(name, body, { limits, workers }) {
     const def = layer(name);
     const req = body as Infer;
     const { body: v1, outputs } = translate(def, req);
-    const { task } = prepareTask(def, validate<LayerRequest>(layerSchemas(name), v1), limits);
+    const { task, form } = prepareTask(def, validate<LayerRequest>(layerSchemas(name), v1), limits);
+    // A big request the layer splits runs on several workers, as on /v1.
+    const parts = def.merge ? def.split?.(task, workers) : undefined;
+    if (parts && parts.length > 1) return { handoff: { parts, task: withoutTensors(task), form, req, outputs } satisfies V2Split };
     return { compute: () => def.compute(task), encode: (result: LayerResult) => encodeOutputs(def, req, outputs, result, task.dtype) };
+  },
+  finish(name, { results, task, req, outputs }: SplitFinish & V2Split) {
+    const def = layer(name);
+    return encodeOutputs(def, req, outputs, def.merge!(results, task), task.dtype);
   },
 };
