@@ -65,17 +65,6 @@ function post(url: string, body: Buffer, headers: Record<string, string>): Promi
     req.end(body);
   });
 }
-function get(url: string): Promise<number> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    request(url, { agent: new Agent({ keepAlive: true, maxSockets: 1 }) }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(performance.now() - t0));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 const convA = CASES.find((c) => c.id === 'conv-A')!;
 const bytesOf = (a: Float32Array | Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -136,22 +125,37 @@ function medianTiming(headers: string[]): string {
   return Object.entries(by).map(([k, v]) => `${k} ${median(v).toFixed(1)}`).join(', ');
 }
 
+/**
+ * Probes /health/live from a process of its own (this one holds the big body and would pause its own
+ * probes for garbage collection), one keep-alive request after another with 2 ms between them, until
+ * its stdin closes; then prints the count and the largest latency.
+ */
+const PROBER = `
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+let stop = false, max = 0, n = 0;
+process.stdin.on('end', () => (stop = true)); process.stdin.resume();
+const once = () => new Promise((res, rej) => { const t = performance.now(); http.get(process.argv[1], { agent }, (r) => { r.resume(); r.on('end', () => res(performance.now() - t)); }).on('error', rej); });
+(async () => { await once(); console.log('ready'); while (!stop) { const ms = await once(); max = Math.max(max, ms); n++; await new Promise((r) => setTimeout(r, 2)); } console.log(JSON.stringify({ max, n })); })();
+`;
+
 async function healthWhileBig(base: string) {
   const row = `[${Array.from({ length: 1024 }, (_, i) => (((i % 7) - 3) / 7 + 1e-12 * i).toFixed(12)).join(',')}]`;
   const rows = Math.floor((63 * 2 ** 20) / (row.length + 1));
   const body = Buffer.from(`{"inputs":{"x":[${new Array(rows).fill(row).join(',')}]}}`);
-  await get(`${base}/health/live`);
-  let running = true;
-  const latencies: number[] = [];
+  const prober = spawn(process.execPath, ['-e', PROBER, `${base}/health/live`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const ready = new Promise<void>((resolve) => prober.stdout!.on('data', (b: Buffer) => ((out += b), out.includes('ready') && resolve())));
+  const done = new Promise<void>((resolve) => prober.once('exit', () => resolve()));
+  await ready;
   const t0 = performance.now();
-  const big = post(`${base}/v1/layers/relu`, body, { 'content-type': 'application/json' }).finally(() => (running = false));
-  while (running) {
-    latencies.push(await get(`${base}/health/live`));
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  const answer = await big;
+  const answer = await post(`${base}/v1/layers/relu`, body, { 'content-type': 'application/json' });
+  const requestMs = performance.now() - t0;
+  prober.stdin!.end();
+  await done;
   if (answer.status !== 200) throw new Error(`big request: HTTP ${answer.status}`);
-  return { maxMs: Math.max(...latencies), probes: latencies.length, requestMs: performance.now() - t0, mib: body.length / 2 ** 20, timing: answer.timing };
+  const { max, n } = JSON.parse(out.slice(out.indexOf('{'))) as { max: number; n: number };
+  return { maxMs: max, probes: n, requestMs, mib: body.length / 2 ** 20, timing: answer.timing };
 }
 
 async function reqPerSec(url: string, body: string, seconds: number): Promise<number> {
@@ -211,7 +215,7 @@ async function main() {
       `| conv A fwd+bwd float32, binary over HTTP / PyTorch 1 thread | ${fmt(http32.ms)} ms / ${torch32 ? fmt(torch32) : 'n/a'} ms | ${ratio(http32.ms, torch32)} | ≤ 2.5× | ≤ 1.5× |`,
       `| conv A fwd+bwd float64, binary over HTTP / numpy im2col (OpenBLAS, 1 thread) | ${fmt(http64.ms)} ms / ${numpy64 ? fmt(numpy64) : 'n/a'} ms | ${ratio(http64.ms, numpy64)} | ≤ 1× | ≤ 0.7× |`,
       `| conv A fwd+bwd float32, nested JSON over HTTP / in-process | ${fmt(nested32.ms)} ms / ${fmt(local32.ms)} ms | ${ratio(nested32.ms, local32.ms)} | ≤ 12× | ≤ 6× |`,
-      `| /health/live max latency while one ${health.mib.toFixed(0)} MiB nested request is parsed, computed and encoded | ${fmt(health.maxMs)} ms (${health.probes} probes during ${fmt(health.requestMs)} ms) | | ≤ 50 ms | ≤ 10 ms |`,
+      `| /health/live max latency while one ${health.mib.toFixed(0)} MiB nested request is parsed, computed and encoded | ${fmt(health.maxMs)} ms (${health.probes} probes from their own process during ${fmt(health.requestMs)} ms) | | ≤ 50 ms | ≤ 10 ms |`,
       `| relu on 64 values, 10 connections: req/s / a bare fastify route in-process | ${svcRps.toFixed(0)} / ${bareRps.toFixed(0)} req/s | ${(svcRps / bareRps).toFixed(2)} | ≥ 0.3 | ≥ 0.5 |`,
       '',
       'Server-Timing medians (ms):',
