@@ -19,8 +19,11 @@ export interface RequestMessage {
   op: 'request';
   endpoint: EndpointName;
   key: string;
-  /** the whole body (transferred); null when the request had none */
+  /** the buffer holding the body (transferred); null when the request had none */
   body: ArrayBuffer | null;
+  /** where the body is in it */
+  offset: number;
+  length: number;
   /** framed bodies: the JSON header's byte length (already checked against the body's length) */
   headerLength?: number;
   limits: Limits;
@@ -114,7 +117,7 @@ export function handleRequest(msg: RequestMessage): Outcome {
     let json: unknown;
     let section: BinarySection | null = null;
     if (msg.body) {
-      const bytes = new Uint8Array(msg.body);
+      const bytes = new Uint8Array(msg.body, msg.offset, msg.length);
       const head = framed ? bytes.subarray(0, msg.headerLength) : bytes;
       json = parseJson(Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('utf8'), framed);
       if (framed) section = new BinarySection(bytes.subarray(msg.headerLength));
@@ -129,7 +132,8 @@ export function handleRequest(msg: RequestMessage): Outcome {
         return h;
       });
       timing.decode = lap();
-      if ('handoff' in handled) return { kind: 'handoff', value: handled.handoff, timing };
+      // Tensors read in place from the body would carry the whole body along wherever they go next.
+      if ('handoff' in handled) return { kind: 'handoff', value: compact(handled.handoff), timing };
       msg.clock[0] = now();
       const result = handled.compute();
       msg.clock[1] = now();
@@ -165,4 +169,15 @@ function floatArraysOf(value: unknown, out: FloatArray[] = [], depth = 0): Float
   if (value instanceof Float32Array || value instanceof Float64Array) out.push(value);
   else if (!ArrayBuffer.isView(value)) for (const v of Object.values(value)) floatArraysOf(v, out, depth + 1);
   return out;
+}
+
+/** The value with every typed array that views only part of its buffer replaced by a copy of its own. */
+function compact(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (ArrayBuffer.isView(value)) {
+    const v = value as unknown as { byteLength: number; buffer: ArrayBufferLike; slice(): unknown };
+    return v.byteLength !== v.buffer.byteLength && 'slice' in v ? v.slice() : value;
+  }
+  if (Array.isArray(value)) return value.map((e) => compact(e, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, e]) => [k, compact(e, depth + 1)]));
 }
