@@ -92,7 +92,7 @@ describe('V2 health and metadata', () => {
     }
     const post = await app.inject({ method: 'POST', url: '/v2/models/nope/infer', payload: '{}' });
     expect(post.statusCode).toBe(404);
-    expect(post.json().error).toMatch(/no model "nope"; the models are the layers: affine, relu, conv/);
+    expect(post.json().error).toMatch(/no model "nope"; the models are the layers: affine, .*\bconv\b/);
   });
 });
 
@@ -265,5 +265,22 @@ describe('V2 errors: the v1 status and detail as {"error"}', () => {
     expect(metrics).toMatch(/layerserve_requests_total\{layer="v2\/relu",status="200"\} 1/);
     expect(metrics).toMatch(/layerserve_requests_total\{layer="v2\/relu",status="401"\} 1/);
     await guarded.close();
+  });
+});
+
+describe('V2 for a layer with further outputs (dropout\'s mask)', () => {
+  it('mask is listed and returned in train mode, refused in test mode', async () => {
+    const meta = (await app.inject({ url: '/v2/models/dropout' })).json();
+    expect(meta.inputs.map((i: { name: string }) => i.name)).toEqual(['x', 'dout', 'mask']);
+    expect(meta.outputs.map((i: { name: string }) => i.name)).toEqual(['out', 'grad_x', 'mask']);
+    const x = { name: 'x', shape: [4], datatype: 'FP64', data: [1, 2, 3, 4] };
+    const train = await infer('dropout', [x], { parameters: { p: 0.5, seed: 3 } });
+    expect(train.status, JSON.stringify(train.json)).toBe(200);
+    expect(train.json.outputs.map((o: { name: string }) => o.name)).toEqual(['out', 'mask']);
+    const mask = train.output('mask');
+    expect(train.output('out')).toEqual([1, 2, 3, 4].map((v, i) => v * mask[i]));
+    const test = await infer('dropout', [x], { parameters: { p: 0.5, mode: 'test' }, outputs: [{ name: 'mask' }] });
+    expect(test.status).toBe(400);
+    expect(test.json.error).toMatch(/mask is produced in train mode only/);
   });
 });

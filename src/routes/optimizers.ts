@@ -27,11 +27,13 @@ const describe = (rule: RuleDefinition) => ({
   example: rule.example,
 });
 
-/** POST /v1/optimizers/{rule}, one route per rule (run on the workers: src/optimizers/endpoint.ts), and GET /v1/optimizers. */
+/**
+ * POST /v1/optimizers/{rule}, one route per rule, run on a worker (src/optimizers/endpoint.ts), and
+ * GET /v1/optimizers.
+ */
 export default async function optimizerRoutes(app: FastifyInstance, opts: { rules: readonly RuleDefinition[]; limits: Limits }) {
-  const r = app.withTypeProvider<ZodTypeProvider>();
   const catalogue = { rules: opts.rules.map(describe) };
-  r.get(
+  app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/optimizers',
     { schema: { tags: ['service'], summary: 'Every update rule: params with defaults, state keys', response: { 200: z.object({ rules: z.array(RuleInfo) }) } } },
     async () => catalogue,

@@ -96,7 +96,7 @@ export default async function v2Routes(app: FastifyInstance, opts: LayerRouteOpt
           security: [{ bearer: [] }, {}],
           summary: `V2 infer: ${def.summary}`,
           description:
-            `Inputs: ${[...def.inputs.map((i) => i.name), ...(def.loss ? [] : ['dout']), ...(def.stateful ? ['running_mean', 'running_var'] : [])].join(', ')}. ` +
+            `Inputs: ${modelMetadata(def).inputs.map((i) => i.name).join(', ')}. ` +
             `Outputs: ${modelMetadata(def).outputs.map((o) => o.name).join(', ')}. Params as request parameters under their v1 names ` +
             '(pairs as an int or "h,w"). JSON or binary tensors (Triton\'s binary tensor data extension: `' + HEADER_LENGTH + '`, `binary_data_size`, `binary_data_output`); no content type needed.',
           body: InferRequest.meta({ example: inferExample(def) }),

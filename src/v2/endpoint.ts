@@ -4,12 +4,12 @@ import { withoutTensors, type SplitFinish, type SplitHandoff } from '../layers/e
 import { requestSchema, type LayerRequest } from '../layers/envelope.ts';
 import { prepareTask } from '../layers/prepare.ts';
 import { findLayer } from '../layers/registry.ts';
-import type { LayerDefinition, LayerResult } from '../layers/types.ts';
+import type { LayerDefinition, LayerResult, Mode } from '../layers/types.ts';
 import { memoSchema, type WorkerEndpoint } from '../pool/endpoint.ts';
 import { validate } from '../pool/pipeline.ts';
 import { firstNonFinite } from '../tensors/decode.ts';
 import { assemble, BinaryWriter } from '../tensors/frame.ts';
-import { InferRequest, isProtocolParam, MODEL_VERSION, outputNames, PAIR_PARAMS, STATE_INPUTS, type InferRequest as Infer } from './protocol.ts';
+import { InferRequest, isProtocolParam, MODEL_VERSION, outputNames, PAIR_PARAMS, stateInputs, type InferRequest as Infer, type OutputName } from './protocol.ts';
 
 /**
  * POST /v2/models/{layer}/infer on the workers: the V2 request is translated into the layer's v1
@@ -42,7 +42,7 @@ function paramValue(key: string, v: unknown): unknown {
 export interface Translated {
   body: LayerRequest;
   /** outputs to return, in order, and whether each goes binary */
-  outputs: { name: string; binary: boolean }[];
+  outputs: { name: OutputName; binary: boolean }[];
 }
 
 /** The V2 request as the v1 request of `def`, plus the outputs asked for. Every 400 names the V2 field. */
@@ -56,7 +56,8 @@ export function translate(def: LayerDefinition, req: Infer): Translated {
   }
 
   const names = new Map(def.inputs.map((i) => [i.name, i]));
-  const accepted = [...names.keys(), ...(def.loss ? [] : ['dout']), ...(def.stateful ? Object.keys(STATE_INPUTS) : [])];
+  const states = stateInputs(def);
+  const accepted = [...names.keys(), ...(def.loss ? [] : ['dout']), ...states.keys()];
   const inputs: Record<string, unknown> = {};
   const state: Record<string, unknown> = {};
   let dout: unknown;
@@ -89,7 +90,7 @@ export function translate(def: LayerDefinition, req: Infer): Translated {
       tensor = { shape: input.shape, data };
     }
     if (input.name === 'dout') dout = tensor;
-    else if (input.name in STATE_INPUTS) state[STATE_INPUTS[input.name as keyof typeof STATE_INPUTS]] = tensor;
+    else if (states.has(input.name)) state[states.get(input.name)!] = tensor;
     else inputs[input.name] = tensor;
   });
 
@@ -99,40 +100,41 @@ export function translate(def: LayerDefinition, req: Infer): Translated {
   if (dout !== undefined) body.dout = dout;
 
   // What this request produces, decided before any kernel runs.
-  const train = (mode ?? 'train') === 'train';
+  const current = (typeof mode === 'string' ? mode : 'train') as Mode;
   const grads = def.loss || dout !== undefined;
   const all = outputNames(def);
-  const produced = all.filter((n) => (n.startsWith('grad_') ? grads : n in STATE_INPUTS ? train : true));
+  const produces = (o: OutputName) => o.when === 'always' || (o.when === 'gradients' ? grads : o.modes!.includes(current));
   const fallback = req.parameters?.binary_data_output === true;
-  const outputs = (req.outputs ?? produced.map((name) => ({ name, parameters: undefined }))).map((o, i) => {
+  const outputs = (req.outputs ?? all.filter(produces).map((o) => ({ name: o.name, parameters: undefined }))).map((o, i) => {
     const at = `outputs[${i}].name`;
-    if (!all.includes(o.name)) throw bad(at, `"${o.name}" is not an output of ${def.name}; it has ${all.map((n) => `"${n}"`).join(', ')}`);
-    if (!produced.includes(o.name)) {
-      throw bad(at, o.name.startsWith('grad_') ? `${o.name} needs the input "dout" (the upstream gradient)` : `${o.name} is produced in train mode only`);
+    const known = all.find((x) => x.name === o.name);
+    if (!known) throw bad(at, `"${o.name}" is not an output of ${def.name}; it has ${all.map((n) => `"${n.name}"`).join(', ')}`);
+    if (!produces(known)) {
+      throw bad(at, known.when === 'gradients' ? `${o.name} needs the input "dout" (the upstream gradient)` : `${o.name} is produced in ${known.modes!.join(', ')} mode only`);
     }
     const binary = o.parameters?.binary_data;
-    return { name: o.name, binary: typeof binary === 'boolean' ? binary : fallback };
+    return { name: known, binary: typeof binary === 'boolean' ? binary : fallback };
   });
   return { body: body as LayerRequest, outputs };
 }
 
-function tensorOf(result: LayerResult, name: string, dtype: Dtype): Tensor | undefined {
-  if (name === 'out') return result.out;
-  if (name === 'loss') {
+function tensorOf(result: LayerResult, { path: [field, key] }: OutputName, dtype: Dtype): Tensor | undefined {
+  if (field === 'loss') {
     const data = dtype === 'float32' ? new Float32Array(1) : new Float64Array(1);
     data[0] = result.loss!;
     return { shape: [1], data };
   }
-  if (name.startsWith('grad_')) return result.grads?.[name.slice(5)];
-  return result.state?.[STATE_INPUTS[name as keyof typeof STATE_INPUTS]];
+  if (field === 'out') return result.out;
+  return (result[field as 'grads' | 'state' | 'outputs'] as Record<string, Tensor> | undefined)?.[key!];
 }
 
 /** The V2 answer: JSON outputs with flat data, binary ones in the section in the order listed. */
 export function encodeOutputs(def: LayerDefinition, req: Infer, outputs: Translated['outputs'], result: LayerResult, dtype: Dtype) {
   const section = new BinaryWriter();
   if (result.loss !== undefined && !Number.isFinite(result.loss)) throw ProblemError.at('nonFiniteResult', 'loss', `is ${result.loss}`);
-  const parts = outputs.map(({ name, binary }) => {
-    const t = tensorOf(result, name, dtype);
+  const parts = outputs.map(({ name: output, binary }) => {
+    const { name } = output;
+    const t = tensorOf(result, output, dtype);
     if (!t) throw new Error(`v2: the result has no ${name}`);
     const head = `{"name":"${name}","datatype":"${DATATYPE[dtype]}","shape":[${t.shape.join(',')}]`;
     if (binary) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { LayerDefinition } from '../layers/types.ts';
+import { gradientInputs, type LayerDefinition, type Mode } from '../layers/types.ts';
 
 /**
  * The Open Inference Protocol (KServe V2) as layerserve maps it (API.md, "Open Inference Protocol"):
@@ -8,8 +8,13 @@ import type { LayerDefinition } from '../layers/types.ts';
  */
 export const MODEL_VERSION = '1';
 
-/** V2 input names of the batchnorm state, and their v1 fields. */
-export const STATE_INPUTS = { running_mean: 'runningMean', running_var: 'runningVar' } as const;
+/** A v1 field name as a V2 tensor name: runningMean -> running_mean. */
+export const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** V2 input names of the layer's state (the batchnorm family's running_mean, running_var), to their v1 keys. */
+export function stateInputs(def: LayerDefinition): Map<string, string> {
+  return new Map((def.state?.keys ?? []).map((k) => [snake(k), k]));
+}
 
 /**
  * Request parameters that belong to the protocol, never to the layer: Triton's reserved keys
@@ -31,28 +36,50 @@ function dims(rank: number | { min: number } | 'any'): number[] {
   return typeof rank === 'number' ? new Array(rank).fill(-1) : [-1];
 }
 
-const floatInputs = (def: LayerDefinition) => def.inputs.filter((i) => i.kind === 'float');
 const xRank = (def: LayerDefinition) => {
   const x = def.inputs.find((i) => i.name === 'x');
   return x && x.kind === 'float' ? x.rank : 'any';
 };
 
-/** Every output name the layer can produce: out (or loss), grad_<float input>, the running statistics. */
-export function outputNames(def: LayerDefinition): string[] {
-  return [def.loss ? 'loss' : 'out', ...floatInputs(def).map((i) => `grad_${i.name}`), ...(def.stateful ? Object.keys(STATE_INPUTS) : [])];
+/** One V2 output: its name and where it is in the layer's result. */
+export interface OutputName {
+  name: string;
+  /** which requests produce it */
+  when: 'always' | 'gradients' | 'modes';
+  modes?: readonly Mode[];
+  /** grads.x, state.runningMean, outputs.mask, out, loss */
+  path: [string, string?];
+}
+
+/** Every output the layer can produce: out (or loss), grad_<input>, its state, its further outputs (mask). */
+export function outputNames(def: LayerDefinition): OutputName[] {
+  const out: OutputName[] = [def.loss ? { name: 'loss', when: 'always', path: ['loss'] } : { name: 'out', when: 'always', path: ['out'] }];
+  for (const i of gradientInputs(def)) out.push({ name: `grad_${i}`, when: 'gradients', path: ['grads', i] });
+  for (const k of def.state?.keys ?? []) out.push({ name: snake(k), when: 'modes', modes: def.state!.returnedIn, path: ['state', k] });
+  for (const o of def.outputs ?? []) out.push({ name: o.name, when: 'modes', modes: o.modes, path: ['outputs', o.name] });
+  return out;
 }
 
 /** GET /v2/models/{layer}: float tensors as FP64 (FP32 accepted alike), labels INT64, -1 per dimension. */
 export function modelMetadata(def: LayerDefinition) {
-  const inputs: TensorMeta[] = def.inputs.map((i) =>
-    i.kind === 'labels' ? { name: i.name, datatype: 'INT64', shape: [-1] } : { name: i.name, datatype: 'FP64', shape: dims(i.rank) },
-  );
-  // Optional inputs after the rest.
-  if (!def.loss) inputs.push({ name: 'dout', datatype: 'FP64', shape: dims(xRank(def)) });
-  if (def.stateful) for (const name of Object.keys(STATE_INPUTS)) inputs.push({ name, datatype: 'FP64', shape: [-1] });
-  const outputs: TensorMeta[] = [def.loss ? { name: 'loss', datatype: 'FP64', shape: [1] } : { name: 'out', datatype: 'FP64', shape: dims(xRank(def)) }];
-  for (const i of floatInputs(def)) outputs.push({ name: `grad_${i.name}`, datatype: 'FP64', shape: i.kind === 'float' ? dims(i.rank) : [-1] });
-  if (def.stateful) for (const name of Object.keys(STATE_INPUTS)) outputs.push({ name, datatype: 'FP64', shape: [-1] });
+  const float = (name: string, rank: number | { min: number } | 'any'): TensorMeta => ({ name, datatype: 'FP64', shape: dims(rank) });
+  const inputs: TensorMeta[] = def.inputs
+    .filter((i) => i.kind === 'labels' || !i.optional)
+    .map((i) => (i.kind === 'labels' ? { name: i.name, datatype: 'INT64', shape: [-1] } : float(i.name, i.rank)));
+  // Optional inputs after the rest: dout, the state, the layer's own optional ones (dropout's mask).
+  if (!def.loss) inputs.push(float('dout', xRank(def)));
+  for (const name of stateInputs(def).keys()) inputs.push(float(name, 'any'));
+  for (const i of def.inputs) if (i.kind === 'float' && i.optional) inputs.push(float(i.name, i.rank));
+  const shapeOf = (o: OutputName): number[] => {
+    if (o.name === 'loss') return [1];
+    if (o.path[0] === 'grads') {
+      const i = def.inputs.find((x) => x.name === o.path[1]);
+      return i && i.kind === 'float' ? dims(i.rank) : [-1];
+    }
+    if (o.path[0] === 'state') return [-1];
+    return dims(xRank(def));
+  };
+  const outputs = outputNames(def).map((o) => ({ name: o.name, datatype: 'FP64', shape: shapeOf(o) }));
   return { name: def.name, versions: [MODEL_VERSION], platform: 'layerserve', inputs, outputs };
 }
 
@@ -132,7 +159,7 @@ export function inferExample(def: LayerDefinition): InferRequest {
     tensor(name, t, def.inputs.find((i) => i.name === name)?.kind === 'labels' ? 'INT64' : 'FP64'),
   );
   if (ex.dout !== undefined) inputs.push(tensor('dout', ex.dout, 'FP64'));
-  if (ex.state) for (const [v2, v1] of Object.entries(STATE_INPUTS)) if (ex.state[v1] !== undefined) inputs.push(tensor(v2, ex.state[v1], 'FP64'));
+  if (ex.state) for (const [v2, v1] of stateInputs(def)) if (ex.state[v1] !== undefined) inputs.push(tensor(v2, ex.state[v1], 'FP64'));
   const parameters: Record<string, string | number | boolean> = {};
   for (const [k, v] of Object.entries(ex.params ?? {})) parameters[k] = Array.isArray(v) ? v.join(',') : (v as string | number | boolean);
   if (ex.mode) parameters.mode = ex.mode;
