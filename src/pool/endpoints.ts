@@ -1,6 +1,7 @@
 import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
 import { optimizerEndpoint } from '../optimizers/endpoint.ts';
+import { v2InferEndpoint } from '../v2/endpoint.ts';
 
 import type { WorkerEndpoint } from './endpoint.ts';
 
@@ -12,8 +13,8 @@ export const ENDPOINTS = {
   layer: layerEndpoint,
   check: checkEndpoint,
   gradcheck: gradcheckEndpoint,
+  'v2-infer': v2InferEndpoint,
   optimizer: optimizerEndpoint,
-
 } satisfies Record<string, WorkerEndpoint>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

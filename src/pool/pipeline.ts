@@ -4,6 +4,8 @@ import { ProblemError, type FieldError, type ProblemKind } from '../errors/probl
 import { describeIssues, type IssueLike } from '../errors/zod-issues.ts';
 import type { Limits } from '../layers/prepare.ts';
 import { keysAt } from '../layers/schema-keys.ts';
+import { recycle } from '../kernels/buffers.ts';
+import type { FloatArray } from '../kernels/types.ts';
 import { BinarySection, withSection, type EncodedBody } from '../tensors/frame.ts';
 import type { WorkerEndpoint } from './endpoint.ts';
 import { ENDPOINTS, type EndpointName } from './endpoints.ts';
@@ -17,8 +19,11 @@ export interface RequestMessage {
   op: 'request';
   endpoint: EndpointName;
   key: string;
-  /** the whole body (transferred); null when the request had none */
+  /** the buffer holding the body (transferred); null when the request had none */
   body: ArrayBuffer | null;
+  /** where the body is in it */
+  offset: number;
+  length: number;
   /** framed bodies: the JSON header's byte length (already checked against the body's length) */
   headerLength?: number;
   limits: Limits;
@@ -112,7 +117,7 @@ export function handleRequest(msg: RequestMessage): Outcome {
     let json: unknown;
     let section: BinarySection | null = null;
     if (msg.body) {
-      const bytes = new Uint8Array(msg.body);
+      const bytes = new Uint8Array(msg.body, msg.offset, msg.length);
       const head = framed ? bytes.subarray(0, msg.headerLength) : bytes;
       json = parseJson(Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('utf8'), framed);
       if (framed) section = new BinarySection(bytes.subarray(msg.headerLength));
@@ -127,12 +132,15 @@ export function handleRequest(msg: RequestMessage): Outcome {
         return h;
       });
       timing.decode = lap();
-      if ('handoff' in handled) return { kind: 'handoff', value: handled.handoff, timing };
+      // Tensors read in place from the body would carry the whole body along wherever they go next.
+      if ('handoff' in handled) return { kind: 'handoff', value: compact(handled.handoff), timing };
       msg.clock[0] = now();
       const result = handled.compute();
       msg.clock[1] = now();
       timing.kernel = lap();
       const answer = handled.encode(result);
+      // The answer is a copy: the kernel's pooled output arrays go back to this thread's pool.
+      recycle(...floatArraysOf(result));
       timing.encode = lap();
       return { kind: 'answer', answer, timing };
     } catch (e) {
@@ -153,4 +161,23 @@ export function handleFinish(msg: FinishMessage): { kind: 'answer'; answer: Enco
     if (!(e instanceof ProblemError)) throw e;
     return { kind: 'problem', problem: toPlain(inContext(e, endpoint.context(msg.key), msg.key)) };
   }
+}
+
+/** Every float typed array in a result (out, grads, state, …), for the buffer pool; it ignores arrays it did not lend. */
+function floatArraysOf(value: unknown, out: FloatArray[] = [], depth = 0): FloatArray[] {
+  if (value === null || typeof value !== 'object' || depth > 4) return out;
+  if (value instanceof Float32Array || value instanceof Float64Array) out.push(value);
+  else if (!ArrayBuffer.isView(value)) for (const v of Object.values(value)) floatArraysOf(v, out, depth + 1);
+  return out;
+}
+
+/** The value with every typed array that views only part of its buffer replaced by a copy of its own. */
+function compact(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (ArrayBuffer.isView(value)) {
+    const v = value as unknown as { byteLength: number; buffer: ArrayBufferLike; slice(): unknown };
+    return v.byteLength !== v.buffer.byteLength && 'slice' in v ? v.slice() : value;
+  }
+  if (Array.isArray(value)) return value.map((e) => compact(e, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, e]) => [k, compact(e, depth + 1)]));
 }
