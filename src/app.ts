@@ -15,6 +15,7 @@ import catalogueRoutes from './routes/catalogue.ts';
 import checkRoutes from './routes/check.ts';
 import healthRoutes from './routes/health.ts';
 import layerRoutes from './routes/layers.ts';
+import networkRoutes from './routes/networks.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -81,5 +82,6 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   await app.register(catalogueRoutes, { layers });
   await app.register(layerRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(checkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
+  await app.register(networkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   return app;
 }

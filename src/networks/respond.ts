@@ -1,0 +1,41 @@
+import { ProblemError } from '../errors/problems.ts';
+import type { Dtype, Tensor } from '../kernels/types.ts';
+import type { LayerResult } from '../layers/types.ts';
+import { firstNonFinite } from '../tensors/decode.ts';
+import { encodeTensor } from '../tensors/encode.ts';
+import type { Form } from '../tensors/wire.ts';
+import { key, type NetworkPlan } from './plan.ts';
+
+/**
+ * A step's result as the JSON text of the 200 answer:
+ * `{loss, grads: {name: T}, state: {layer: {runningMean, runningVar}}}`, or `{out, state?}` when no
+ * loss was computed. As for the layers, non-finite values only travel in base64; in a JSON form they
+ * are a 422 naming the tensor.
+ */
+export function encodeStep(result: LayerResult, plan: NetworkPlan, form: Form, dtype: Dtype): string {
+  const tensor = (path: string, t: Tensor) => {
+    const bad = form === 'base64' ? -1 : firstNonFinite(t.data);
+    if (bad >= 0) {
+      throw ProblemError.at('nonFiniteResult', path, `holds ${t.data[bad]} at flat index ${bad} (${dtype} overflow?); JSON cannot carry it: ask for "encoding": "base64" or use float64`);
+    }
+    return encodeTensor(t, form, dtype);
+  };
+  const q = JSON.stringify;
+  const parts: string[] = [];
+  const found = result.grads ?? {};
+  if (result.loss !== undefined) {
+    if (!Number.isFinite(result.loss)) throw ProblemError.at('nonFiniteResult', 'loss', `is ${result.loss}`);
+    parts.push(`"loss":${result.loss}`);
+    parts.push(`"grads":{${plan.tensors.map((n) => `${q(n)}:${tensor(`grads.${n}`, found[key.grad(n)])}`).join(',')}}`);
+  }
+  if (result.out) parts.push(`"out":${tensor('out', result.out)}`);
+  const stateful = plan.layers.filter((l) => l.stateful && found[key.state(l.name!, 'runningMean')]);
+  if (stateful.length) {
+    const inner = stateful.map((l) => {
+      const stat = (s: string) => `${q(s)}:${tensor(`state.${l.name}.${s}`, found[key.state(l.name!, s)])}`;
+      return `${q(l.name)}:{${stat('runningMean')},${stat('runningVar')}}`;
+    });
+    parts.push(`"state":{${inner.join(',')}}`);
+  }
+  return `{${parts.join(',')}}`;
+}
