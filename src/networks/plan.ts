@@ -20,7 +20,8 @@ export interface PlannedLayer {
 }
 
 export interface NetworkPlan {
-  op: 'step';
+  /** step: forward and backward; perturb: the gradient check's centered differences of the loss */
+  op: 'step' | 'perturb';
   layers: PlannedLayer[];
   /** every tensor name in params, in request order */
   tensors: string[];
@@ -29,6 +30,9 @@ export interface NetworkPlan {
   reg: number;
   /** distinct tensors bound to an input named w (the ones reg applies to) */
   regularized: string[];
+  /** perturb: h, and the coordinates (tensor name, flat index) to move by ±h */
+  step?: number;
+  coords?: { tensor: string; index: number }[];
 }
 
 /** Keys of the task's inputs and of the result's tensors. */

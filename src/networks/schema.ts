@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GRADCHECK } from '../check/schema.ts';
 import { Dtype, FORMS, LabelsSchema, TensorSchema, type WireLabels, type WireTensor } from '../tensors/wire.ts';
 
 /**
@@ -89,7 +90,7 @@ export const STEP_EXAMPLE = {
   ],
   params: {
     W1: [[0.2, -0.1, 0.4], [0.3, 0.5, -0.2]],
-    b1: [0, 0.1, 0],
+    b1: [0.01, 0.1, 0.03],
     W2: [[0.1, -0.3], [0.2, 0.4], [-0.5, 0.1]],
     b2: [0, 0],
   },
@@ -131,3 +132,19 @@ export const stepResponseSchema = z.strictObject({
     .optional()
     .meta({ description: "the rule's next state per tensor, to send back with the next step; iff update" }),
 });
+
+/** POST /v1/networks/step/gradcheck: the step's body (without update and encoding) and the layer gradcheck's settings. */
+export const gradcheckRequestSchema = z
+  .strictObject({
+    ...stepFields,
+    step: z.number().gt(0).max(1).default(GRADCHECK.step).meta({ description: 'h of the centered difference (L(w + h) − L(w − h)) / 2h' }),
+    samples: z
+      .int()
+      .min(1)
+      .max(GRADCHECK.maxSamples)
+      .default(GRADCHECK.samples)
+      .meta({ description: 'coordinates checked per tensor in params; a tensor with more elements is sampled (without repeats)' }),
+    seed: z.int().min(0).max(2 ** 32 - 1).default(GRADCHECK.seed).meta({ description: 'seed of the sampled coordinates' }),
+    threshold: z.number().gt(0).max(1).default(GRADCHECK.threshold).meta({ description: 'pass when the relative error of every checked tensor is at most this' }),
+  })
+  .meta({ example: { ...STEP_EXAMPLE, samples: 8 } });

@@ -125,16 +125,40 @@ function accumulate(sums: Map<string, Tensor>, owned: Set<string>, name: string,
   for (let i = 0; i < acc.length; i++) acc[i] += d[i];
 }
 
+/**
+ * The gradient check's work: for each coordinate, the loss at w ± h and the centered difference,
+ * with the one-sided slopes beside it (rows [(f₊ − f₋) / 2h, (f₊ − f₀) / h, (f₀ − f₋) / h], as the
+ * layer gradcheck's probe). The tensors are the task's own float64 copies; each is restored after.
+ */
+export function runPerturb(task: LayerTask<NetworkPlan>, find: Find): LayerResult {
+  const { step: h, coords } = task.params as Required<NetworkPlan>;
+  const f0 = lossOnly(task, find);
+  const data = new Float64Array(coords.length * 3);
+  coords.forEach(({ tensor, index }, k) => {
+    const w = task.inputs[key.param(tensor)].data;
+    const old = w[index];
+    w[index] = old + h;
+    const plus = lossOnly(task, find);
+    w[index] = old - h;
+    const minus = lossOnly(task, find);
+    w[index] = old;
+    data[3 * k] = (plus - minus) / (2 * h);
+    data[3 * k + 1] = (plus - f0) / h;
+    data[3 * k + 2] = (f0 - minus) / h;
+  });
+  return { out: { shape: [coords.length, 3], data } };
+}
+
 /** The step as a worker task, as the registry's internal layers are: `find` looks layers up on the worker. */
 export function networkStep(find: Find): LayerDefinition<NetworkPlan> {
   return {
     name: NETWORK_STEP,
-    summary: 'internal: one network step (POST /v1/networks/step)',
+    summary: 'internal: one network step (POST /v1/networks/step), or its gradient check\'s perturbed losses',
     description: 'not a route of its own',
     inputs: [],
     params: z.custom<NetworkPlan>(),
     example: {},
     outShape: () => [],
-    compute: (task) => runStep(task, find),
+    compute: (task) => (task.params.op === 'perturb' ? runPerturb(task, find) : runStep(task, find)),
   };
 }

@@ -4,9 +4,11 @@ import { ProblemSchema } from '../layers/envelope.ts';
 import type { Limits } from '../layers/prepare.ts';
 import type { LayerDefinition } from '../layers/types.ts';
 import { findLayer } from '../layers/registry.ts';
+import { runNetworkGradcheck, type NetworkGradcheckRequest, type NetworkRunner } from '../networks/gradcheck.ts';
 import { prepareNetwork } from '../networks/prepare.ts';
 import { encodeStep } from '../networks/respond.ts';
-import { stepRequestSchema, stepResponseSchema, type StepRequest } from '../networks/schema.ts';
+import { gradcheckRequestSchema, stepRequestSchema, stepResponseSchema, type StepRequest } from '../networks/schema.ts';
+import { gradcheckResponseSchema } from '../check/schema.ts';
 import { NETWORK_STEP } from '../networks/step.ts';
 import { runLayer } from '../pool/dispatch.ts';
 import { cancelOnDisconnect } from './cancel.ts';
@@ -69,6 +71,37 @@ export default async function networkRoutes(app: FastifyInstance, opts: NetworkR
           `kernel;dur=${ms(answer.kernelMs)}, encode;dur=${ms(t3 - t2)}`,
       );
       return (reply as FastifyReply).type('application/json; charset=utf-8').send(text);
+    },
+  );
+
+  r.post(
+    '/v1/networks/step/gradcheck',
+    {
+      schema: {
+        tags: ['networks'],
+        security: [{ bearer: [] }, {}],
+        summary: 'Numeric gradient check of a whole network\'s loss',
+        description:
+          'The body of /v1/networks/step (without `update`), plus the layer gradcheck\'s `step`, `samples` (coordinates per tensor), `seed` and `threshold`. ' +
+          'Centered differences in float64 of the whole loss (reg included) at sampled coordinates of every tensor in params, against the step\'s ' +
+          'gradients; the last layer must be a loss and `y` is required. The answer is shaped like the layer gradcheck\'s, keyed `grads.<name>`.',
+        body: gradcheckRequestSchema,
+        response: {
+          200: { description: 'per tensor: relative error, coordinates checked, the worst one', content: { 'application/json': { schema: gradcheckResponseSchema } } },
+          ...problems,
+        },
+      },
+      config: { layer: 'networks/step/gradcheck' },
+    },
+    async (request, reply) => {
+      const { cancel, release } = cancelOnDisconnect(reply);
+      // The tensors are copied, not transferred: every probe perturbs its own copy of the same inputs.
+      const run: NetworkRunner = async (task) => (await runLayer(app.pool, step, task, { transfer: false, cancel })).result;
+      try {
+        return await runNetworkGradcheck(request.body as NetworkGradcheckRequest, opts.limits, catalogue, run, app.pool.size);
+      } finally {
+        release();
+      }
     },
   );
 }
