@@ -3,6 +3,7 @@ import { serializerCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
 import { LAYERS, TEST_LAYERS } from './layers/registry.ts';
+import { RULES } from './optimizers/registry.ts';
 import access from './plugins/access.ts';
 import docs from './plugins/docs.ts';
 import metrics from './plugins/metrics.ts';
@@ -16,11 +17,13 @@ import checkRoutes from './routes/check.ts';
 import healthRoutes from './routes/health.ts';
 import layerRoutes from './routes/layers.ts';
 import networkRoutes from './routes/networks.ts';
+import optimizerRoutes from './routes/optimizers.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config;
     layerNames: string[];
+    ruleNames: string[];
     shuttingDown: boolean;
   }
   interface FastifyRequest {
@@ -51,6 +54,7 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
 
   app.decorate('config', config);
   app.decorate('layerNames', layers.map((l) => l.name));
+  app.decorate('ruleNames', RULES.map((r) => r.name));
   app.decorate('shuttingDown', false);
   app.decorateRequest('receivedAt', 0);
   app.addHook('onRequest', async (request, reply) => {
@@ -83,5 +87,6 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   await app.register(layerRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(checkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(networkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
+  await app.register(optimizerRoutes, { rules: RULES, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   return app;
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, postLayer } from './helpers/app.ts';
-import { errorCases } from './helpers/vectors.ts';
+import { buildTestApp, post, postLayer } from './helpers/app.ts';
+import { errorCases, V11_DIR, VECTOR_DIR } from './helpers/vectors.ts';
 
 let app: FastifyInstance;
 beforeAll(async () => {
@@ -11,17 +11,31 @@ afterAll(() => app.close());
 
 const isProblem = (headers: Record<string, unknown>) => String(headers['content-type']).startsWith('application/problem+json');
 
-describe('errors.json: every reference error case', () => {
-  for (const c of errorCases()) {
-    it(`${c.name} → ${c.status}`, async (ctx) => {
-      if (c.layer !== 'no-such-layer' && !app.layerNames.includes(c.layer)) ctx.skip();
-      const r = await postLayer(app, c.layer, c.request);
+/** v1.1 error cases of routes another change brings (as in vectors.test.ts): delete the line when it lands. */
+const NOT_YET_SERVED: Record<string, string> = {
+  networks: 'POST /v1/networks/step comes with the networks change (issue 14)',
+  dropout: 'the dropout layer comes with the next commit',
+};
+
+const cases = [
+  ...errorCases(VECTOR_DIR).map((c) => ({ ...c, file: 'errors.json' })),
+  ...errorCases(V11_DIR)
+    .filter((c) => !(c.layer in NOT_YET_SERVED))
+    .map((c) => ({ ...c, file: 'v1.1/errors.json' })),
+];
+
+describe('errors.json: every reference error case, v1 and v1.1, to its route', () => {
+  for (const c of cases) {
+    it(`${c.file}: ${c.name} → ${c.status}`, async () => {
+      const r = await post(app, c.route, c.request);
       expect(r.status, r.body.slice(0, 300)).toBe(c.status);
       expect(isProblem(r.headers)).toBe(true);
       expect(r.json).toMatchObject({ status: c.status, type: expect.stringMatching(/^urn:layerserve:problem:/), title: expect.any(String) });
       expect(r.json.detail.length).toBeGreaterThan(10);
       expect(r.body).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces
       expect(r.headers['server-timing']).toMatch(/^total;dur=[\d.]+$/);
+      // a 404 names the layer or rule that does not exist, not just the route
+      if (c.status === 404) expect(r.json.detail).toContain(`"${c.layer}"`);
     });
   }
 });

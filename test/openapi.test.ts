@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openapiText } from '../scripts/openapi-document.ts';
-import { buildTestApp, postLayer } from './helpers/app.ts';
+import { buildTestApp, post, postLayer } from './helpers/app.ts';
 
 let app: FastifyInstance;
 beforeAll(async () => {
@@ -36,6 +36,20 @@ describe('the OpenAPI document', () => {
       expect(r.status, `${layer}: ${r.body}`).toBe(200);
       expect(r.json.out ?? r.json.loss).toBeDefined();
     }
+  });
+
+  it('documents every update rule with an example that works as is', async () => {
+    const doc = (await app.inject({ url: '/docs/json' })).json();
+    for (const rule of app.ruleNames) {
+      const op = doc.paths[`/v1/optimizers/${rule}`]?.post;
+      expect(op, rule).toBeDefined();
+      expect(op.tags).toEqual(['optimizers']);
+      const example = op.requestBody.content['application/json'].schema.example;
+      const r = await post(app, `/v1/optimizers/${rule}`, example);
+      expect(r.status, `${rule}: ${r.body}`).toBe(200);
+      expect(r.json.w).toBeDefined();
+    }
+    expect(doc.paths['/v1/optimizers']?.get).toBeDefined();
   });
 
   it('lists every layer at /v1/layers with params and defaults from the validating schemas', async () => {

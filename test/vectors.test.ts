@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, postLayer } from './helpers/app.ts';
-import { compareTensor, inAllForms, layerVectorFiles } from './helpers/vectors.ts';
+import { buildTestApp, post } from './helpers/app.ts';
+import { compareAnswer, inAllForms, V11_DIR, VECTOR_DIR, vectorFiles, type VectorFile } from './helpers/vectors.ts';
 
 let app: FastifyInstance;
 beforeAll(async () => {
@@ -9,29 +9,35 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-// Every PyTorch reference case, through the HTTP layer (app.inject), in all three tensor forms.
-for (const file of layerVectorFiles()) {
-  describe(`vectors: ${file.layer}`, () => {
+/**
+ * v1.1 files whose routes another change brings: replayed once it lands (delete the line then). Every
+ * other file is replayed, and a route that is not served fails its cases: nothing is skipped.
+ */
+const NOT_YET_SERVED: Record<string, string> = {
+  'v1.1/networks.json': 'POST /v1/networks/step comes with the networks change (issue 14)',
+  'v1.1/dropout.json': 'the dropout layer comes with the next commit',
+};
+
+const files: VectorFile[] = [...vectorFiles(VECTOR_DIR), ...vectorFiles(V11_DIR).filter((f) => !(f.file in NOT_YET_SERVED))];
+
+// Every reference case, through the HTTP layer (app.inject), in all three tensor forms, to the file's route.
+for (const file of files) {
+  describe(`vectors: ${file.file} → ${file.route}`, () => {
     for (const c of file.cases) {
       for (const [form, request] of Object.entries(inAllForms(c.request))) {
-        it(`${c.name} (${form})`, async (ctx) => {
-          if (!app.layerNames.includes(file.layer)) ctx.skip();
-          const r = await postLayer(app, file.layer, request);
+        it(`${c.name} (${form})`, async () => {
+          const r = await post(app, file.route, request);
           expect(r.status, r.body.slice(0, 300)).toBe(200);
           expect(r.headers['server-timing']).toMatch(/decode;dur=.*queue;dur=.*kernel;dur=.*encode;dur=/);
           const e = c.expect;
-          const fails: string[] = [];
-          if (e.loss !== undefined) fails.push(...compareTensor('loss', r.json.loss, e.loss, c.tol));
-          if (e.out) fails.push(...compareTensor('out', r.json.out, e.out, c.tol));
-          for (const [k, v] of Object.entries(e.grads ?? {})) fails.push(...compareTensor(`grads.${k}`, r.json.grads?.[k], v, c.tol));
-          for (const [k, v] of Object.entries(e.state ?? {})) fails.push(...compareTensor(`state.${k}`, r.json.state?.[k], v, c.tol));
-          expect(fails).toEqual([]);
+          expect(compareAnswer(r.json, e, c.tol)).toEqual([]);
           if (!e.grads) expect(r.json.grads).toBeUndefined();
-          if (!e.state) expect(r.json.state).toBeUndefined();
-          // The response comes back in the form of inputs.x.
-          if (form === 'nested') expect(Array.isArray(r.json.out ?? r.json.grads.x)).toBe(true);
-          if (form === 'base64') expect(typeof (r.json.out ?? r.json.grads.x).b64).toBe('string');
-          if (form === 'flat') expect(Array.isArray((r.json.out ?? r.json.grads.x).data)).toBe(true);
+          if (!e.state) expect(r.json.state ?? {}).toEqual({});
+          // The response comes back in the form of the first input (x, or an update rule's w).
+          const first = r.json.out ?? r.json.grads?.x ?? r.json.w;
+          if (form === 'nested') expect(Array.isArray(first)).toBe(true);
+          if (form === 'base64') expect(typeof first.b64).toBe('string');
+          if (form === 'flat') expect(Array.isArray(first.data)).toBe(true);
         });
       }
     }

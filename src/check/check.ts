@@ -2,7 +2,7 @@ import { ProblemError } from '../errors/problems.ts';
 import type { LayerRequest } from '../layers/envelope.ts';
 import { prepareTask, type Limits } from '../layers/prepare.ts';
 import type { Tensor } from '../kernels/types.ts';
-import type { LayerDefinition, LayerResult } from '../layers/types.ts';
+import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts';
 import { firstNonFinite } from '../tensors/decode.ts';
 import { inFloat64, outShapeOf, prepareClaims, type Claim } from './claims.ts';
 import { compare, unravel } from './compare.ts';
@@ -53,17 +53,27 @@ function verdict(c: Claim, e: Expected): CheckResult {
   };
 }
 
+/** A check request with every 4xx decided and its tensors decoded (float64): plain data, it crosses threads. */
+export interface PreparedCheck {
+  task: LayerTask;
+  claims: Claim[];
+}
+
 /**
- * POST /v1/layers/{layer}/check: every 4xx decided here on the main thread (prepareTask for the
- * layer's part, prepareClaims for the claims), the float64 reference and the hint variants on the
- * workers, the comparisons here.
+ * POST /v1/layers/{layer}/check, first half (on a worker, with the body's parsing): every 4xx,
+ * prepareTask for the layer's part, prepareClaims for the claims.
  */
-export async function runCheck(def: LayerDefinition, body: CheckRequest, limits: Limits, run: Runner): Promise<CheckAnswer> {
+export function prepareCheck(def: LayerDefinition, body: CheckRequest, limits: Limits): PreparedCheck {
   const prepared = prepareTask(def, body as LayerRequest, limits);
   const claims = prepareClaims(def, prepared.task, body.claimed, body.threshold, limits);
   const task = inFloat64(prepared.task);
   // Without claimed gradients a backward pass would be work for nothing.
   if (!def.loss && !claims.some((c) => c.key.startsWith('grads.'))) task.dout = undefined;
+  return { task, claims };
+}
+
+/** Second half: the float64 reference and the hint variants on the workers, the comparisons here. */
+export async function runCheck(def: LayerDefinition, { task, claims }: PreparedCheck, run: Runner): Promise<CheckAnswer> {
   const reference = await run(def, task);
 
   const expected = new Map(claims.map((c) => [c.key, expectedOf(reference, c.key)]));

@@ -77,10 +77,24 @@ async function runProbes(tasks: LayerTask[], run: Runner, workers: number): Prom
   throw error;
 }
 
-export async function runGradcheck(def: LayerDefinition, body: GradcheckRequest, limits: Limits, run: Runner, workers: number): Promise<GradcheckAnswer> {
+/** A gradcheck request with every 4xx decided and its tensors decoded (float64): plain data, it crosses threads. */
+export interface PreparedGradcheck {
+  task: LayerTask;
+  step: number;
+  samples: number;
+  seed: number;
+  threshold: number;
+}
+
+/** First half (on a worker, with the body's parsing): every 4xx and the decoding. */
+export function prepareGradcheck(def: LayerDefinition, body: GradcheckRequest, limits: Limits): PreparedGradcheck {
   const prepared = prepareTask(def, body as LayerRequest, limits);
-  const task = inFloat64(prepared.task);
-  const { step, samples, seed, threshold } = body;
+  return { task: inFloat64(prepared.task), step: body.step, samples: body.samples, seed: body.seed, threshold: body.threshold };
+}
+
+/** Second half, on the main thread: the analytic gradient and the probes across the pool, the comparison here. */
+export async function runGradcheck(def: LayerDefinition, prepared: PreparedGradcheck, run: Runner, workers: number): Promise<GradcheckAnswer> {
+  const { task, step, samples, seed, threshold } = prepared;
   let objective = def.loss ? 'loss' : 'sum(out · dout)';
   if (!def.loss && !task.dout) {
     const shape = outShapeOf(def, task);

@@ -10,6 +10,7 @@ export const PROBLEMS = {
   shapeMismatch: { status: 400, title: 'Tensor shapes do not fit' },
   invalidParam: { status: 400, title: 'A parameter is out of range' },
   unknownLayer: { status: 404, title: 'No such layer' },
+  unknownRule: { status: 404, title: 'No such update rule' },
   notFound: { status: 404, title: 'No such route' },
   methodNotAllowed: { status: 405, title: 'Method not allowed' },
   bodyTooLarge: { status: 413, title: 'The body is too large' },

@@ -40,13 +40,17 @@ export function describeValue(v: unknown): string {
 
 /**
  * Which branch of a tensor/labels union the client meant: arrays are the nested form (first branch),
- * objects with `b64` or `dtype` the base64 form (last branch), other objects the flat form.
+ * objects with `bytes` the binary form (last branch), objects with `b64` or `dtype` the base64 form
+ * (tensors: third of four branches; labels have no base64 form, so their binary one), other objects
+ * the flat form (second branch).
  */
 function chooseBranch(value: unknown, branches: IssueLike[][]): IssueLike[] | undefined {
   if (Array.isArray(value)) return branches[0];
   if (value === null || typeof value !== 'object') return undefined;
-  const objects = branches.slice(1);
-  return 'b64' in value || 'dtype' in value ? objects[objects.length - 1] : objects[0];
+  const last = branches[branches.length - 1];
+  if ('bytes' in value) return last;
+  if ('b64' in value || 'dtype' in value) return branches.length === 4 ? branches[2] : last;
+  return branches[1];
 }
 
 /**

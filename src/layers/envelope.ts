@@ -29,7 +29,7 @@ export function requestSchema(def: LayerDefinition) {
       inputs: z.strictObject(inputs),
       params: def.params,
       ...(def.loss ? {} : { dout: TensorSchema.optional().meta({ description: 'upstream gradient, shaped like out; when sent, grads are returned' }) }),
-      encoding: z.enum(FORMS).optional().meta({ description: 'form of the response tensors; default: the form of inputs.x' }),
+      encoding: z.enum(FORMS).optional().meta({ description: 'form of the response tensors; default: the form of inputs.x (binary: a framed answer, see Inference-Header-Content-Length)' }),
     })
     .meta({ example: def.example });
 }

@@ -2,17 +2,24 @@ import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
 import { firstNonFinite } from '../tensors/decode.ts';
 import { encodeTensor } from '../tensors/encode.ts';
+import { assemble, BinaryWriter, type EncodedBody } from '../tensors/frame.ts';
 import type { Form } from '../tensors/wire.ts';
 import type { LayerResult } from './types.ts';
 
+/** The 200 answer's bytes: JSON text, or a framed body (JSON header + binary section) for the binary form. */
+export function encodeAnswer(result: LayerResult, form: Form, dtype: Dtype): EncodedBody {
+  const section = form === 'binary' ? new BinaryWriter() : undefined;
+  return assemble(encodeResult(result, form, dtype, section), section);
+}
+
 /**
- * A kernel result as the JSON text of the 200 answer. Non-finite values can only travel in base64;
- * in a JSON form they are a 422 naming the output. A non-finite loss is always a 422.
+ * A kernel result as the JSON text of the 200 answer. Non-finite values can only travel in base64
+ * or binary; in a JSON form they are a 422 naming the output. A non-finite loss is always a 422.
  */
-export function encodeResult(result: LayerResult, form: Form, dtype: Dtype): string {
+export function encodeResult(result: LayerResult, form: Form, dtype: Dtype, section?: BinaryWriter): string {
   const parts: string[] = [];
   const tensor = (path: string, t: Tensor) => {
-    const bad = form === 'base64' ? -1 : firstNonFinite(t.data);
+    const bad = form === 'base64' || form === 'binary' ? -1 : firstNonFinite(t.data);
     if (bad >= 0) {
       throw ProblemError.at(
         'nonFiniteResult',
@@ -20,7 +27,7 @@ export function encodeResult(result: LayerResult, form: Form, dtype: Dtype): str
         `holds ${t.data[bad]} at flat index ${bad} (${dtype} overflow?); JSON cannot carry it: ask for "encoding": "base64" or use float64`,
       );
     }
-    return encodeTensor(t, form, dtype);
+    return encodeTensor(t, form, dtype, section);
   };
   if (result.loss !== undefined) {
     if (!Number.isFinite(result.loss)) {

@@ -40,7 +40,8 @@ export interface LayerTask<P = unknown> {
   params: P;
   inputs: Record<string, Tensor>;
   labels: Record<string, Int32Array>;
-  state: Partial<Record<StateName, Tensor>>;
+  /** by state key: the batchnorm family's running statistics, an update rule's state */
+  state: Record<string, Tensor>;
   dout?: Tensor;
 }
 
@@ -48,7 +49,7 @@ export interface LayerResult {
   out?: Tensor;
   loss?: number;
   grads?: Record<string, Tensor>;
-  state?: Partial<Record<StateName, Tensor>>;
+  state?: Record<string, Tensor>;
 }
 
 /**

@@ -79,13 +79,18 @@ async function problems(app: FastifyInstance) {
 
   app.setNotFoundHandler((request, reply) => {
     const layer = /^\/v1\/layers\/([^/?]+)/.exec(request.url)?.[1];
+    const rule = /^\/v1\/optimizers\/([^/?]+)/.exec(request.url)?.[1];
     const known = app.layerNames;
     const problem =
       layer && !known.includes(layer)
         ? new ProblemError('unknownLayer', `no layer "${layer}"; the layers are ${known.join(', ')}`, {
             extensions: { layers: known },
           })
-        : new ProblemError('notFound', `no route ${request.method} ${request.url.split('?')[0]}; see /docs for the routes`);
+        : rule && !app.ruleNames.includes(rule)
+          ? new ProblemError('unknownRule', `no update rule "${rule}"; the rules are ${app.ruleNames.join(', ')}`, {
+              extensions: { rules: app.ruleNames },
+            })
+          : new ProblemError('notFound', `no route ${request.method} ${request.url.split('?')[0]}; see /docs for the routes`);
     return sendProblem(request, reply, problem);
   });
 }

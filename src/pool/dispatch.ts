@@ -20,7 +20,17 @@ export interface RunOptions {
 export async function runLayer(pool: KernelPool, def: LayerDefinition, task: LayerTask, { transfer, cancel }: RunOptions): Promise<PoolAnswer> {
   const parts = def.split?.(task, pool.size);
   if (!parts || parts.length < 2 || !def.merge) return pool.run(task, transfer ? buffersOf(task) : [], cancel);
-  const shared = cancel ?? new AbortController();
+  const answers = await runParts(pool, parts, cancel ?? new AbortController());
+  return {
+    result: def.merge(answers.map((a) => a.result), task),
+    queueMs: Math.min(...answers.map((a) => a.queueMs)),
+    kernelMs: Math.max(...answers.map((a) => a.kernelMs)),
+    parts: parts.length,
+  };
+}
+
+/** Runs the parts of a split task at once, sharing one controller: one failure (a timeout) stops the rest. */
+export async function runParts(pool: KernelPool, parts: LayerTask[], shared: AbortController): Promise<PoolAnswer[]> {
   // The parts' buffers are fresh slices: always theirs to hand over.
   const settled = await Promise.allSettled(parts.map((part) => pool.run(part, buffersOf(part), shared)));
   const failures = settled.filter((s) => s.status === 'rejected').map((s) => s.reason);
@@ -29,11 +39,5 @@ export async function runLayer(pool: KernelPool, def: LayerDefinition, task: Lay
     shared.abort();
     throw failures.find((e) => !(e instanceof ClientGoneError)) ?? failures[0];
   }
-  const answers = settled.map((s) => (s as PromiseFulfilledResult<PoolAnswer>).value);
-  return {
-    result: def.merge(answers.map((a) => a.result), task),
-    queueMs: Math.min(...answers.map((a) => a.queueMs)),
-    kernelMs: Math.max(...answers.map((a) => a.kernelMs)),
-    parts: parts.length,
-  };
+  return settled.map((s) => (s as PromiseFulfilledResult<PoolAnswer>).value);
 }

@@ -1,7 +1,9 @@
 import { Piscina } from 'piscina';
 import { ProblemError } from '../errors/problems.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
-import type { WorkerAnswer, WorkerRequest } from './worker.ts';
+import type { FinishMessage, handleFinish, Outcome, RequestMessage } from './pipeline.ts';
+import { transferablesOf } from './transfer.ts';
+import type { WorkerAnswer, WorkerMessage } from './worker.ts';
 
 export interface PoolOptions {
   workers: number;
@@ -75,21 +77,45 @@ export class KernelPool {
    * controller across its parts, so a timeout or disconnect stops all of them.
    */
   async run(task: LayerTask, transfer: ArrayBuffer[], cancel: AbortController = new AbortController()): Promise<PoolAnswer> {
+    const sent = now();
+    const answer = await this.dispatch<WorkerAnswer>((clock) => ({ op: 'task', task, clock }), transfer, cancel, task.layer);
+    return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start, parts: 1 };
+  }
+
+  /**
+   * Runs a whole request on a worker (src/pool/pipeline.ts): its body is transferred; the answer's
+   * bytes, a problem or a handoff come back. `queueMs` is the wait until a worker took it.
+   */
+  async request(message: Omit<RequestMessage, 'op' | 'clock' | 'workers'>, cancel: AbortController): Promise<Outcome & { queueMs: number }> {
+    const sent = now();
+    const transfer = message.body ? [message.body] : [];
+    const outcome = await this.dispatch<Outcome>((clock) => ({ ...message, op: 'request', workers: this.size, clock }), transfer, cancel, message.key);
+    return { ...outcome, queueMs: Math.max(0, outcome.timing.start - sent) };
+  }
+
+  /** Ends a handed-off request on a worker (e.g. merges a split request's parts and encodes the answer). */
+  async finish(message: Omit<FinishMessage, 'op'>, cancel: AbortController): Promise<ReturnType<typeof handleFinish>> {
+    return this.dispatch(() => ({ ...message, op: 'finish' }), transferablesOf(message.value), cancel, message.key);
+  }
+
+  private async dispatch<T>(make: (clock: Float64Array) => WorkerMessage, transfer: ArrayBuffer[], cancel: AbortController, label: string): Promise<T> {
     if (this.closed) throw new ProblemError('shuttingDown', 'the service is shutting down', { headers: { 'retry-after': '5' } });
     if (this.piscina.queueSize >= this.options.maxQueue && this.busy >= this.size) {
       throw new ProblemError('overloaded', `all ${this.size} workers are busy and ${this.piscina.queueSize} requests are waiting; try again shortly`, {
         headers: { 'retry-after': '1' },
       });
     }
-    // The time limit counts compute only. The worker writes its start time into a shared slot; the
-    // timer re-arms itself until the kernel has run timeoutMs, so time in the queue or a replacement
-    // worker's start-up is not charged, and no extra message crosses threads.
-    const clock = new Float64Array(new SharedArrayBuffer(8));
+    // The time limit counts the kernel only: not the queue, a replacement worker's start-up, nor a
+    // request's parsing, decoding and encoding on the worker (linear in a body the body limit bounds).
+    // The worker writes the kernel's start (slot 0) and end (slot 1) into a shared clock; the timer
+    // re-arms itself until the kernel has run timeoutMs or has ended, and no extra message crosses threads.
+    const clock = new Float64Array(new SharedArrayBuffer(16));
     const limit = this.options.timeoutMs;
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
     const check = () => {
-      const started = clock[0];
+      const [started, ended] = clock;
+      if (ended !== 0) return;
       const left = started === 0 ? limit : started + limit - now();
       if (left > 0) timer = setTimeout(check, left);
       else {
@@ -98,15 +124,12 @@ export class KernelPool {
       }
     };
     timer = setTimeout(check, limit);
-    const sent = now();
     this.inFlight++;
     try {
-      const request: WorkerRequest = { task, clock };
-      const answer = (await this.piscina.run(request, { transferList: transfer, signal: cancel.signal })) as WorkerAnswer;
-      return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start, parts: 1 };
+      return (await this.piscina.run(make(clock), { transferList: transfer, signal: cancel.signal })) as T;
     } catch (error) {
       if (timedOut) {
-        throw new ProblemError('timeout', `${task.layer}: the computation ran past the ${limit} ms limit; it was stopped and its worker replaced`);
+        throw new ProblemError('timeout', `${label}: the computation ran past the ${limit} ms limit; it was stopped and its worker replaced`);
       }
       if (cancel.signal.aborted) throw new ClientGoneError();
       throw error;

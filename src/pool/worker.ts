@@ -1,12 +1,18 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { findLayer } from '../layers/registry.ts';
+import { findTask } from '../tasks.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
+import { handleFinish, handleRequest, type FinishMessage, type RequestMessage } from './pipeline.ts';
+import { transferablesOf } from './transfer.ts';
 
-export interface WorkerRequest {
+/** A checked task for the kernel alone (split parts, check references and probes). */
+export interface TaskMessage {
+  op: 'task';
   task: LayerTask;
-  /** shared with the main thread: the kernel's start time (epoch ms) goes in slot 0 */
+  /** shared with the main thread: the kernel's start time (epoch ms) goes in slot 0, its end in slot 1 */
   clock: Float64Array;
 }
+
+export type WorkerMessage = TaskMessage | RequestMessage | FinishMessage;
 
 export interface WorkerAnswer {
   result: LayerResult;
@@ -17,32 +23,43 @@ export interface WorkerAnswer {
 
 const now = () => performance.timeOrigin + performance.now();
 
-function buffersOf(result: LayerResult): ArrayBuffer[] {
-  const seen = new Set<ArrayBuffer>();
-  const add = (t: { data: { buffer: ArrayBufferLike } } | undefined) => t && seen.add(t.data.buffer as ArrayBuffer);
-  add(result.out);
-  for (const t of Object.values(result.grads ?? {})) add(t);
-  for (const t of Object.values(result.state ?? {})) add(t);
-  return [...seen];
-}
-
-/** Thin on purpose: checked task in, kernel, transferred buffers out. All 4xx decisions happened before. */
-export default function runTask(request: WorkerRequest | null) {
-  if (request === null) return null; // warm-up: the imports above have loaded
-  const { task, clock } = request;
-  const def = findLayer(task.layer);
-  if (!def) throw new Error(`worker: no layer ${task.layer}`);
-  const start = now();
-  clock[0] = start; // the main thread's time limit counts from here
-  const result = def.compute(task);
-  const answer: WorkerAnswer = { result, start, end: now() };
-  const transfer = buffersOf(result);
+/** The value, with every buffer it holds handed over to the main thread instead of copied. */
+function moved<T extends object>(value: T) {
+  const transfer = transferablesOf(value);
   return move({
     get [transferableSymbol]() {
       return transfer;
     },
     get [valueSymbol]() {
-      return answer;
+      return value;
     },
   });
+}
+
+function runTask({ task, clock }: TaskMessage) {
+  const def = findTask(task.layer);
+  if (!def) throw new Error(`worker: no task ${task.layer}`);
+  const start = now();
+  clock[0] = start; // the main thread's time limit counts from here
+  const result = def.compute(task);
+  const end = now();
+  clock[1] = end;
+  const answer: WorkerAnswer = { result, start, end };
+  return moved(answer);
+}
+
+/**
+ * Thin on purpose: a message in, transferred buffers out. `request` runs a whole POST (src/pool/pipeline.ts),
+ * `task` one kernel, `finish` the end of a handed-off request (merge and encode).
+ */
+export default function work(message: WorkerMessage | null) {
+  if (message === null) return null; // warm-up: the imports above have loaded
+  switch (message.op) {
+    case 'task':
+      return runTask(message);
+    case 'request':
+      return moved(handleRequest(message));
+    case 'finish':
+      return moved(handleFinish(message));
+  }
 }

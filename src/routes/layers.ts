@@ -1,14 +1,12 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { ProblemSchema, requestSchema, responseSchema, type LayerRequest } from '../layers/envelope.ts';
-import { prepareTask, type Limits } from '../layers/prepare.ts';
-import { encodeResult } from '../layers/respond.ts';
-import { ProblemError } from '../errors/problems.ts';
+import type { FastifyInstance } from 'fastify';
+import { ProblemSchema, requestSchema, responseSchema } from '../layers/envelope.ts';
+import type { SplitHandoff } from '../layers/endpoint.ts';
+import type { Limits } from '../layers/prepare.ts';
 import type { LayerDefinition } from '../layers/types.ts';
-import { runLayer } from '../pool/dispatch.ts';
-import { cancelOnDisconnect } from './cancel.ts';
+import { runParts } from '../pool/dispatch.ts';
+import { fromPlain } from '../pool/pipeline.ts';
+import { acceptRawBodies, postOnWorker, type Continue } from './worker-route.ts';
 
-const now = () => performance.now();
 const ms = (d: number) => d.toFixed(3);
 
 export interface LayerRouteOptions {
@@ -16,59 +14,53 @@ export interface LayerRouteOptions {
   limits: Limits;
 }
 
-/** POST /v1/layers/{layer}, one route per registry entry. */
+export const problemResponses = {
+  '4xx': { description: 'a problem with the request', content: { 'application/problem+json': { schema: ProblemSchema } } },
+  '5xx': { description: 'a fault, overload or time limit', content: { 'application/problem+json': { schema: ProblemSchema } } },
+};
+
+export const FRAMING_NOTE =
+  '\n\nThe body may also be sent framed (API.md, "Binary bodies"): header `Inference-Header-Content-Length: L`, L bytes of this JSON, ' +
+  'then a binary section that tensors of the form `{"shape", "dtype", "bytes": [start, end]}` point into; any content type.';
+
+/** POST /v1/layers/{layer}, one route per registry entry; the request runs on a worker (src/layers/endpoint.ts). */
 export default async function layerRoutes(app: FastifyInstance, opts: LayerRouteOptions) {
-  const r = app.withTypeProvider<ZodTypeProvider>();
+  acceptRawBodies(app);
   for (const def of opts.layers) {
-    r.post(
-      `/v1/layers/${def.name}`,
-      {
-        schema: {
-          tags: ['layers'],
-          security: [{ bearer: [] }, {}],
-          summary: def.summary,
-          description: def.description,
-          body: requestSchema(def),
-          response: {
-            200: {
-              description: def.loss ? 'the loss and grads.x' : 'out; grads when dout was sent' + (def.stateful ? '; state in train mode' : ''),
-              content: { 'application/json': { schema: responseSchema(def) } },
-            },
-            '4xx': { description: 'a problem with the request', content: { 'application/problem+json': { schema: ProblemSchema } } },
-            '5xx': { description: 'a fault, overload or time limit', content: { 'application/problem+json': { schema: ProblemSchema } } },
+    // A big request the layer splits: the parts run on several workers at once, then one worker
+    // merges them and encodes the answer.
+    const onHandoff: Continue = async (value: SplitHandoff, { cancel, timing }) => {
+      const answers = await runParts(app.pool, value.parts, cancel);
+      const results = answers.map((a) => a.result);
+      const t0 = performance.now();
+      const end = await app.pool.finish({ endpoint: 'layer', key: def.name, value: { results, task: value.task, form: value.form } }, cancel);
+      if (end.kind === 'problem') throw fromPlain(end.problem);
+      const kernel = Math.max(...answers.map((a) => a.kernelMs));
+      timing[3] = `queue;dur=${ms(Math.min(...answers.map((a) => a.queueMs)))}`;
+      timing.push(`kernel;dur=${ms(kernel)};desc="${answers.length} workers"`, `encode;dur=${ms(performance.now() - t0)}`);
+      return end.answer;
+    };
+    postOnWorker(app, {
+      url: `/v1/layers/${def.name}`,
+      endpoint: 'layer',
+      key: def.name,
+      limits: opts.limits,
+      onHandoff,
+      config: { layer: def.name },
+      schema: {
+        tags: ['layers'],
+        security: [{ bearer: [] }, {}],
+        summary: def.summary,
+        description: def.description + FRAMING_NOTE,
+        body: requestSchema(def),
+        response: {
+          200: {
+            description: def.loss ? 'the loss and grads.x' : 'out; grads when dout was sent' + (def.stateful ? '; state in train mode' : ''),
+            content: { 'application/json': { schema: responseSchema(def) } },
           },
+          ...problemResponses,
         },
-        config: { layer: def.name },
       },
-      async (request, reply) => {
-        const t0 = now();
-        const prepared = withLayer(def.name, () => prepareTask(def, request.body as LayerRequest, opts.limits));
-        const t1 = now();
-
-        const { cancel, release } = cancelOnDisconnect(reply);
-        const answer = await runLayer(app.pool, def, prepared.task, { transfer: true, cancel }).finally(release);
-
-        const t2 = now();
-        const text = withLayer(def.name, () => encodeResult(answer.result, prepared.form, prepared.task.dtype));
-        const t3 = now();
-        const wait = Math.max(0, t2 - t1 - answer.kernelMs);
-        reply.header(
-          'server-timing',
-          `parse;dur=${ms(t0 - request.receivedAt)}, decode;dur=${ms(t1 - t0)}, queue;dur=${ms(Math.min(answer.queueMs, wait))}, ` +
-            `kernel;dur=${ms(answer.kernelMs)}${answer.parts > 1 ? `;desc="${answer.parts} workers"` : ''}, encode;dur=${ms(t3 - t2)}`,
-        );
-        // Already JSON text: the typed reply would want objects, and re-serializing would double the cost.
-        return (reply as FastifyReply).type('application/json; charset=utf-8').send(text);
-      },
-    );
-  }
-}
-
-/** Problems about a request name the layer first. */
-function withLayer<T>(layer: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw e instanceof ProblemError ? e.inContext(layer) : e;
+    });
   }
 }

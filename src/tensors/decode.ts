@@ -1,5 +1,6 @@
 import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, FloatArray, Tensor } from '../kernels/types.ts';
+import { sectionFor } from './frame.ts';
 import { formOf, type Form, type WireLabels, type WireTensor } from './wire.ts';
 
 /** A wire tensor whose shape is known and checked, before its numbers are read. */
@@ -9,6 +10,8 @@ export interface TensorHeader {
   shape: number[];
   size: number;
   wire: WireTensor;
+  /** binary form: the tensor's bytes in the request's binary section (range and length checked) */
+  bytes?: Uint8Array;
 }
 
 const BYTES: Record<Dtype, number> = { float64: 8, float32: 4 };
@@ -44,6 +47,12 @@ export function readHeader(path: string, wire: WireTensor, maxRank: number): Ten
   for (const d of shape) size *= d;
   if (!Number.isSafeInteger(size)) {
     throw ProblemError.at('tooManyElements', `${path}.shape`, `${fmt(shape)} holds more elements than can be counted`);
+  }
+  if (form === 'binary') {
+    // The range is checked with the shape, before anything is decoded; its dtype against the request's in decodeTensor.
+    const w = wire as { dtype: Dtype; bytes: [number, number] };
+    const bytes = sectionFor(path).claim(path, w.bytes, size * BYTES[w.dtype], `shape ${fmt(shape)} in ${w.dtype}`);
+    return { path, form, shape, size, wire, bytes };
   }
   return { path, form, shape, size, wire };
 }
@@ -140,8 +149,24 @@ export function firstNonFinite(a: FloatArray): number {
   return -1;
 }
 
+/** A binary-form tensor: its dtype must be the request's; the bytes are copied (they need not be aligned). */
+function decodeBinary(h: TensorHeader, dtype: Dtype): Tensor {
+  const wire = h.wire as { dtype: Dtype };
+  if (wire.dtype !== dtype) {
+    throw ProblemError.at('invalidTensor', `${h.path}.dtype`, `is ${wire.dtype}, but the request's dtype is ${dtype}: a bytes tensor must use the request's dtype`);
+  }
+  const data = allocate(dtype, h.size);
+  new Uint8Array(data.buffer).set(h.bytes!);
+  const bad = firstNonFinite(data);
+  if (bad >= 0) {
+    throw ProblemError.at('nonFiniteInput', h.path, `holds ${data[bad]} at flat index ${bad}: values must be finite`);
+  }
+  return { shape: h.shape, data };
+}
+
 /** The numbers of a checked header, as a typed array of the request's dtype. Sizes are checked before allocating. */
 export function decodeTensor(h: TensorHeader, dtype: Dtype): Tensor {
+  if (h.form === 'binary') return decodeBinary(h, dtype);
   if (h.form === 'base64') {
     const b64 = checkBase64(h, dtype);
     const data = allocate(dtype, h.size);
@@ -165,10 +190,29 @@ export function decodeTensor(h: TensorHeader, dtype: Dtype): Tensor {
 /** Integer labels (already typed as integers by the schema) into an Int32Array. */
 export function decodeLabels(path: string, wire: WireLabels): Int32Array {
   if (Array.isArray(wire)) return Int32Array.from(wire, (v, i) => checkLabel(`${path}[${i}]`, v));
+  if ('bytes' in wire) return decodeBinaryLabels(path, wire);
   if (wire.data.length !== wire.shape[0]) {
     throw ProblemError.at('invalidTensor', `${path}.data`, `has ${wire.data.length} labels; shape [${wire.shape[0]}] needs ${wire.shape[0]}`);
   }
   return Int32Array.from(wire.data, (v, i) => checkLabel(`${path}.data[${i}]`, v));
+}
+
+/** int32 or int64 little-endian labels from the binary section. */
+function decodeBinaryLabels(path: string, wire: { shape: [number]; dtype: 'int32' | 'int64'; bytes: [number, number] }): Int32Array {
+  const n = wire.shape[0];
+  const wide = wire.dtype === 'int64';
+  const bytes = sectionFor(path).claim(path, wire.bytes, n * (wide ? 8 : 4), `shape [${n}] in ${wire.dtype}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (!wide) out[i] = view.getInt32(4 * i, true);
+    else {
+      const v = view.getBigInt64(8 * i, true);
+      if (v < -0x80000000n || v > 0x7fffffffn) throw ProblemError.at('invalidParam', `${path}[${i}]`, `label ${v} is outside the 32-bit integer range`);
+      out[i] = Number(v);
+    }
+  }
+  return out;
 }
 
 function checkLabel(path: string, v: number): number {

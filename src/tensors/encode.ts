@@ -1,4 +1,5 @@
 import type { Dtype, FloatArray, Tensor } from '../kernels/types.ts';
+import type { BinaryWriter } from './frame.ts';
 import type { Form } from './wire.ts';
 
 /**
@@ -6,9 +7,14 @@ import type { Form } from './wire.ts';
  * each value with Number#toString, which is exactly what JSON.stringify would print for finite values.
  * Callers check finiteness first (firstNonFinite): a JSON form cannot carry NaN or Infinity.
  */
-export function encodeTensor(t: Tensor, form: Form, dtype: Dtype): string {
+export function encodeTensor(t: Tensor, form: Form, dtype: Dtype, section?: BinaryWriter): string {
   const shape = `[${t.shape.join(',')}]`;
   switch (form) {
+    case 'binary': {
+      if (!section) throw new Error('encodeTensor: the binary form needs a section to write to');
+      const [start, end] = section.add(t.data);
+      return `{"shape":${shape},"dtype":"${dtype}","bytes":[${start},${end}]}`;
+    }
     case 'base64':
       return `{"shape":${shape},"dtype":"${dtype}","b64":"${toBase64(t.data)}"}`;
     case 'flat':

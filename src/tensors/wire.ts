@@ -6,7 +6,7 @@ import { z } from 'zod';
  * through z.array(z.number()) costs more than the kernel. The `.meta()` here is what the
  * OpenAPI document shows for those arrays.
  */
-export const FORMS = ['nested', 'flat', 'base64'] as const;
+export const FORMS = ['nested', 'flat', 'base64', 'binary'] as const;
 export type Form = (typeof FORMS)[number];
 
 export const DTYPES = ['float64', 'float32'] as const;
@@ -40,9 +40,18 @@ export const Base64Tensor = z
   })
   .meta({ id: 'Base64Tensor', example: { shape: [2], dtype: 'float32', b64: 'AACAPwAAAEA=' } });
 
+/** [start, end) of the binary section of a framed body (API.md, "Binary bodies"). */
+const ByteRange = z
+  .tuple([z.int().min(0), z.int().min(0)])
+  .meta({ description: 'byte offsets [start, end) into the binary section after the JSON header of a framed body', example: [0, 16] });
+
+export const BytesTensor = z
+  .strictObject({ shape: Shape, dtype: Dtype, bytes: ByteRange })
+  .meta({ id: 'BytesTensor', description: 'only in a framed body (Inference-Header-Content-Length): little-endian bytes of the binary section', example: { shape: [2, 2], dtype: 'float64', bytes: [0, 32] } });
+
 export const TensorSchema = z
-  .union([NestedTensor, FlatTensor, Base64Tensor])
-  .meta({ id: 'Tensor', description: 'A tensor in any of the three wire forms' });
+  .union([NestedTensor, FlatTensor, Base64Tensor, BytesTensor])
+  .meta({ id: 'Tensor', description: 'A tensor in any of the wire forms (bytes: framed bodies only)' });
 
 export type WireTensor = z.infer<typeof TensorSchema>;
 
@@ -50,6 +59,7 @@ export const LabelsSchema = z
   .union([
     z.array(z.int()),
     z.strictObject({ shape: z.tuple([z.int().min(1)]), data: z.array(z.int()) }),
+    z.strictObject({ shape: z.tuple([z.int().min(1)]), dtype: z.enum(['int32', 'int64']), bytes: ByteRange }),
   ])
   .meta({ id: 'Labels', description: 'integer class labels: an array of N integers, or {shape: [N], data}', example: [0, 2] });
 
@@ -58,5 +68,5 @@ export type WireLabels = z.infer<typeof LabelsSchema>;
 /** Which form a validated wire tensor is in. */
 export function formOf(t: WireTensor): Form {
   if (Array.isArray(t)) return 'nested';
-  return 'b64' in t ? 'base64' : 'flat';
+  return 'b64' in t ? 'base64' : 'bytes' in t ? 'binary' : 'flat';
 }

@@ -10,7 +10,12 @@ export async function buildTestApp(overrides: Partial<Config> = {}): Promise<Fas
 }
 
 export async function postLayer(app: FastifyInstance, layer: string, body: unknown) {
-  const res = await app.inject({ method: 'POST', url: `/v1/layers/${layer}`, payload: body as object });
+  return post(app, `/v1/layers/${layer}`, body);
+}
+
+/** POST a JSON body to any route. */
+export async function post(app: FastifyInstance, url: string, body: unknown) {
+  const res = await app.inject({ method: 'POST', url, payload: body as object });
   return { status: res.statusCode, headers: res.headers, json: safeJson(res.body), body: res.body };
 }
 

@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** v1 vectors (API.md v1) and, in a folder of their own, the v1.1 ones (both have an errors.json). */
 export const VECTOR_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'vectors');
+export const V11_DIR = join(VECTOR_DIR, 'v1.1');
 
 export interface Flat {
   shape: number[];
@@ -12,32 +14,56 @@ export interface Tol {
   rtol: number;
   atol: number;
 }
+/** `expect` may hold any keys of the answer at any depth (v1.1: `mask`, `w`, `state.t`, ...). */
+export type Expected = { [key: string]: Flat | number | Expected };
 export interface VectorCase {
   name: string;
   request: Record<string, any>;
-  expect: { out?: Flat; loss?: number; grads?: Record<string, Flat>; state?: Record<string, Flat> };
+  expect: { out?: Flat; loss?: number; grads?: Record<string, Flat>; state?: Record<string, Flat> } & Expected;
   tol: Tol;
 }
 export interface VectorFile {
+  /** the file it came from, e.g. `v1.1/optimizer-adam.json` */
+  file: string;
   layer: string;
+  /** where its cases post: the file's `route`, else /v1/layers/{layer} */
+  route: string;
   cases: VectorCase[];
 }
 export interface ErrorCase {
   name: string;
   layer: string;
+  /** the case's `route`, else /v1/layers/{layer} */
+  route: string;
   request: Record<string, any>;
   status: number;
 }
 
-export function layerVectorFiles(): VectorFile[] {
-  return readdirSync(VECTOR_DIR)
+const read = (dir: string, f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8'));
+const label = (dir: string, f: string) => (dir === V11_DIR ? `v1.1/${f}` : f);
+
+/** Every vector file of a folder but its errors.json, each with its route. */
+export function vectorFiles(dir: string): VectorFile[] {
+  return readdirSync(dir)
     .filter((f) => f.endsWith('.json') && f !== 'errors.json')
     .sort()
-    .map((f) => JSON.parse(readFileSync(join(VECTOR_DIR, f), 'utf8')) as VectorFile);
+    .map((f) => {
+      const doc = read(dir, f) as Omit<VectorFile, 'file' | 'route'> & { route?: string };
+      return { ...doc, file: label(dir, f), route: doc.route ?? `/v1/layers/${doc.layer}` };
+    });
 }
 
-export function errorCases(): ErrorCase[] {
-  return (JSON.parse(readFileSync(join(VECTOR_DIR, 'errors.json'), 'utf8')) as { cases: ErrorCase[] }).cases;
+/** The v1 layer vectors (every file posts to /v1/layers/{layer}). */
+export function layerVectorFiles(): VectorFile[] {
+  return vectorFiles(VECTOR_DIR);
+}
+
+/** A folder's errors.json, each case with its route. */
+export function errorCases(dir = VECTOR_DIR): ErrorCase[] {
+  return (read(dir, 'errors.json') as { cases: Omit<ErrorCase, 'route'>[] & { route?: string }[] }).cases.map((c: any) => ({
+    ...c,
+    route: c.route ?? `/v1/layers/${c.layer}`,
+  }));
 }
 
 export const isFlat = (t: unknown): t is Flat =>
@@ -87,9 +113,23 @@ export function mapTensors(req: Record<string, any>, f: (t: Flat) => unknown): R
   return r;
 }
 
+/**
+ * Every {shape, data} tensor anywhere in a request (inputs, mask, state, dout, a network's x, params and
+ * update state) mapped by f; labels (`y`) stay JSON integers.
+ */
+export function mapEveryTensor(req: Record<string, any>, f: (t: Flat) => unknown): Record<string, any> {
+  const walk = (v: any, key: string | null): any => {
+    if (key === 'y' || v === null || typeof v !== 'object') return v;
+    if (isFlat(v)) return f(v);
+    if (Array.isArray(v)) return v.map((e) => walk(e, null));
+    return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, walk(e, k)]));
+  };
+  return walk(structuredClone(req), null);
+}
+
 export function inAllForms(req: Record<string, any>): Record<'flat' | 'nested' | 'base64', Record<string, any>> {
   const dtype = req.dtype ?? 'float64';
-  return { flat: req, nested: mapTensors(req, nest), base64: mapTensors(req, (t) => toBase64(t, dtype)) };
+  return { flat: req, nested: mapEveryTensor(req, nest), base64: mapEveryTensor(req, (t) => toBase64(t, dtype)) };
 }
 
 /** Failures of `got` against `want` within tol, as readable strings (empty when it matches). */
@@ -106,4 +146,21 @@ export function compareTensor(path: string, got: unknown, want: Flat | number, t
     }
   }
   return [];
+}
+
+/**
+ * Failures of an answer against every key of `expect`, at any depth: tensors and numbers within tol,
+ * integer step counts (`t`, adam's) exactly.
+ */
+export function compareAnswer(got: any, want: Expected, tol: Tol, path = ''): string[] {
+  const fails: string[] = [];
+  for (const [k, w] of Object.entries(want)) {
+    const p = path ? `${path}.${k}` : k;
+    const g = got?.[k];
+    if (typeof w === 'number') fails.push(...compareTensor(p, g, w, k === 't' && Number.isInteger(w) ? { rtol: 0, atol: 0 } : tol));
+    else if (isFlat(w)) fails.push(...compareTensor(p, g, w, tol));
+    else if (!g || typeof g !== 'object') fails.push(`${p}: missing`);
+    else fails.push(...compareAnswer(g, w, tol, p));
+  }
+  return fails;
 }

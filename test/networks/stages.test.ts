@@ -62,7 +62,7 @@ describe('network stages equal the layers\' own compute, bit for bit', () => {
           if (positive) t.data = t.data.map((v) => Math.abs(v) + 0.5);
           return t;
         };
-        const state = c.state ? { runningMean: stat(7, false), runningVar: stat(8, true) } : {};
+        const state: Record<string, Tensor> = c.state ? { runningMean: stat(7, false), runningVar: stat(8, true) } : {};
         const task: LayerTask = { layer: c.layer, dtype, mode: c.mode ?? 'train', params: def.params.parse(c.params ?? {}), inputs, labels: {}, state };
         const shapes = Object.fromEntries(Object.entries(inputs).map(([n, t]) => [n, t.shape]));
         const outShape = def.outShape({ shapes, labels: {}, params: task.params, mode: task.mode, state: {} });

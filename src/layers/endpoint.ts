@@ -1,0 +1,48 @@
+import { memoSchema, type WorkerEndpoint } from '../pool/endpoint.ts';
+import type { Form } from '../tensors/wire.ts';
+import { requestSchema, type LayerRequest } from './envelope.ts';
+import { prepareTask } from './prepare.ts';
+import { findLayer } from './registry.ts';
+import { encodeAnswer } from './respond.ts';
+import type { LayerDefinition, LayerResult, LayerTask } from './types.ts';
+
+function layer(name: string): LayerDefinition {
+  const def = findLayer(name);
+  if (!def) throw new Error(`no layer ${name}`);
+  return def;
+}
+
+/** A split request as it goes back to the main thread: the parts to run, and what merging and encoding need. */
+export interface SplitHandoff {
+  parts: LayerTask[];
+  /** the task without its tensors (they went into the parts): what `merge` sees */
+  task: LayerTask;
+  form: Form;
+}
+
+/** What the main thread sends back to a worker to end a split request. */
+export interface SplitFinish {
+  results: LayerResult[];
+  task: LayerTask;
+  form: Form;
+}
+
+const withoutTensors = (task: LayerTask): LayerTask => ({ ...task, inputs: {}, labels: {}, state: {}, dout: undefined });
+
+/** POST /v1/layers/{layer} on the workers: validate, prepare, then compute and encode, or split. */
+export const layerEndpoint: WorkerEndpoint = {
+  schema: memoSchema((name) => requestSchema(layer(name))),
+  context: (name) => name,
+  handle(name, body, { limits, workers }) {
+    const def = layer(name);
+    const { task, form } = prepareTask(def, body as LayerRequest, limits);
+    const parts = def.merge ? def.split?.(task, workers) : undefined;
+    if (parts && parts.length > 1) return { handoff: { parts, task: withoutTensors(task), form } satisfies SplitHandoff };
+    return { compute: () => def.compute(task), encode: (result: LayerResult) => encodeAnswer(result, form, task.dtype) };
+  },
+  finish(name, { results, task, form }: SplitFinish) {
+    const def = layer(name);
+    return encodeAnswer(def.merge!(results, task), form, task.dtype);
+  },
+};
+

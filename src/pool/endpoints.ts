@@ -1,0 +1,17 @@
+import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
+import { layerEndpoint } from '../layers/endpoint.ts';
+
+import type { WorkerEndpoint } from './endpoint.ts';
+
+/**
+ * Every POST endpoint the workers run, by name. A route on the main thread names its endpoint and
+ * key (src/routes/worker-route.ts); a new endpoint is one line here plus its module.
+ */
+export const ENDPOINTS = {
+  layer: layerEndpoint,
+  check: checkEndpoint,
+  gradcheck: gradcheckEndpoint,
+
+} satisfies Record<string, WorkerEndpoint>;
+
+export type EndpointName = keyof typeof ENDPOINTS;
