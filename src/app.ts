@@ -86,7 +86,7 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   await app.register(catalogueRoutes, { layers });
   await app.register(layerRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(checkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
-  await app.register(networkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
+  await app.register(networkRoutes, { testLayers: config.ENABLE_FAULT_LAYER, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(optimizerRoutes, { rules: RULES, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   return app;
 }

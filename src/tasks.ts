@@ -1,5 +1,6 @@
 import { findLayer } from './layers/registry.ts';
 import type { LayerResult, LayerTask } from './layers/types.ts';
+import { networkStep } from './networks/step.ts';
 import { OPTIMIZER_TASKS } from './optimizers/compute.ts';
 
 /** Something a worker thread can run by name: a layer, an update rule's step, a check probe. */
@@ -8,7 +9,7 @@ export interface WorkerTask {
   compute(task: LayerTask): LayerResult;
 }
 
-const others = new Map<string, WorkerTask>(OPTIMIZER_TASKS.map((t) => [t.name, t]));
+const others = new Map<string, WorkerTask>([...OPTIMIZER_TASKS, networkStep(findLayer)].map((t) => [t.name, t]));
 
 /** The worker's lookup: layers first, then the tasks the other features register here. */
 export function findTask(name: string): WorkerTask | undefined {

@@ -1,5 +1,4 @@
 import { checkProbe } from '../check/probe.ts';
-import { networkStep } from '../networks/step.ts';
 import { affine } from './affine.ts';
 import { batchnorm, spatialBatchnorm } from './batchnorm.ts';
 import { conv } from './conv.ts';
@@ -30,11 +29,8 @@ export const LAYERS: readonly LayerDefinition[] = [
 /** Layers only a test configuration exposes over HTTP (workers can always run them). */
 export const TEST_LAYERS: readonly LayerDefinition[] = [fault];
 
-/**
- * Worker-only tasks that no route exposes: the check routes' perturbed forwards and variants, and
- * the network routes' whole steps.
- */
-const INTERNAL_LAYERS: readonly LayerDefinition[] = [checkProbe((name) => byName.get(name)), networkStep((name) => byName.get(name))];
+/** Worker-only tasks that no route exposes: the check routes' perturbed forwards and variants. */
+const INTERNAL_LAYERS: readonly LayerDefinition[] = [checkProbe((name) => byName.get(name))];
 
 const byName = new Map([...LAYERS, ...TEST_LAYERS, ...INTERNAL_LAYERS].map((l) => [l.name, l]));
 

@@ -1,20 +1,16 @@
 import { unravel, REL_ERROR_FLOOR } from '../check/compare.ts';
 import { gradcheckHints, sampleIndices, COORDS_PER_TASK, type GradcheckAnswer, type GradcheckResult } from '../check/gradcheck.ts';
 import { ProblemError } from '../errors/problems.ts';
-import type { Tensor } from '../kernels/types.ts';
-import type { Limits } from '../layers/prepare.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
 import { ClientGoneError } from '../pool/pool.ts';
 import { key, type NetworkPlan } from './plan.ts';
-import { prepareNetwork, type LayerCatalogue } from './prepare.ts';
+import type { PreparedNetworkGradcheck } from './endpoint.ts';
 import type { StepRequest } from './schema.ts';
 
 /** Runs a network task (a step or a probe) on the worker pool. */
 export type NetworkRunner = (task: LayerTask<NetworkPlan>) => Promise<LayerResult>;
 
 export type NetworkGradcheckRequest = Omit<StepRequest, 'encoding' | 'update'> & { step: number; samples: number; seed: number; threshold: number };
-
-const to64 = (t: Tensor): Tensor => (t.data instanceof Float64Array ? t : { shape: t.shape, data: Float64Array.from(t.data) });
 
 /**
  * POST /v1/networks/step/gradcheck: the step's gradient of the loss (reg included) against centered
@@ -23,29 +19,10 @@ const to64 = (t: Tensor): Tensor => (t.data instanceof Float64Array ? t : { shap
  * workers, COORDS_PER_TASK coordinates per task, at most one task per worker at a time; the answer
  * has its shape, keyed `grads.<name>`.
  */
-export async function runNetworkGradcheck(
-  body: NetworkGradcheckRequest,
-  limits: Limits,
-  catalogue: LayerCatalogue,
-  run: NetworkRunner,
-  workers: number,
-): Promise<GradcheckAnswer> {
-  const prepared = prepareNetwork({ ...body, dtype: body.dtype }, limits, catalogue);
-  const plan = prepared.task.params;
-  if (!plan.loss) {
-    const last = plan.layers.at(-1)!;
-    throw ProblemError.at(
-      'invalidRequest',
-      last.loss ? 'y' : `layers[${last.index}]`,
-      last.loss ? 'is required: the check differentiates the loss' : 'the last layer must be a loss (softmax-loss, svm-loss): the check differentiates the loss',
-    );
-  }
-  const task: LayerTask<NetworkPlan> = {
-    ...prepared.task,
-    dtype: 'float64',
-    inputs: Object.fromEntries(Object.entries(prepared.task.inputs).map(([k, t]) => [k, to64(t)])),
-  };
-  const { step, samples, seed, threshold } = body;
+export async function runNetworkGradcheck(prepared: PreparedNetworkGradcheck, run: NetworkRunner, workers: number): Promise<GradcheckAnswer> {
+  const { task } = prepared;
+  const plan = task.params;
+  const { step, samples, seed, threshold } = prepared.body;
   const analytic = await run(task);
 
   // Each tensor draws from its own stream, so adding a tensor does not move another's coordinates.

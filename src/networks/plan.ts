@@ -30,17 +30,34 @@ export interface NetworkPlan {
   reg: number;
   /** distinct tensors bound to an input named w (the ones reg applies to) */
   regularized: string[];
+  /** one step of an update rule over every tensor, after the gradients */
+  update?: PlannedUpdate;
   /** perturb: h, and the coordinates (tensor name, flat index) to move by ±h */
   step?: number;
   coords?: { tensor: string; index: number }[];
 }
 
-/** Keys of the task's inputs and of the result's tensors. */
+export interface PlannedUpdate {
+  rule: string;
+  /** the rule's params after its schema (defaults applied) */
+  params: unknown;
+  /** integer state (adam's t) by tensor name and key, as sent; tensor state travels in the inputs */
+  integers: Record<string, Record<string, number>>;
+}
+
+/**
+ * Keys of the task's inputs and of the result's tensors. The fixed part comes first and holds no
+ * ':', so no two client names can make the same key.
+ */
 export const key = {
   x: 'x',
   param: (name: string) => `param:${name}`,
   grad: (name: string) => `grad:${name}`,
-  state: (layer: string, stat: string) => `state:${layer}:${stat}`,
+  state: (layer: string, stat: string) => `state:${stat}:${layer}`,
+  /** the tensor after the update */
+  updated: (name: string) => `updated:${name}`,
+  /** an update rule's state key of one tensor (sent or answered; integers as one-element arrays in the answer) */
+  rule: (name: string, stateKey: string) => `rule:${stateKey}:${name}`,
 };
 
 /** `layers[2] (max-pool "pool1")`: how errors name a layer. */

@@ -6,7 +6,9 @@ import { checkRank, formatShape } from '../layers/shape-rules.ts';
 import { STATE_NAMES, type FloatInputSpec, type LayerDefinition, type LayerTask, type StateName } from '../layers/types.ts';
 import { decodeLabels, decodeTensor, readHeader, type TensorHeader } from '../tensors/decode.ts';
 import type { Form } from '../tensors/wire.ts';
-import { key, layerLabel, type NetworkPlan, type PlannedLayer } from './plan.ts';
+import { findRule, RULES } from '../optimizers/registry.ts';
+import type { RuleDefinition } from '../optimizers/types.ts';
+import { key, layerLabel, type NetworkPlan, type PlannedLayer, type PlannedUpdate } from './plan.ts';
 import type { StepRequest } from './schema.ts';
 import { NETWORK_STEP } from './step.ts';
 
@@ -133,6 +135,7 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
   }
   const last = layers.at(-1)!;
   const withLoss = last.loss && hasY;
+  const update = body.update && planUpdate(body, withLoss, last);
 
   // 2. Shapes of what was sent, and the element count so far.
   const headers = new Map<string, TensorHeader>();
@@ -148,11 +151,35 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
   for (const [layer, stats] of Object.entries(body.state ?? {})) {
     for (const stat of STATE_NAMES) header(key.state(layer, stat), `state.${layer}.${stat}`, stats[stat]);
   }
+  if (update) {
+    const rule = findRule(update.plan.rule)!;
+    for (const [name, keys] of Object.entries(body.update!.state ?? {})) {
+      for (const k of rule.state) {
+        if (k.kind !== 'tensor' || keys[k.name] === undefined) continue;
+        header(key.rule(name, k.name), `update.state.${name}.${k.name}`, keys[k.name] as Parameters<typeof readHeader>[1]);
+      }
+    }
+  }
   const labels = body.y === undefined ? undefined : Array.isArray(body.y) ? body.y.length : body.y.shape[0];
   elements += labels ?? 0;
   const tooMany = (what: string) =>
     new ProblemError('tooManyElements', `${what}: the step would hold ${elements} tensor elements; the limit is ${limits.maxElements}`);
   if (elements > limits.maxElements) throw tooMany('the request');
+
+  if (update) {
+    for (const [k, h] of headers) {
+      if (!k.startsWith('rule:')) continue;
+      const name = h.path.split('.').slice(2, -1).join('.');
+      const w = headers.get(key.param(name))!.shape;
+      if (h.shape.length !== w.length || h.shape.some((d, i) => d !== w[i])) {
+        throw ProblemError.at('shapeMismatch', h.path, `has shape ${formatShape(h.shape)}; ${update.plan.rule} keeps one value per element of params.${name} ${formatShape(w)}, so it must be ${formatShape(w)}`);
+      }
+    }
+    // The answer adds the updated tensors and the rule's tensor state for each of them.
+    const perTensor = 1 + update.tensorKeys;
+    for (const t of tensors) elements += perTensor * headers.get(key.param(t))!.size;
+    if (elements > limits.maxElements) throw tooMany(`with update (${update.plan.rule})`);
+  }
 
   // 3. Every shape along the chain. Each output is held until backward, and backward makes a
   // gradient like each layer's x and like each bound tensor (summed into one per name at the end).
@@ -212,6 +239,19 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
   const inputs: Record<string, Tensor> = {};
   for (const [k, h] of headers) inputs[k] = decodeTensor(h, dtype);
   const y = body.y === undefined ? undefined : decodeLabels('y', body.y);
+  if (update) {
+    const rule = findRule(update.plan.rule)!;
+    for (const k of rule.state) {
+      if (k.kind !== 'tensor' || !k.nonNegative) continue;
+      for (const name of tensors) {
+        const t = inputs[key.rule(name, k.name)];
+        if (!t) continue;
+        for (let i = 0; i < t.data.length; i++) {
+          if (t.data[i] < 0) throw ProblemError.at('invalidParam', `update.state.${name}.${k.name}[${i}]`, `is ${t.data[i]}; ${k.name} is a moving average of squares, so it must be >= 0`);
+        }
+      }
+    }
+  }
   const plan: NetworkPlan = {
     op: 'step',
     layers,
@@ -219,6 +259,7 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
     loss: withLoss,
     reg: body.reg,
     regularized: [...new Set(layers.flatMap((l) => (l.bind.w === undefined ? [] : [l.bind.w])))],
+    ...(update ? { update: update.plan } : {}),
   };
   const task: LayerTask<NetworkPlan> = { layer: NETWORK_STEP, dtype, mode, params: plan, inputs, labels: y ? { y } : {}, state: {} };
 
@@ -258,4 +299,47 @@ function betweenLayers(l: PlannedLayer, layers: PlannedLayer[], shape: number[],
   const detail = `${want}, but it is ${from}, shape ${formatShape(shape)}`;
   const errors: FieldError[] = [{ path: 'inputs.x', message: detail }];
   return new ProblemError('shapeMismatch', detail, { errors });
+}
+
+/**
+ * The update's structure: a loss to step along, a known rule, its params, and per tensor only the
+ * rule's state keys (integers checked here; tensors are read with the other tensors).
+ */
+function planUpdate(body: StepRequest, withLoss: boolean, last: PlannedLayer): { plan: PlannedUpdate; tensorKeys: number } {
+  const u = body.update!;
+  if (!withLoss) {
+    const why = !last.loss ? `the last layer, ${layerLabel(last)}, is not a loss` : 'y is missing';
+    throw invalid('update', `an update steps along the gradient of the loss: it needs a loss layer last and y (${why})`);
+  }
+  const rule: RuleDefinition | undefined = findRule(u.rule);
+  if (!rule) throw invalid('update.rule', `unknown update rule "${u.rule}"; the rules are ${RULES.map((r) => `"${r.name}"`).join(', ')}`);
+  const parsed = rule.params.safeParse(u.params);
+  if (!parsed.success) {
+    const errors = describeIssues(parsed.error.issues as IssueLike[], u.params ?? {}, () => undefined).map((e) => ({
+      path: e.path === '(body)' ? 'update.params' : `update.params.${e.path}`,
+      message: e.message,
+    }));
+    throw new ProblemError('invalidParam', `update (${rule.name}): ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+  }
+  const integers: Record<string, Record<string, number>> = {};
+  for (const [name, keys] of Object.entries(u.state ?? {})) {
+    if (!(name in body.params)) {
+      throw invalid(`update.state.${name}`, `"${name}" is not a tensor in params: update.state is keyed by the names in params`);
+    }
+    for (const [k, v] of Object.entries(keys)) {
+      const spec = rule.state.find((s) => s.name === k);
+      const path = `update.state.${name}.${k}`;
+      if (!spec) {
+        const ok = rule.state.map((s) => `"${s.name}"`).join(', ');
+        throw invalid(path, `unknown state key "${k}"; ${rule.name} keeps ${ok || 'no state'}`);
+      }
+      if (spec.kind === 'integer') {
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(path, `${k} is a step count: an integer >= 0; got ${JSON.stringify(v)}`);
+        (integers[name] ??= {})[k] = v;
+      } else if (typeof v !== 'object' || v === null) {
+        throw invalid(path, `expected a tensor: nested arrays of numbers, {shape, data} or {shape, dtype, b64}; got ${JSON.stringify(v)}`);
+      }
+    }
+  }
+  return { plan: { rule: rule.name, params: parsed.data, integers }, tensorKeys: rule.state.filter((s) => s.kind === 'tensor').length };
 }

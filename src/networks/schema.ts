@@ -44,9 +44,9 @@ export const UpdateSchema = z
     rule: z.string().min(1).meta({ description: 'an update rule of /v1/optimizers: sgd, sgd-momentum, rmsprop, adam', example: 'adam' }),
     params: z.record(z.string(), z.unknown()).optional().meta({ description: "the rule's params (learningRate, …), defaults as /v1/optimizers/{rule}" }),
     state: z
-      .record(TensorName, z.record(z.string(), z.unknown()))
+      .record(TensorName, z.record(z.string(), z.union([TensorSchema, z.int().min(0)])))
       .optional()
-      .meta({ description: "per tensor name, the rule's state from the previous step (e.g. adam's m, v, t); missing: the rule's defaults" }),
+      .meta({ description: "per tensor name, the rule's state from the previous step (e.g. adam's m, v, t), as the previous answer's updateState gave it; missing: the rule's defaults" }),
   })
   .meta({ description: 'one step of an update rule over every tensor in params, with its gradient' });
 
@@ -100,8 +100,8 @@ export const STEP_EXAMPLE = {
 };
 
 export const stepRequestSchema = z
-  .strictObject({ ...stepFields, encoding })
-  .meta({ example: STEP_EXAMPLE });
+  .strictObject({ ...stepFields, update: UpdateSchema.optional(), encoding })
+  .meta({ example: { ...STEP_EXAMPLE, update: { rule: 'adam', params: { learningRate: 0.01 } } } });
 
 export type NetworkLayerSpec = z.infer<typeof NetworkLayer>;
 

@@ -1,6 +1,8 @@
-import { z } from 'zod';
 import type { Tensor } from '../kernels/types.ts';
 import type { LayerDefinition, LayerResult, LayerTask, StateName } from '../layers/types.ts';
+import type { FloatArray } from '../kernels/types.ts';
+import { findRule } from '../optimizers/registry.ts';
+import type { RuleState } from '../optimizers/types.ts';
 import { key, type NetworkPlan, type PlannedLayer } from './plan.ts';
 import { stageOf } from './stages.ts';
 
@@ -102,7 +104,36 @@ export function runStep(task: LayerTask<NetworkPlan>, find: Find): LayerResult {
   }
   const grads: Record<string, Tensor> = { ...state };
   for (const name of plan.tensors) grads[key.grad(name)] = sums.get(name)!;
+  if (plan.update) applyUpdate(task, grads);
   return { loss, grads };
+}
+
+/**
+ * One step of the update rule over every tensor with its gradient (the rule's own step function, as
+ * /v1/optimizers runs it): the next tensors and rule state go into `out` under their keys.
+ */
+function applyUpdate(task: LayerTask<NetworkPlan>, out: Record<string, Tensor>): void {
+  const update = task.params.update!;
+  const rule = findRule(update.rule)!;
+  for (const name of task.params.tensors) {
+    const w = task.inputs[key.param(name)];
+    const state: Partial<RuleState> = {};
+    for (const k of rule.state) {
+      if (k.kind === 'integer') {
+        const v = update.integers[name]?.[k.name];
+        if (v !== undefined) state[k.name] = v;
+      } else {
+        const t = task.inputs[key.rule(name, k.name)];
+        if (t) state[k.name] = t.data;
+      }
+    }
+    const next = rule.step(w.data, out[key.grad(name)].data, update.params, state);
+    out[key.updated(name)] = { shape: w.shape, data: next.w };
+    for (const k of rule.state) {
+      const v = next.state[k.name];
+      out[key.rule(name, k.name)] = typeof v === 'number' ? { shape: [1], data: Float64Array.of(v) } : { shape: w.shape, data: v as FloatArray };
+    }
+  }
 }
 
 /** A gradient this step may write into: a kernel's result is copied once before a second term is added. */
@@ -149,16 +180,13 @@ export function runPerturb(task: LayerTask<NetworkPlan>, find: Find): LayerResul
   return { out: { shape: [coords.length, 3], data } };
 }
 
-/** The step as a worker task, as the registry's internal layers are: `find` looks layers up on the worker. */
-export function networkStep(find: Find): LayerDefinition<NetworkPlan> {
+/** A step or a gradient check's probe as a worker task (src/tasks.ts): `find` looks layers up on the worker. */
+export function networkStep(find: Find): { name: string; compute(task: LayerTask): LayerResult } {
   return {
     name: NETWORK_STEP,
-    summary: 'internal: one network step (POST /v1/networks/step), or its gradient check\'s perturbed losses',
-    description: 'not a route of its own',
-    inputs: [],
-    params: z.custom<NetworkPlan>(),
-    example: {},
-    outShape: () => [],
-    compute: (task) => (task.params.op === 'perturb' ? runPerturb(task, find) : runStep(task, find)),
+    compute(task) {
+      const t = task as LayerTask<NetworkPlan>;
+      return t.params.op === 'perturb' ? runPerturb(t, find) : runStep(t, find);
+    },
   };
 }

@@ -1,5 +1,6 @@
 import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
+import { networkGradcheckEndpoint, networkStepEndpoint } from '../networks/endpoint.ts';
 
 import type { WorkerEndpoint } from './endpoint.ts';
 
@@ -11,6 +12,8 @@ export const ENDPOINTS = {
   layer: layerEndpoint,
   check: checkEndpoint,
   gradcheck: gradcheckEndpoint,
+  'network-step': networkStepEndpoint,
+  'network-gradcheck': networkGradcheckEndpoint,
 
 } satisfies Record<string, WorkerEndpoint>;
 

@@ -11,7 +11,11 @@ afterAll(() => app.close());
 
 describe('the network routes in the OpenAPI document', () => {
   for (const [route, check] of [
-    ['/v1/networks/step', (j: any) => expect(Object.keys(j.grads)).toEqual(['W1', 'b1', 'W2', 'b2'])],
+    ['/v1/networks/step', (j: any) => {
+      expect(Object.keys(j.grads)).toEqual(['W1', 'b1', 'W2', 'b2']);
+      expect(Object.keys(j.params)).toEqual(['W1', 'b1', 'W2', 'b2']);
+      expect(j.updateState.W1.t).toBe(1);
+    }],
     ['/v1/networks/step/gradcheck', (j: any) => expect(j.passed).toBe(true)],
   ] as const) {
     it(`${route}: documented under "networks", its example answers 200`, async () => {

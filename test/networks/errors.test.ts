@@ -26,10 +26,15 @@ const mlp = () => ({
   y: [0, 1],
 });
 
+const CONTEXT = 'networks/step: ';
+
 async function refused(body: object, on = app) {
   const res = await on.inject({ method: 'POST', url: '/v1/networks/step', payload: body });
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  return { status: res.statusCode, ...(res.json() as { detail: string; errors?: { path: string; message: string }[]; type: string }) };
+  const p = res.json() as { detail: string; errors?: { path: string; message: string }[]; type: string };
+  // Every problem of the route starts with it, as the layer routes' start with the layer.
+  expect(p.detail.startsWith(CONTEXT), p.detail).toBe(true);
+  return { status: res.statusCode, ...p, detail: p.detail.slice(CONTEXT.length) };
 }
 
 describe('POST /v1/networks/step refuses, naming the layer and the field', () => {
@@ -169,10 +174,36 @@ describe('POST /v1/networks/step refuses, naming the layer and the field', () =>
 
   it('the whole step is one task under the compute time limit: 504, and the service goes on', async () => {
     const body = { layers: [{ layer: 'relu' }, { layer: 'fault', params: { kind: 'hang', ms: 2000 } }], x: [[1, -1]] };
-    const p = await refused(body);
-    expect(p.status).toBe(504);
-    expect(p.detail).toMatch(/network-step: the computation ran past the 300 ms limit/);
+    const r = await app.inject({ method: 'POST', url: '/v1/networks/step', payload: body });
+    expect(r.statusCode).toBe(504);
+    expect(r.json().detail).toMatch(/^network step \(test layers on\): the computation ran past the 300 ms limit/);
     const res = await app.inject({ method: 'POST', url: '/v1/networks/step', payload: { layers: [{ layer: 'relu' }], x: [[1, -1]] } });
     expect(res.json()).toEqual({ out: [[1, 0]] });
+  });
+});
+
+describe('POST /v1/networks/step refuses a bad update', () => {
+  const withUpdate = (update: object) => ({ ...mlp(), update });
+  it.each([
+    [{ rule: 'adagrad' }, 'update.rule', /unknown update rule "adagrad"; the rules are "sgd", "sgd-momentum", "rmsprop", "adam"/],
+    [{ rule: 'adam', params: { beta1: 1 } }, 'update.params.beta1', /^update \(adam\): update.params.beta1: /],
+    [{ rule: 'adam', state: { W9: { t: 1 } } }, 'update.state.W9', /"W9" is not a tensor in params/],
+    [{ rule: 'adam', state: { W1: { velocity: [[0, 0, 0], [0, 0, 0]] } } }, 'update.state.W1.velocity', /unknown state key "velocity"; adam keeps "m", "v", "t"/],
+    [{ rule: 'adam', state: { W1: { t: 1.5 } } }, 'update.state.W1.t', /.+/],
+    [{ rule: 'adam', state: { W1: { m: [[0, 0], [0, 0]] } } }, 'update.state.W1.m', /has shape \[2, 2\]; adam keeps one value per element of params.W1 \[2, 3\]/],
+    [{ rule: 'rmsprop', state: { b2: { cache: [0, -1] } } }, 'update.state.b2.cache[1]', /is -1; cache is a moving average of squares/],
+  ])('%j → 400 at %s', async (update, path, detail) => {
+    const p = await refused(withUpdate(update));
+    expect(p.status).toBe(400);
+    expect(p.errors![0].path).toBe(path);
+    expect(p.detail).toMatch(detail);
+  });
+
+  it('update without y, or without a loss last, says which', async () => {
+    const { y: _y, ...noY } = mlp();
+    expect((await refused({ ...noY, update: { rule: 'sgd' } })).detail).toMatch(/^update: an update steps along the gradient of the loss: it needs a loss layer last and y \(y is missing\)/);
+    const b = mlp();
+    b.layers.pop();
+    expect((await refused({ ...b, update: { rule: 'sgd' } })).detail).toMatch(/\(the last layer, layers\[2\] \(affine "fc2"\), is not a loss\)/);
   });
 });

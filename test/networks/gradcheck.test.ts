@@ -80,7 +80,7 @@ describe('POST /v1/networks/step/gradcheck', () => {
     const { y: _y, ...noY } = convnet();
     const a = await gradcheck(noY);
     expect(a.status).toBe(400);
-    expect(a.json.detail).toMatch(/^y: is required: the check differentiates the loss/);
+    expect(a.json.detail).toMatch(/^networks\/step\/gradcheck: y: is required: the check differentiates the loss/);
     const b = convnet();
     b.layers = b.layers.slice(0, -1);
     const r = await gradcheck(b);

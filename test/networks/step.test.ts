@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../src/kernels/types.ts';
 import { randn } from '../../src/util/random.ts';
 import { buildTestApp } from '../helpers/app.ts';
-import { compareTensor, unwire, type Tol } from '../helpers/vectors.ts';
+import { compareTensor, type Tol } from '../helpers/vectors.ts';
 import { adamReference, referenceStep, type AdamState, type RefLayer, type RefNet } from './reference.ts';
 
 /**
@@ -195,29 +195,47 @@ describe('POST /v1/networks/step against the float64 reference', () => {
     expect(got.grads['conv1.w'].dtype).toBe('float32');
   });
 
-  it('the loss of 10 adam steps follows the reference to 1e-9 relative', async () => {
-    // The service computes each step's loss and gradients; adam (cs231n's optim.adam) is applied
-    // in the test on both sides alike, from the service's gradients and from the reference's.
-    const ours = convnet(0.01);
+  it('10 adam steps through the service (update, updateState sent back) follow the reference: loss to 1e-9 relative', async () => {
+    const net = convnet(0.01);
     const ref = convnet(0.01);
-    const stateOurs: Record<string, AdamState> = {};
+    let params: Record<string, unknown> = body(net).params;
+    let updateState: Record<string, unknown> | undefined;
     const stateRef: Record<string, AdamState> = {};
     const losses: [number, number][] = [];
     for (let k = 0; k < 10; k++) {
-      const got = await step(body(ours));
+      const got = await step({ ...body(net), params, update: { rule: 'adam', params: { learningRate: 1e-2 }, ...(updateState ? { state: updateState } : {}) } });
       const want = referenceStep(ref);
       losses.push([got.loss, want.loss!]);
-      for (const name of Object.keys(ours.params)) {
-        const a = adamReference(ours.params[name].data, Float64Array.from(unwire(got.grads[name]).data), stateOurs[name], 1e-2);
-        ours.params[name] = { shape: ours.params[name].shape, data: a.w };
-        stateOurs[name] = a.state;
+      expect(compareAnswer(got, want, F64)).toEqual([]);
+      for (const name of Object.keys(ref.params)) {
         const b = adamReference(ref.params[name].data, want.grads[name].data, stateRef[name], 1e-2);
         ref.params[name] = { shape: ref.params[name].shape, data: b.w };
         stateRef[name] = b.state;
+        expect(compareTensor(`params.${name}`, got.params[name], flat(ref.params[name]), F64)).toEqual([]);
+        expect(compareTensor(`updateState.${name}.m`, got.updateState[name].m, flat({ shape: ref.params[name].shape, data: b.state.m }), F64)).toEqual([]);
+        expect(got.updateState[name].t).toBe(k + 1);
       }
+      params = got.params;
+      updateState = got.updateState;
     }
     for (const [a, b] of losses) expect(Math.abs(a - b) / Math.abs(b)).toBeLessThanOrEqual(1e-9);
     // and it trains: the loss went down
     expect(losses[9][1]).toBeLessThan(losses[0][1]);
+  });
+
+  it('sgd-momentum with update: params and velocity of one step, every tensor, shared ones once', async () => {
+    const net = sharedMlp();
+    const got = await step(body(net, { update: { rule: 'sgd-momentum', params: { learningRate: 0.1, momentum: 0.5 }, state: { W2: { velocity: flat(rand([30, 30], 40, 0.01)) } } } }));
+    const want = referenceStep(net);
+    expect(compareAnswer(got, want, F64)).toEqual([]);
+    expect(Object.keys(got.params)).toEqual(Object.keys(net.params));
+    const v0 = rand([30, 30], 40, 0.01).data;
+    for (const name of Object.keys(net.params)) {
+      const w = net.params[name].data;
+      const g = want.grads[name].data;
+      const v = g.map((gi, i) => 0.5 * (name === 'W2' ? v0[i] : 0) - 0.1 * gi);
+      expect(compareTensor(`params.${name}`, got.params[name], flat({ shape: net.params[name].shape, data: w.map((wi, i) => wi + v[i]) }), F64)).toEqual([]);
+      expect(compareTensor(`updateState.${name}.velocity`, got.updateState[name].velocity, flat({ shape: net.params[name].shape, data: v }), F64)).toEqual([]);
+    }
   });
 });

@@ -2,21 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.ts';
-import { compareTensor, isFlat, nest, toBase64, type Flat, type Tol } from '../helpers/vectors.ts';
+import { binary, frame, unframe } from '../helpers/frame.ts';
+import { compareTensor, isFlat, type Flat, type Tol } from '../helpers/vectors.ts';
 
 /**
- * The shared v1.1 network vectors (../shared/vectors/v1.1/networks.json and the network-* error
- * cases), replayed through app.inject in the three JSON forms. The copy under test/vectors/v1.1 is the
- * one CI has.
+ * The v1.1 network vectors in the fourth wire form, framed binary bodies with a binary answer
+ * (test/vectors.test.ts replays them in the three JSON forms, test/errors.test.ts their error cases).
  */
 const DIR = new URL('../vectors/v1.1/', import.meta.url);
 const file = JSON.parse(readFileSync(new URL('networks.json', DIR), 'utf8')) as {
   route: string;
   cases: { name: string; request: Record<string, any>; expect: Record<string, any>; tol: Tol }[];
 };
-const errors = (JSON.parse(readFileSync(new URL('errors.json', DIR), 'utf8')) as { cases: { name: string; route?: string; request: object; status: number }[] }).cases.filter(
-  (c) => c.route === '/v1/networks/step',
-);
 
 /** Every {shape, data} tensor of a request (not the labels) mapped by f. */
 function mapTensors(v: unknown, f: (t: Flat) => unknown, k?: string): unknown {
@@ -44,41 +41,24 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-describe('vectors: networks', () => {
+describe('vectors: v1.1/networks.json, binary bodies', () => {
   it('has cases', () => expect(file.cases.length).toBeGreaterThan(0));
 
   for (const c of file.cases) {
     const dtype = c.request.dtype ?? 'float64';
-    const forms = { flat: c.request, nested: mapTensors(c.request, nest), base64: mapTensors(c.request, (t) => toBase64(t, dtype)) };
-    for (const [form, request] of Object.entries(forms)) {
-      // The update rules are the registry lane's (src/optimizers); until they land on main, a visible todo.
-      if (c.request.update) {
-        it.todo(`${c.name} (${form}): needs the update rules`);
-        continue;
-      }
-      it(`${c.name} (${form})`, async () => {
-        const res = await app.inject({ method: 'POST', url: file.route, payload: request as object });
-        expect(res.statusCode, res.body.slice(0, 400)).toBe(200);
-        expect(res.headers['server-timing']).toMatch(/decode;dur=.*queue;dur=.*kernel;dur=.*encode;dur=/);
-        const json = res.json();
-        const fails: string[] = [];
-        compareAll('', json, c.expect, c.tol, fails);
-        expect(fails).toEqual([]);
-        if (!c.expect.grads) expect(json.grads).toBeUndefined();
-        const some = json.out ?? Object.values(json.grads)[0];
-        if (form === 'nested') expect(Array.isArray(some)).toBe(true);
-        if (form === 'base64') expect(typeof some.b64).toBe('string');
-        if (form === 'flat') expect(Array.isArray(some.data)).toBe(true);
-      });
-    }
-  }
-
-  for (const c of errors) {
-    it(`error: ${c.name} → ${c.status}`, async () => {
-      const res = await app.inject({ method: 'POST', url: c.route!, payload: c.request });
-      expect(res.statusCode, res.body).toBe(c.status);
-      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(res.json().detail).toBeTruthy();
+    it(`${c.name} (binary)`, async () => {
+      const typed = (t: Flat) => binary(t.shape, dtype === 'float32' ? Float32Array.from(t.data) : Float64Array.from(t.data));
+      const f = frame({ ...(mapTensors(c.request, typed) as object), y: c.request.y && binary([c.request.y.length], Int32Array.from(c.request.y)) });
+      const res = await app.inject({ method: 'POST', url: file.route, payload: f.payload, headers: f.headers });
+      expect(res.statusCode, res.body.slice(0, 400)).toBe(200);
+      expect(res.headers['content-type']).toBe('application/octet-stream');
+      const { json, tensor } = unframe(res.rawPayload, res.headers['inference-header-content-length']);
+      // Every bytes tensor of the answer, read back to {shape, data}.
+      const read = (v: any): any =>
+        v && typeof v === 'object' && Array.isArray(v.bytes) ? (({ shape, data }) => ({ shape, data: Array.from(data as Float64Array) }))(tensor(v)) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, e]) => [k, read(e)])) : v;
+      const fails: string[] = [];
+      compareAll('', read(json), c.expect, c.tol, fails);
+      expect(fails).toEqual([]);
     });
   }
 });
