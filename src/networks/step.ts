@@ -98,7 +98,8 @@ export function runStep(task: LayerTask<NetworkPlan>, find: Find): LayerResult {
   if (plan.reg !== 0) {
     for (const name of plan.regularized) {
       const w = task.inputs[key.param(name)].data;
-      const g = own(sums, owned, name).data;
+      // In place: every gradient here is a fresh array of this step (a kernel's result, or a sum).
+      const g = sums.get(name)!.data;
       for (let i = 0; i < w.length; i++) g[i] += plan.reg * w[i];
     }
   }
