@@ -26,7 +26,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# ---- runtime: node, production node_modules, dist/ and the compose load balancer; nothing else
+# ---- runtime: node, production node_modules and dist/; nothing else
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -37,7 +37,6 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
-COPY deploy/compose/lb.mjs deploy/compose/lb.mjs
 # uid/gid 1000 is the `node` user of the official Node images; numeric so that Kubernetes'
 # runAsNonRoot can verify it.
 USER 1000:1000

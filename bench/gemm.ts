@@ -7,7 +7,8 @@
  * "arena" runs gemmInArena on operands already in wasm memory; "gemm()" includes the copies in and out.
  * The reference and the JS loop run on the small shape only. No pass/fail: machines are noisy.
  */
-import { gemmReference, type GemmArgs } from '../src/kernels/gemm.ts';
+import type { GemmArgs } from '../src/kernels/gemm-types.ts';
+import { gemmReference } from '../src/kernels/reference/gemm.ts';
 import { gemmSmall } from '../src/kernels/gemm-small.ts';
 import { availableGemmBackends, GemmEngine, type GemmBackend } from '../src/kernels/wasm/engine.ts';
 import type { Dtype, FloatArray } from '../src/kernels/types.ts';

@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { LAYERS, TEST_LAYERS } from './layers/registry.ts';
 import { RULES } from './optimizers/registry.ts';
 import access from './plugins/access.ts';
+import delivery from './plugins/delivery.ts';
 import docs from './plugins/docs.ts';
 import metrics from './plugins/metrics.ts';
 import overload from './plugins/overload.ts';
@@ -46,6 +47,18 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // request.ip (rate-limit key, request logs) is the X-Forwarded-For client only behind a trusted proxy
+    trustProxy: config.TRUST_PROXY.length > 0 ? [...config.TRUST_PROXY] : false,
+    // Slow clients (README, "Shutdown, slow clients and timeouts"): headers must arrive within
+    // HEADERS_TIMEOUT_MS and the whole request within REQUEST_TIMEOUT_MS (408 and closed after), checked
+    // often enough that those bounds hold; idle kept-alive connections close after KEEP_ALIVE_TIMEOUT_MS.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(50, config.HEADERS_TIMEOUT_MS / 10)),
+    },
   });
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -68,10 +81,12 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   });
 
   // Order matters. Problems first: it renders every error after it. Then what can refuse a request
-  // cheaply (headers, access, overload), the pool that routes need, metrics, docs, and the routes.
+  // cheaply (headers, access, shutdown and slow readers, overload), the pool that routes need,
+  // metrics, docs, and the routes.
   await app.register(problems);
   await app.register(security);
   await app.register(access, { tokens: config.API_TOKENS, docs: config.DOCS_ACCESS, metrics: config.METRICS_ACCESS });
+  await app.register(delivery, { maxUnsentBytes: config.MAX_UNSENT_BYTES, sendTimeoutMs: config.SEND_TIMEOUT_MS });
   await app.register(overload, {
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     maxHeapUsedBytes: config.MAX_HEAP_USED_BYTES,

@@ -66,13 +66,19 @@ describe('overload', () => {
     await app.close();
   });
 
-  it('while shutting down, readiness is 503 and new work is refused with 503', async () => {
+  it('while shutting down, readiness is 503; work is served through the drain, then refused with 503', async () => {
     const app = await buildTestApp();
-    app.shuttingDown = true;
+    app.shuttingDown = true; // SIGTERM: the drain begins
     expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(503);
+    const served = await postLayer(app, 'relu', relu);
+    expect(served.status).toBe(200);
+    expect(served.headers.connection).toBe('close');
+    app.delivery.refusing = true; // SHUTDOWN_DRAIN_MS later
     const r = await postLayer(app, 'relu', relu);
     expect(r.status).toBe(503);
     expect(r.json.type).toBe('urn:layerserve:problem:shutting-down');
+    expect(r.headers['retry-after']).toBe('5');
+    expect(r.headers.connection).toBe('close');
     expect((await app.inject({ url: '/health/live' })).statusCode).toBe(200);
     await app.close();
   });

@@ -1,6 +1,7 @@
 import type { FloatArray, Tensor } from './types.ts';
+import type { BatchnormMode, BatchnormOptions, BatchnormCache, BatchnormForward, BatchnormGrads, BatchnormForwardBackward } from './normalization-types.ts';
 import { zerosLike } from './types.ts';
-import { batchnormBackwardNCSReference, batchnormForwardNCSReference } from './reference/batchnorm.ts';
+import { batchnormBackwardNCSJs, batchnormForwardNCSJs } from './batchnorm-js.ts';
 import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './wasm/norm-engine.ts';
 
 /**
@@ -28,7 +29,7 @@ import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './was
  * reads x once for them: blocks of at most 4096 values of a plane (or 64 rows of a column) are summed
  * shifted by their first value, Σd and Σd² with d = x − x_first, so a large common offset costs no
  * precision and the cancellation in Σd² − (Σd)²/n is bounded by the block size; blocks are merged with
- * Chan et al.'s pairwise update. The JS path (reference/batchnorm.ts: small tensors, no wasm) is the
+ * Chan et al.'s pairwise update. The JS path (batchnorm-js.ts: small tensors, no wasm) is the
  * corrected two-pass one. float32 inputs are read into doubles and every result is rounded once, at
  * the store.
  *
@@ -47,52 +48,7 @@ import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './was
  * The cache keeps references to x and gamma (no copies): do not mutate them before backward.
  */
 
-export type BatchnormMode = 'train' | 'test';
-export type RunningVarEstimator = 'biased' | 'unbiased';
-
-export interface BatchnormOptions {
-  mode: BatchnormMode;
-  /** > 0 */
-  eps: number;
-  /** cs231n momentum in [0, 1]: the weight of the old running value. */
-  momentum: number;
-  runningVarEstimator: RunningVarEstimator;
-  /** Per-feature (D or C) running mean; required in test mode, zeros if absent in train mode. Never mutated. */
-  runningMean?: FloatArray;
-  /** Per-feature running variance (>= 0); as runningMean. Never mutated. */
-  runningVar?: FloatArray;
-}
-
-/** What backward needs. mean / invstd are the batch statistics (train) or the running ones (test). */
-export interface BatchnormCache<A extends FloatArray = FloatArray> {
-  mode: BatchnormMode;
-  shape: number[];
-  /** x viewed as (N, C, S). */
-  N: number;
-  C: number;
-  S: number;
-  x: A;
-  gamma: A;
-  mean: Float64Array;
-  invstd: Float64Array;
-}
-
-export interface BatchnormForward<A extends FloatArray = FloatArray> {
-  out: Tensor<A>;
-  cache: BatchnormCache<A>;
-  /** Train mode only: the updated statistics, new arrays of x's dtype. */
-  runningMean?: A;
-  runningVar?: A;
-}
-
-export interface BatchnormGrads<A extends FloatArray = FloatArray> {
-  dx: Tensor<A>;
-  dgamma: A;
-  dbeta: A;
-}
-
-/** Forward and backward of one call: the forward's fields and the gradients. */
-export type BatchnormForwardBackward<A extends FloatArray = FloatArray> = BatchnormForward<A> & BatchnormGrads<A>;
+export type { BatchnormMode, RunningVarEstimator, BatchnormOptions, BatchnormCache, BatchnormForward, BatchnormGrads, BatchnormForwardBackward } from './normalization-types.ts';
 
 /**
  * Below this many values the JS versions run: the wasm path's fixed cost (arena scope, blocks, calls;
@@ -165,7 +121,7 @@ export function batchnormForwardNCS<A extends FloatArray>(
     const fast = batchnormForwardNCSWasm(x, N, C, S, gamma, beta, options);
     if (fast) return fast;
   }
-  return batchnormForwardNCSReference(x, N, C, S, gamma, beta, options);
+  return batchnormForwardNCSJs(x, N, C, S, gamma, beta, options);
 }
 
 /** The shared backward for x viewed as (N, C, S); dout has x's shape. */
@@ -174,7 +130,7 @@ export function batchnormBackwardNCS<A extends FloatArray>(dout: Tensor<A>, cach
     const fast = batchnormBackwardNCSWasm(dout, cache);
     if (fast) return fast;
   }
-  return batchnormBackwardNCSReference(dout, cache);
+  return batchnormBackwardNCSJs(dout, cache);
 }
 
 /** The shared forward + backward for x viewed as (N, C, S). */
@@ -192,8 +148,8 @@ export function batchnormForwardBackwardNCS<A extends FloatArray>(
     const fast = batchnormForwardBackwardNCSWasm(x, N, C, S, gamma, beta, dout, options);
     if (fast) return fast;
   }
-  const fwd = batchnormForwardNCSReference(x, N, C, S, gamma, beta, options);
-  return { ...fwd, ...batchnormBackwardNCSReference(dout, fwd.cache) };
+  const fwd = batchnormForwardNCSJs(x, N, C, S, gamma, beta, options);
+  return { ...fwd, ...batchnormBackwardNCSJs(dout, fwd.cache) };
 }
 
 // ---- the WebAssembly path ---------------------------------------------------------------------------
@@ -276,7 +232,7 @@ interface Statistics<A extends FloatArray> {
 
 /**
  * Train mode: the statistics sweep over x (copied chunk by chunk into xb; left there when resident),
- * then mean, invstd and the running update exactly as reference/batchnorm.ts does from Σ(x − mean)².
+ * then mean, invstd and the running update exactly as batchnorm-js.ts does from Σ(x − mean)².
  * Test mode: the running statistics. statsView (f64, 4·C from statsPtr) receives mean then M2, and its
  * last 2·C are scratch (workPtr must point there).
  */
@@ -341,7 +297,7 @@ function affineCoefficients(sv: Float64Array, C: number, gamma: FloatArray, beta
 
 /**
  * dgamma, dbeta and the per-channel coefficients of dx = p · dout + q · (x − mean) + r from
- * Σ dout and Σ dout · (x − mean), as reference/batchnorm.ts.
+ * Σ dout and Σ dout · (x − mean), as batchnorm-js.ts.
  */
 function gradientCoefficients<A extends FloatArray>(
   like: A, mode: BatchnormMode, M: number, C: number, gamma: FloatArray, invstd: Float64Array,

@@ -1,4 +1,4 @@
-import type { GemmArgs } from './gemm.ts';
+import type { GemmArgs } from './gemm-types.ts';
 
 /**
  * Plain-JS GEMM for problems too small to pay for copying into wasm memory (and the fallback when

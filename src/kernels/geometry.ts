@@ -10,10 +10,11 @@
  * ('inputs.x', 'inputs.w', 'inputs.b', 'dout', 'params.<name>') and whose message shows the numbers.
  */
 
+import { formatShape } from './types.ts';
+
 /** A hyper-parameter given either for both axes or as `[h, w]`. */
 export type Pair = number | readonly [number, number];
 
-export type ConvLayer = 'conv';
 export type PoolLayer = 'max-pool' | 'avg-pool';
 
 export class GeometryError extends Error {
@@ -90,10 +91,6 @@ export interface PoolInfo {
   readonly outShape: readonly [number, number, number, number];
 }
 
-/** `[2, 3, 8, 8]`, as shapes are written in messages. */
-export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
 
 const AXIS = ['height', 'width'] as const;
 

@@ -1,6 +1,7 @@
 import type { FloatArray, Tensor } from './types.ts';
+import type { GroupnormOptions, GroupnormCache, GroupnormForward, GroupnormGrads, GroupnormForwardBackward } from './normalization-types.ts';
 import { zerosLike } from './types.ts';
-import { groupnormBackwardReference, groupnormForwardReference } from './reference/groupnorm.ts';
+import { groupnormBackwardJs, groupnormForwardJs } from './groupnorm-js.ts';
 import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './wasm/norm-engine.ts';
 
 /**
@@ -18,7 +19,7 @@ import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './was
  *
  * Numerics: statistics in float64 per (n, g), never E[x²] − E[x]²: the WebAssembly path sums blocks of
  * at most 4096 values shifted by their first value and merges them pairwise (see `batchnorm.ts`); the
- * JS path (reference/groupnorm.ts: small tensors, no wasm) is the corrected two-pass one. float32
+ * JS path (groupnorm-js.ts: small tensors, no wasm) is the corrected two-pass one. float32
  * inputs are computed in doubles and rounded once at the store. L = 1 gives var 0, out = beta, dx = 0.
  *
  * Speed: each (n, g) is one contiguous block of L values, so the wasm path streams chunks of whole
@@ -29,40 +30,7 @@ import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './was
  * The cache keeps references to x and gamma (no copies): do not mutate them before backward.
  */
 
-export interface GroupnormOptions {
-  /** >= 1 and divides C. */
-  groups: number;
-  /** > 0 */
-  eps: number;
-}
-
-export interface GroupnormCache<A extends FloatArray = FloatArray> {
-  shape: number[];
-  N: number;
-  C: number;
-  /** H·W */
-  S: number;
-  G: number;
-  x: A;
-  gamma: A;
-  /** Per (n, g), index n·G + g. */
-  mean: Float64Array;
-  invstd: Float64Array;
-}
-
-export interface GroupnormForward<A extends FloatArray = FloatArray> {
-  out: Tensor<A>;
-  cache: GroupnormCache<A>;
-}
-
-export interface GroupnormGrads<A extends FloatArray = FloatArray> {
-  dx: Tensor<A>;
-  dgamma: A;
-  dbeta: A;
-}
-
-/** Forward and backward of one call. */
-export type GroupnormForwardBackward<A extends FloatArray = FloatArray> = GroupnormForward<A> & GroupnormGrads<A>;
+export type { GroupnormOptions, GroupnormCache, GroupnormForward, GroupnormGrads, GroupnormForwardBackward } from './normalization-types.ts';
 
 /** Below this many values the JS versions run (the wasm path's fixed cost is a few µs). */
 export const GROUPNORM_MIN_WASM_ELEMENTS = 2048;
@@ -87,7 +55,7 @@ export function groupnormForward<A extends FloatArray>(
     const fast = groupnormWasm(x, gamma, beta, undefined, options);
     if (fast) return fast;
   }
-  return groupnormForwardReference(x, gamma, beta, options);
+  return groupnormForwardJs(x, gamma, beta, options);
 }
 
 /** Spatial groupnorm backward: dout (N, C, H, W) → dx (N, C, H, W), dgamma (C), dbeta (C). */
@@ -96,7 +64,7 @@ export function groupnormBackward<A extends FloatArray>(dout: Tensor<A>, cache: 
     const fast = groupnormBackwardWasm(dout, cache);
     if (fast) return fast;
   }
-  return groupnormBackwardReference(dout, cache);
+  return groupnormBackwardJs(dout, cache);
 }
 
 /** Forward and backward in one call (what the service runs when dout is sent). */
@@ -111,8 +79,8 @@ export function groupnormForwardBackward<A extends FloatArray>(
     const fast = groupnormWasm(x, gamma, beta, dout, options);
     if (fast) return fast as GroupnormForwardBackward<A>;
   }
-  const fwd = groupnormForwardReference(x, gamma, beta, options);
-  return { ...fwd, ...groupnormBackwardReference(dout, fwd.cache) };
+  const fwd = groupnormForwardJs(x, gamma, beta, options);
+  return { ...fwd, ...groupnormBackwardJs(dout, fwd.cache) };
 }
 
 // ---- the WebAssembly path ---------------------------------------------------------------------------
@@ -150,7 +118,7 @@ function groupsPerChunk(x: FloatArray, geo: Geometry, stream: GroupnormStreamOpt
 
 /**
  * Per-plane coefficients of the backward for the chunk's groups [r0, r1) from the per-plane sums
- * Σ dout, Σ dout·(x − mean) (as reference/groupnorm.ts): dgamma, dbeta accumulate (f64, per channel)
+ * Σ dout, Σ dout·(x − mean) (as groupnorm-js.ts): dgamma, dbeta accumulate (f64, per channel)
  * and dx = p · dout + q · (x − mean) + r per plane.
  */
 function backwardCoefficients(

@@ -1,6 +1,7 @@
 import type { FloatArray, Tensor } from './types.ts';
+import type { LayernormOptions, LayernormCache, LayernormForward, LayernormGrads, LayernormForwardBackward } from './normalization-types.ts';
 import { zerosLike } from './types.ts';
-import { layernormBackwardReference, layernormForwardReference } from './reference/layernorm.ts';
+import { layernormBackwardJs, layernormForwardJs } from './layernorm-js.ts';
 import { normEngine, uninitialized, unitsPerChunk } from './wasm/norm-engine.ts';
 
 /**
@@ -16,7 +17,7 @@ import { normEngine, uninitialized, unitsPerChunk } from './wasm/norm-engine.ts'
  *
  * Numerics: per-row statistics in float64, never E[x²] − E[x]²: the WebAssembly path sums blocks of at
  * most 4096 values shifted by their first value and merges blocks pairwise (see `batchnorm.ts`); the
- * JS path (reference/layernorm.ts: small tensors, no wasm) is the corrected two-pass one. float32
+ * JS path (layernorm-js.ts: small tensors, no wasm) is the corrected two-pass one. float32
  * inputs are computed in doubles and rounded once at the store. D = 1 gives var 0, out = beta, dx = 0.
  *
  * Speed: rows are independent, so the wasm path streams chunks of whole rows (at most 256 KiB of x
@@ -27,35 +28,7 @@ import { normEngine, uninitialized, unitsPerChunk } from './wasm/norm-engine.ts'
  * The cache keeps references to x and gamma (no copies): do not mutate them before backward.
  */
 
-export interface LayernormOptions {
-  /** > 0 */
-  eps: number;
-}
-
-export interface LayernormCache<A extends FloatArray = FloatArray> {
-  shape: number[];
-  rows: number;
-  D: number;
-  x: A;
-  gamma: A;
-  /** Per row. */
-  mean: Float64Array;
-  invstd: Float64Array;
-}
-
-export interface LayernormForward<A extends FloatArray = FloatArray> {
-  out: Tensor<A>;
-  cache: LayernormCache<A>;
-}
-
-export interface LayernormGrads<A extends FloatArray = FloatArray> {
-  dx: Tensor<A>;
-  dgamma: A;
-  dbeta: A;
-}
-
-/** Forward and backward of one call. */
-export type LayernormForwardBackward<A extends FloatArray = FloatArray> = LayernormForward<A> & LayernormGrads<A>;
+export type { LayernormOptions, LayernormCache, LayernormForward, LayernormGrads, LayernormForwardBackward } from './normalization-types.ts';
 
 /** Below this many values the JS versions run (the wasm path's fixed cost is a few µs). */
 export const LAYERNORM_MIN_WASM_ELEMENTS = 2048;
@@ -80,7 +53,7 @@ export function layernormForward<A extends FloatArray>(
     const fast = layernormForwardWasm(x, gamma, beta, options);
     if (fast) return fast;
   }
-  return layernormForwardReference(x, gamma, beta, options);
+  return layernormForwardJs(x, gamma, beta, options);
 }
 
 /** Layernorm backward: dout (…, D) → dx (…, D), dgamma (D), dbeta (D). */
@@ -89,7 +62,7 @@ export function layernormBackward<A extends FloatArray>(dout: Tensor<A>, cache: 
     const fast = layernormBackwardWasm(dout, cache);
     if (fast) return fast;
   }
-  return layernormBackwardReference(dout, cache);
+  return layernormBackwardJs(dout, cache);
 }
 
 /** Forward and backward in one call (what the service runs when dout is sent). */
@@ -104,8 +77,8 @@ export function layernormForwardBackward<A extends FloatArray>(
     const fast = layernormForwardBackwardWasm(x, gamma, beta, dout, options);
     if (fast) return fast;
   }
-  const fwd = layernormForwardReference(x, gamma, beta, options);
-  return { ...fwd, ...layernormBackwardReference(dout, fwd.cache) };
+  const fwd = layernormForwardJs(x, gamma, beta, options);
+  return { ...fwd, ...layernormBackwardJs(dout, fwd.cache) };
 }
 
 // ---- the WebAssembly path ---------------------------------------------------------------------------

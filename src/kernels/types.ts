@@ -13,12 +13,13 @@ export function zerosLike<A extends FloatArray>(like: A, length: number): A {
   return (like instanceof Float32Array ? new Float32Array(length) : new Float64Array(length)) as A;
 }
 
-export function allocate(dtype: Dtype, length: number): FloatArray {
-  return dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
-}
-
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** `[2, 3, 8, 8]`, as shapes are written in messages (the one formatter: kernels, tensors, layers and check use it). */
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
 }

@@ -13,24 +13,11 @@ export interface OverloadOptions {
 }
 
 /**
- * Saying no early: 503 while shutting down or when the process is under pressure (event-loop delay,
- * heap, RSS), 429 per client when a rate limit is configured. Health routes are never refused here.
+ * Saying no early: 503 when the process is under pressure (event-loop delay, heap, RSS), 429 per
+ * client when a rate limit is configured. Health routes are never refused here. (Refusals while
+ * shutting down and for slow readers are the delivery plugin's.)
  */
 async function overload(app: FastifyInstance, opts: OverloadOptions) {
-  app.addHook('onRequest', async (request) => {
-    if (app.shuttingDown && request.url.startsWith('/v1')) {
-      throw new ProblemError('shuttingDown', 'the service is shutting down; send this request to another instance', {
-        headers: { 'retry-after': '5', connection: 'close' },
-      });
-    }
-  });
-
-  // Answers sent while shutting down close their connection, so keep-alive clients do not hold
-  // the process open past the in-flight work.
-  app.addHook('onSend', async (_request, reply) => {
-    if (app.shuttingDown) reply.header('connection', 'close');
-  });
-
   await app.register(underPressure, {
     maxEventLoopDelay: opts.maxEventLoopDelayMs,
     // The delay is the mean over a window. A window in which the loop never ran counts as

@@ -1,5 +1,6 @@
 /** Random GEMM problems and the error bound used by the gemm tests. */
-import { gemmReference, type GemmArgs } from '../../src/kernels/gemm.ts';
+import type { GemmArgs } from '../../src/kernels/gemm-types.ts';
+import { gemmReference } from '../../src/kernels/reference/gemm.ts';
 import type { Dtype, FloatArray } from '../../src/kernels/types.ts';
 import { randn, TOL } from './gradcheck.ts';
 

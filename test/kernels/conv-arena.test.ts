@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { convInfo } from '../../src/kernels/geometry.ts';
 import { availableGemmBackends, GemmEngine } from '../../src/kernels/wasm/engine.ts';
+import { ConvKernels } from '../../src/kernels/wasm/conv-kernels.ts';
 
 const wasmBackends = availableGemmBackends().filter((b) => b !== 'js');
 
@@ -14,13 +15,14 @@ describe.each(wasmBackends)('conv helpers on %s', (backend) => {
 
   it('col2imInArena adds the adjoint of im2col: ones in dcol count the taps that read each pixel', () => {
     const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
     const arena = engine.arena;
     arena.scope(() => {
       const dcol = arena.alloc('float64', 18 * 20);
       const dx = arena.alloc('float64', 2 * 20 + 3);
       dcol.view.fill(1);
       dx.view.fill(0.5);
-      engine.col2imInArena(g, 0, 5, dcol, dx, 3);
+      kernels.col2imInArena(g, 0, 5, dcol, dx, 3);
       const v = dx.view;
       expect([v[0], v[1], v[2]]).toEqual([0.5, 0.5, 0.5]); // before the offset: untouched
       // 3x3 kernel, pad 1, stride 1: a corner pixel is read by 4 taps, an edge one by 6, an inner one by 9.
@@ -33,6 +35,7 @@ describe.each(wasmBackends)('conv helpers on %s', (backend) => {
 
   it('col2imInArena refuses rows outside the output, a short dcol, a short dx, mixed dtypes, dead blocks', () => {
     const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
     const arena = engine.arena;
     let dead: ReturnType<typeof arena.alloc<'float32'>> | undefined;
     arena.scope(() => {
@@ -40,42 +43,44 @@ describe.each(wasmBackends)('conv helpers on %s', (backend) => {
       const dx = arena.alloc('float32', 40);
       const dx64 = arena.alloc('float64', 40);
       dead = arena.alloc('float32', 40);
-      expect(() => engine.col2imInArena(g, 0, 6, dcol, dx)).toThrow(/bad rows/);
-      expect(() => engine.col2imInArena(g, 3, 3, dcol, dx)).toThrow(/bad rows/);
-      expect(() => engine.col2imInArena(g, 0, 5, arena.alloc('float32', 18 * 20 - 1), dx)).toThrow(/dcol needs/);
-      expect(() => engine.col2imInArena(g, 0, 5, dcol, dx, 1)).toThrow(/dx needs/);
-      expect(() => engine.col2imInArena(g, 0, 5, dcol, dx64)).toThrow(/share a dtype/);
-      engine.col2imInArena(g, 2, 3, dcol, dx); // one output row: 18 × 4 elements of dcol suffice
+      expect(() => kernels.col2imInArena(g, 0, 6, dcol, dx)).toThrow(/bad rows/);
+      expect(() => kernels.col2imInArena(g, 3, 3, dcol, dx)).toThrow(/bad rows/);
+      expect(() => kernels.col2imInArena(g, 0, 5, arena.alloc('float32', 18 * 20 - 1), dx)).toThrow(/dcol needs/);
+      expect(() => kernels.col2imInArena(g, 0, 5, dcol, dx, 1)).toThrow(/dx needs/);
+      expect(() => kernels.col2imInArena(g, 0, 5, dcol, dx64)).toThrow(/share a dtype/);
+      kernels.col2imInArena(g, 2, 3, dcol, dx); // one output row: 18 × 4 elements of dcol suffice
     });
-    expect(() => engine.col2imInArena(g, 0, 5, dead!, dead!)).toThrow(/after its scope ended/);
+    expect(() => kernels.col2imInArena(g, 0, 5, dead!, dead!)).toThrow(/after its scope ended/);
   });
 
   it('im2colInArena refuses rows outside the output, a short col, a short x', () => {
     const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
     const arena = engine.arena;
     arena.scope(() => {
       const x = arena.alloc('float32', 2 * 20);
       const col = arena.alloc('float32', 18 * 20);
-      engine.im2colInArena(g, 0, 5, x, col);
-      expect(() => engine.im2colInArena(g, 0, 6, x, col)).toThrow(/bad rows/);
-      expect(() => engine.im2colInArena(g, 0, 5, x, arena.alloc('float32', 18 * 20 - 1))).toThrow(/col needs/);
-      expect(() => engine.im2colInArena(g, 0, 5, arena.alloc('float32', 39), col)).toThrow(/x needs/);
-      expect(() => engine.im2colInArena(g, 0, 5, arena.alloc('float64', 40), col)).toThrow(/share a dtype/);
+      kernels.im2colInArena(g, 0, 5, x, col);
+      expect(() => kernels.im2colInArena(g, 0, 6, x, col)).toThrow(/bad rows/);
+      expect(() => kernels.im2colInArena(g, 0, 5, x, arena.alloc('float32', 18 * 20 - 1))).toThrow(/col needs/);
+      expect(() => kernels.im2colInArena(g, 0, 5, arena.alloc('float32', 39), col)).toThrow(/x needs/);
+      expect(() => kernels.im2colInArena(g, 0, 5, arena.alloc('float64', 40), col)).toThrow(/share a dtype/);
     });
   });
 
   it('rowSumsInArena sums rows in double and adds to dst; refuses operands that do not fit', () => {
     const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
     const arena = engine.arena;
     arena.scope(() => {
       const src = arena.alloc('float32', 3 * 7);
       const dst = arena.alloc('float64', 3);
       src.view.forEach((_, i, a) => (a[i] = i % 7 === 0 ? 2 ** 24 : 1)); // 2^24 + 1 + … is exact only in double
       dst.view.set([1, 2, 3]);
-      engine.rowSumsInArena(src, 0, 3, 6, 7, dst); // columns 0..5 of each row
+      kernels.rowSumsInArena(src, 0, 3, 6, 7, dst); // columns 0..5 of each row
       expect([...dst.view]).toEqual([1 + 2 ** 24 + 5, 2 + 2 ** 24 + 5, 3 + 2 ** 24 + 5]);
-      expect(() => engine.rowSumsInArena(src, 1, 3, 7, 7, dst)).toThrow(/src needs/);
-      expect(() => engine.rowSumsInArena(src, 0, 4, 5, 5, dst)).toThrow(/dst needs/);
+      expect(() => kernels.rowSumsInArena(src, 1, 3, 7, 7, dst)).toThrow(/src needs/);
+      expect(() => kernels.rowSumsInArena(src, 0, 4, 5, 5, dst)).toThrow(/dst needs/);
     });
   });
 });
@@ -83,10 +88,12 @@ describe.each(wasmBackends)('conv helpers on %s', (backend) => {
 describe('conv helpers on js', () => {
   it('say they need wasm', () => {
     const engine = new GemmEngine('js');
+    const kernels = new ConvKernels(engine);
     expect(engine.hasWasm).toBe(false);
+    expect(kernels.available).toBe(false);
     engine.arena.scope(() => {
       const a = engine.arena.alloc('float64', 400);
-      expect(() => engine.col2imInArena(convInfo([1, 1, 3, 3], [1, 1, 1, 1]), 0, 3, a, a)).toThrow(/needs a wasm backend/);
+      expect(() => kernels.col2imInArena(convInfo([1, 1, 3, 3], [1, 1, 1, 1]), 0, 3, a, a)).toThrow(/needs a wasm backend/);
     });
   });
 });
@@ -97,6 +104,7 @@ describe.each(wasmBackends)('depthwise helpers on %s', (backend) => {
 
   it('refuse operands that do not fit', () => {
     const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
     const arena = engine.arena;
     arena.scope(() => {
       const x = arena.alloc('float64', 3 * 20);
@@ -106,20 +114,20 @@ describe.each(wasmBackends)('depthwise helpers on %s', (backend) => {
       const dx = arena.alloc('float64', 3 * 20);
       const dwAcc = arena.alloc('float64', 6 * 9);
       const w32 = arena.alloc('float32', 6 * 9);
-      engine.depthwiseForwardInArena(g, 3, x, w, 0, b, 0, out);
-      engine.depthwiseForwardInArena(g, 1, x, w, 4 * 9, b, 4, out); // the last channel's two filters
-      expect(() => engine.depthwiseForwardInArena(g, 3, x, w, 9, b, 0, out)).toThrow(/w needs/);
-      expect(() => engine.depthwiseForwardInArena(g, 3, x, w, 0, b, 1, out)).toThrow(/b needs/);
-      expect(() => engine.depthwiseForwardInArena(g, 4, x, w, 0, b, 0, out)).toThrow(/x needs/);
-      expect(() => engine.depthwiseForwardInArena(g, 0, x, w, 0, b, 0, out)).toThrow(/channel count/);
-      expect(() => engine.depthwiseForwardInArena(g, 3, x, w32, 0, b, 0, out)).toThrow(/share a dtype/);
-      expect(() => engine.depthwiseForwardInArena(g, 3, x, w, 0, b, 0, arena.alloc('float64', 119))).toThrow(/out needs/);
-      engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dwAcc, 0);
-      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dwAcc, 1)).toThrow(/dwAcc needs/);
-      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, arena.alloc('float64', 119), dx, dwAcc, 0)).toThrow(/dout needs/);
-      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, arena.alloc('float64', 59), dwAcc, 0)).toThrow(/dx needs/);
+      kernels.depthwiseForwardInArena(g, 3, x, w, 0, b, 0, out);
+      kernels.depthwiseForwardInArena(g, 1, x, w, 4 * 9, b, 4, out); // the last channel's two filters
+      expect(() => kernels.depthwiseForwardInArena(g, 3, x, w, 9, b, 0, out)).toThrow(/w needs/);
+      expect(() => kernels.depthwiseForwardInArena(g, 3, x, w, 0, b, 1, out)).toThrow(/b needs/);
+      expect(() => kernels.depthwiseForwardInArena(g, 4, x, w, 0, b, 0, out)).toThrow(/x needs/);
+      expect(() => kernels.depthwiseForwardInArena(g, 0, x, w, 0, b, 0, out)).toThrow(/channel count/);
+      expect(() => kernels.depthwiseForwardInArena(g, 3, x, w32, 0, b, 0, out)).toThrow(/share a dtype/);
+      expect(() => kernels.depthwiseForwardInArena(g, 3, x, w, 0, b, 0, arena.alloc('float64', 119))).toThrow(/out needs/);
+      kernels.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dwAcc, 0);
+      expect(() => kernels.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dwAcc, 1)).toThrow(/dwAcc needs/);
+      expect(() => kernels.depthwiseBackwardInArena(g, 3, x, w, 0, arena.alloc('float64', 119), dx, dwAcc, 0)).toThrow(/dout needs/);
+      expect(() => kernels.depthwiseBackwardInArena(g, 3, x, w, 0, out, arena.alloc('float64', 59), dwAcc, 0)).toThrow(/dx needs/);
       const dw32 = arena.alloc('float32', 54) as unknown as typeof dwAcc;
-      expect(() => engine.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dw32, 0)).toThrow(/must be float64/);
+      expect(() => kernels.depthwiseBackwardInArena(g, 3, x, w, 0, out, dx, dw32, 0)).toThrow(/must be float64/);
     });
   });
 });
@@ -127,6 +135,7 @@ describe.each(wasmBackends)('depthwise helpers on %s', (backend) => {
 describe.each(wasmBackends)('Winograd helpers on %s', (backend) => {
   it('refuse bands and planes that do not fit', () => {
     const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
     const arena = engine.arena;
     arena.scope(() => {
       // 2 channels, 2 tile rows of 4 tiles: padded planes 6 × 10, tiles 16 × 2 × 8
@@ -134,41 +143,42 @@ describe.each(wasmBackends)('Winograd helpers on %s', (backend) => {
       const mBand = { ...band, xs: 24 };
       const xpad = arena.alloc('float32', 2 * 60);
       const V = arena.alloc('float32', 16 * 2 * 8);
-      engine.winogradInputInArena(xpad, V, 2, 10, 60, band);
-      engine.winogradDxInArena(V, xpad, 2, 10, 60, band);
-      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 61, band)).toThrow(/xpad needs/);
-      expect(() => engine.winogradInputInArena(xpad, V, 2, 9, 60, band)).toThrow(/ld 9 < 10/);
-      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tW: 2 })).toThrow(/multiple of 4/);
-      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tr0: 2 })).toThrow(/bad tile rows/);
-      expect(() => engine.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, xs: 15 })).toThrow(/xs 15 < 16/);
-      expect(() => engine.winogradInputInArena(xpad, arena.alloc('float32', 255), 2, 10, 60, band)).toThrow(/V needs/);
-      expect(() => engine.winogradDxInArena(V, arena.alloc('float64', 120), 2, 10, 60, band)).toThrow(/share a dtype/);
+      kernels.winogradInputInArena(xpad, V, 2, 10, 60, band);
+      kernels.winogradDxInArena(V, xpad, 2, 10, 60, band);
+      expect(() => kernels.winogradInputInArena(xpad, V, 2, 10, 61, band)).toThrow(/xpad needs/);
+      expect(() => kernels.winogradInputInArena(xpad, V, 2, 9, 60, band)).toThrow(/ld 9 < 10/);
+      expect(() => kernels.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tW: 2 })).toThrow(/multiple of 4/);
+      expect(() => kernels.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, tr0: 2 })).toThrow(/bad tile rows/);
+      expect(() => kernels.winogradInputInArena(xpad, V, 2, 10, 60, { ...band, xs: 15 })).toThrow(/xs 15 < 16/);
+      expect(() => kernels.winogradInputInArena(xpad, arena.alloc('float32', 255), 2, 10, 60, band)).toThrow(/V needs/);
+      expect(() => kernels.winogradDxInArena(V, arena.alloc('float64', 120), 2, 10, 60, band)).toThrow(/share a dtype/);
       // outputs: 3 filters, planes 4 × 8
       const M = arena.alloc('float32', 16 * 3 * 8);
       const b = arena.alloc('float32', 3);
       const opad = arena.alloc('float32', 3 * 32);
-      engine.winogradOutputInArena(M, b, opad, 3, 32, mBand);
-      engine.winogradDoutInArena(opad, M, 3, 32, mBand);
-      expect(() => engine.winogradOutputInArena(M, b, opad, 3, 33, mBand)).toThrow(/opad needs/);
-      expect(() => engine.winogradOutputInArena(M, arena.alloc('float32', 2), opad, 3, 32, mBand)).toThrow(/b needs/);
-      expect(() => engine.winogradDoutInArena(opad, arena.alloc('float32', 383), 3, 32, mBand)).toThrow(/D needs/);
-      expect(() => engine.winogradDoutInArena(opad, M, 3, 32, { ...mBand, xs: 25 })).toThrow(/D needs 399/);
+      kernels.winogradOutputInArena(M, b, opad, 3, 32, mBand);
+      kernels.winogradDoutInArena(opad, M, 3, 32, mBand);
+      expect(() => kernels.winogradOutputInArena(M, b, opad, 3, 33, mBand)).toThrow(/opad needs/);
+      expect(() => kernels.winogradOutputInArena(M, arena.alloc('float32', 2), opad, 3, 32, mBand)).toThrow(/b needs/);
+      expect(() => kernels.winogradDoutInArena(opad, arena.alloc('float32', 383), 3, 32, mBand)).toThrow(/D needs/);
+      expect(() => kernels.winogradDoutInArena(opad, M, 3, 32, { ...mBand, xs: 25 })).toThrow(/D needs 399/);
       // plane copies
-      engine.copyPlanesInArena(xpad, 11, 60, 10, opad, 0, 32, 8, 2, 4, 8);
-      expect(() => engine.copyPlanesInArena(xpad, 13, 60, 10, opad, 0, 32, 8, 2, 5, 8)).toThrow(/src needs/);
-      expect(() => engine.copyPlanesInArena(xpad, 0, 60, 10, opad, 60, 32, 8, 2, 4, 8)).toThrow(/dst needs/);
+      kernels.copyPlanesInArena(xpad, 11, 60, 10, opad, 0, 32, 8, 2, 4, 8);
+      expect(() => kernels.copyPlanesInArena(xpad, 13, 60, 10, opad, 0, 32, 8, 2, 5, 8)).toThrow(/src needs/);
+      expect(() => kernels.copyPlanesInArena(xpad, 0, 60, 10, opad, 60, 32, 8, 2, 4, 8)).toThrow(/dst needs/);
     });
   });
 
   it('copyPlanesInArena moves rows between strided planes', () => {
     const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
     const arena = engine.arena;
     arena.scope(() => {
       const src = arena.alloc('float64', 12);
       const dst = arena.alloc('float64', 2 * 9);
       src.view.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]); // 2 planes of 2 × 3
       dst.view.fill(0);
-      engine.copyPlanesInArena(src, 0, 6, 3, dst, 4, 9, 3, 2, 2, 2); // columns 0..1 of each row, at (1, 1) of 3 × 3 planes
+      kernels.copyPlanesInArena(src, 0, 6, 3, dst, 4, 9, 3, 2, 2, 2); // columns 0..1 of each row, at (1, 1) of 3 × 3 planes
       expect([...dst.view]).toEqual([0, 0, 0, 0, 1, 2, 0, 4, 5, 0, 0, 0, 0, 7, 8, 0, 10, 11]);
     });
   });

@@ -4,7 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { gemmReference } from '../../src/kernels/gemm.ts';
+import { gemmReference } from '../../src/kernels/reference/gemm.ts';
 import { WasmArena } from '../../src/kernels/wasm/arena.ts';
 import { availableGemmBackends, GemmEngine } from '../../src/kernels/wasm/engine.ts';
 import { randn } from '../helpers/gradcheck.ts';

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { gemm, gemmArena, gemmBackend, gemmInArena, gemmReference } from '../../src/kernels/gemm.ts';
+import { gemm, gemmArena, gemmBackend, gemmInArena } from '../../src/kernels/gemm.ts';
+import { gemmReference } from '../../src/kernels/reference/gemm.ts';
 import { availableGemmBackends, GEMM_BACKENDS, GemmEngine } from '../../src/kernels/wasm/engine.ts';
 import { checkGemm, cloneArgs, makeCase, type GemmShape } from '../helpers/gemm-cases.ts';
 

@@ -40,10 +40,10 @@ import {
   groupnormForwardBackwardWasm,
   groupnormForwardWasm,
 } from '../../src/kernels/groupnorm.ts';
-import { batchnormBackwardNCSReference, batchnormForwardNCSReference } from '../../src/kernels/reference/batchnorm.ts';
-import { groupnormBackwardReference, groupnormForwardReference } from '../../src/kernels/reference/groupnorm.ts';
-import { layernormBackwardReference, layernormForwardReference } from '../../src/kernels/reference/layernorm.ts';
-import { availableNormVariants, normEngineStatus, useNormVariant } from '../../src/kernels/wasm/norm-engine.ts';
+import { batchnormBackwardNCSJs, batchnormForwardNCSJs } from '../../src/kernels/batchnorm-js.ts';
+import { groupnormBackwardJs, groupnormForwardJs } from '../../src/kernels/groupnorm-js.ts';
+import { layernormBackwardJs, layernormForwardJs } from '../../src/kernels/layernorm-js.ts';
+import { availableNormBuilds, normEngineStatus, useNormBuild } from '../../src/kernels/wasm/norm-engine.ts';
 import { randn, TOL } from '../helpers/gradcheck.ts';
 import { referenceNorm } from './normalization-helpers.ts';
 
@@ -69,14 +69,14 @@ function scaledError(got: ArrayLike<number>, want: ArrayLike<number>, floor = 0)
 
 it('has the normalization modules (npm run build:wasm), so the wasm kernels are what is tested', () => {
   expect(normEngineStatus()).toMatch(/^wasm-/);
-  expect(availableNormVariants()).toContain('wasm-simd');
+  expect(availableNormBuilds()).toContain('wasm-simd');
 });
 
 // Every property test below runs on each build this V8 can load: relaxed SIMD (fused multiply-adds)
 // and plain SIMD (the fallback).
-describe.each(availableNormVariants())('%s build', (variant) => {
-  beforeAll(() => useNormVariant(variant));
-  afterAll(() => useNormVariant(undefined));
+describe.each(availableNormBuilds())('%s build', (variant) => {
+  beforeAll(() => useNormBuild(variant));
+  afterAll(() => useNormBuild(undefined));
 
   describe('batchnorm: wasm kernels equal the JS reference', () => {
     const bnCase = fc.record({
@@ -127,8 +127,8 @@ describe.each(availableNormVariants())('%s build', (variant) => {
       const xt = { shape: [N, C, S], data: x };
       const gt = { shape: [N, C, S], data: dout };
 
-      const want = batchnormForwardNCSReference(xt, N, C, S, gamma, beta, options);
-      const wantGrads = batchnormBackwardNCSReference(gt, want.cache);
+      const want = batchnormForwardNCSJs(xt, N, C, S, gamma, beta, options);
+      const wantGrads = batchnormBackwardNCSJs(gt, want.cache);
       const fwd = batchnormForwardNCSWasm(xt, N, C, S, gamma, beta, options, stream)!;
       const grads = batchnormBackwardNCSWasm(gt, fwd.cache, stream)!;
       const both = batchnormForwardBackwardNCSWasm(xt, N, C, S, gamma, beta, gt, options, stream)!;
@@ -200,8 +200,8 @@ describe.each(availableNormVariants())('%s build', (variant) => {
       const xt = { shape, data: x };
       const gt = { shape, data: dout };
 
-      const want = layernormForwardReference(xt, gamma, beta, options);
-      const wantGrads = layernormBackwardReference(gt, want.cache);
+      const want = layernormForwardJs(xt, gamma, beta, options);
+      const wantGrads = layernormBackwardJs(gt, want.cache);
       const fwd = layernormForwardWasm(xt, gamma, beta, options, { capElements })!;
       const grads = layernormBackwardWasm(gt, fwd.cache, { capElements })!;
       const both = layernormForwardBackwardWasm(xt, gamma, beta, gt, options, { capElements })!;
@@ -258,8 +258,8 @@ describe.each(availableNormVariants())('%s build', (variant) => {
       const xt = { shape, data: x };
       const gt = { shape, data: dout };
 
-      const want = groupnormForwardReference(xt, gamma, beta, options);
-      const wantGrads = groupnormBackwardReference(gt, want.cache);
+      const want = groupnormForwardJs(xt, gamma, beta, options);
+      const wantGrads = groupnormBackwardJs(gt, want.cache);
       const fwd = groupnormForwardWasm(xt, gamma, beta, options, { capElements })!;
       const grads = groupnormBackwardWasm(gt, fwd.cache, { capElements })!;
       const both = groupnormForwardBackwardWasm(xt, gamma, beta, gt, options, { capElements })!;

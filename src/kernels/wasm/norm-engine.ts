@@ -11,12 +11,12 @@
  * than once: when the whole tensor fits in one chunk it is copied in once and stays ("resident").
  *
  * `normEngine()` is undefined when the module is missing (run `npm run build:wasm`) or the runtime has no
- * WebAssembly SIMD: the kernels then run their plain JS versions (src/kernels/reference/).
+ * WebAssembly SIMD: the kernels then run their plain JS versions (../*-js.ts).
  */
 import { gemmArena, type WasmArena } from '../gemm.ts';
 import type { FloatArray } from '../types.ts';
-import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
+import { takeArray } from '../buffers.ts';
+import { loadWasmModule, WASM_BUILDS, type WasmBuild } from './loader.ts';
 import { wasm } from './wasm-api.ts';
 
 type Fn = (...args: number[]) => void;
@@ -41,23 +41,19 @@ export interface NormExports {
   avgPool2x2BackwardF32: Fn; avgPool2x2BackwardF64: Fn;
 }
 
-export type NormVariant = 'wasm-relaxed-simd' | 'wasm-simd';
+/**
+ * Which build of the norm module runs (the kernel build, not to be confused with the mistake variants
+ * of src/check/normalization.ts). Best first: the relaxed-SIMD build fuses the multiply-adds (x86 FMA:
+ * one rounding instead of two, 10–15 % fewer instructions in these f64-bound loops); Node 20 needs
+ * --experimental-wasm-relaxed-simd, which the loader sets. The pooling kernels are the same in both builds.
+ */
+export type NormBuild = WasmBuild;
 
 export interface NormEngine {
   readonly k: NormExports;
   readonly arena: WasmArena;
-  readonly variant: NormVariant;
+  readonly build: NormBuild;
 }
-
-/**
- * Best first. The relaxed-SIMD build fuses the multiply-adds (x86 FMA: one rounding instead of two,
- * 10–15 % fewer instructions in these f64-bound loops); Node 20 needs --experimental-wasm-relaxed-simd,
- * which the loader sets as it does for the GEMM. The pooling kernels are the same in both builds.
- */
-const VARIANTS: readonly { variant: NormVariant; file: string }[] = [
-  { variant: 'wasm-relaxed-simd', file: 'norm-relaxed-simd.wasm' },
-  { variant: 'wasm-simd', file: 'norm-simd.wasm' },
-];
 
 let engine: NormEngine | undefined;
 let status: string | undefined;
@@ -66,10 +62,10 @@ let status: string | undefined;
 export function normEngine(): NormEngine | undefined {
   if (status === undefined) {
     const reasons: string[] = [];
-    for (const { variant, file } of VARIANTS) {
+    for (const build of WASM_BUILDS) {
       try {
-        engine = instantiate(variant, file);
-        status = variant;
+        engine = instantiate(build);
+        status = build;
         break;
       } catch (e) {
         reasons.push((e as Error).message);
@@ -80,26 +76,18 @@ export function normEngine(): NormEngine | undefined {
   return engine;
 }
 
-/** The variants this thread can load, best first (tests run the kernels on each). */
-export function availableNormVariants(): NormVariant[] {
-  return VARIANTS.filter(({ variant, file }) => {
-    try {
-      instantiate(variant, file);
-      return true;
-    } catch {
-      return false;
-    }
-  }).map(({ variant }) => variant);
+/** The builds this thread can load, best first (tests run the kernels on each). */
+export function availableNormBuilds(): NormBuild[] {
+  return WASM_BUILDS.filter((build) => loadWasmModule('norm', build).ok);
 }
 
-/** For tests: make this thread's engine the given variant (undefined: back to the best one). */
-export function useNormVariant(variant: NormVariant | undefined): void {
+/** For tests: make this thread's engine the given build (undefined: back to the best one). */
+export function useNormBuild(build: NormBuild | undefined): void {
   status = undefined;
   engine = undefined;
-  if (variant === undefined) return;
-  const file = VARIANTS.find((v) => v.variant === variant)!.file;
-  engine = instantiate(variant, file);
-  status = variant;
+  if (build === undefined) return;
+  engine = instantiate(build);
+  status = build;
 }
 
 /** 'wasm-relaxed-simd' or 'wasm-simd', or why the JS versions run instead. */
@@ -108,26 +96,12 @@ export function normEngineStatus(): string {
   return status!;
 }
 
-function instantiate(variant: NormVariant, file: string): NormEngine {
-  if (wasm === undefined) throw new Error('no WebAssembly');
-  const url = new URL(`./build/${file}`, import.meta.url);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(url);
-  } catch {
-    throw new Error(`${url.pathname} missing: run npm run build:wasm`);
-  }
-  if (!wasm.validate(bytes) && variant === 'wasm-relaxed-simd') {
-    try {
-      setFlagsFromString('--experimental-wasm-relaxed-simd');
-    } catch {
-      // a V8 without the flag: the validation below says no
-    }
-  }
-  if (!wasm.validate(bytes)) throw new Error(`${file}: not supported by this V8`);
+function instantiate(build: NormBuild): NormEngine {
+  const loaded = loadWasmModule('norm', build);
+  if (!loaded.ok) throw new Error(loaded.reason);
   const arena = gemmArena();
-  const instance = new wasm.Instance(new wasm.Module(bytes), { env: { memory: arena.memory } });
-  return { k: instance.exports as unknown as NormExports, arena, variant };
+  const instance = new wasm!.Instance(loaded.module, { env: { memory: arena.memory } });
+  return { k: instance.exports as unknown as NormExports, arena, build };
 }
 
 /**
@@ -142,14 +116,10 @@ export function unitsPerChunk(units: number, unitElements: number, capElements: 
 }
 
 /**
- * A new standalone array of like's dtype whose contents are unspecified: the caller overwrites every
- * element before anyone sees it. Large ones skip calloc's zeroing (malloc'd memory that the allocator
- * hands back warm costs one write pass less than a zeroed one).
+ * A standalone array of like's dtype whose contents are unspecified: the caller overwrites every
+ * element before anyone sees it. Large ones come from this thread's buffer pool (../buffers.ts: warm
+ * pages when the consumer recycles them; malloc'd, not zeroed, when not).
  */
 export function uninitialized<A extends FloatArray>(like: A, length: number): A {
-  const f32 = like instanceof Float32Array;
-  const bytes = length * (f32 ? 4 : 8);
-  if (bytes < 1 << 16) return (f32 ? new Float32Array(length) : new Float64Array(length)) as A;
-  const buffer = Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
-  return (f32 ? new Float32Array(buffer, 0, length) : new Float64Array(buffer, 0, length)) as A;
+  return takeArray(like, length);
 }

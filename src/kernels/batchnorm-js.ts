@@ -1,50 +1,22 @@
-import type { FloatArray, Tensor } from '../types.ts';
-import { zerosLike } from '../types.ts';
-import { affineNCS, gradientNCS, sumDeviationsNCS, sumGradientsNCS, sumMinusNCS } from '../normalization-loops.ts';
-import type { BatchnormCache, BatchnormForward, BatchnormGrads, BatchnormOptions } from '../batchnorm.ts';
+import type { FloatArray, Tensor } from './types.ts';
+import { zerosLike } from './types.ts';
+import { affineNCS, gradientNCS, sumDeviationsNCS, sumGradientsNCS, sumMinusNCS } from './normalization-loops.ts';
+import type { BatchnormCache, BatchnormForward, BatchnormGrads, BatchnormOptions } from './normalization-types.ts';
 
 /**
- * Batchnorm and spatial batchnorm in plain JS (the implementation before the WebAssembly one): the
- * oracle that ../batchnorm.ts is tested against, and what it runs for small tensors or without the
- * wasm module. Same contract, numerics and cache as ../batchnorm.ts (see its file comment); the
+ * Batchnorm and spatial batchnorm in plain JS: the path ./batchnorm.ts runs for small tensors or without the
+ * wasm module (production code, not an oracle: the tests check both paths against the staged
+ * cs231n graph of test/kernels/normalization-helpers.ts, and the wasm path against this one).
+ * Same contract, numerics and cache as ./batchnorm.ts (see its file comment); the
  * statistics here are the corrected two-pass ones: Σ(x − x[0, c]) for a first mean, then
- * var = (Σd² − (Σd)²/M) / M with d = x − mean, moving the mean by Σd/M. Hot loops: ../normalization-loops.ts.
+ * var = (Σd² − (Σd)²/M) / M with d = x − mean, moving the mean by Σd/M. Hot loops: ./normalization-loops.ts.
  */
-
-/** Batchnorm forward on x (N, D). */
-export function batchnormForwardReference<A extends FloatArray>(
-  x: Tensor<A>,
-  gamma: A,
-  beta: A,
-  options: BatchnormOptions,
-): BatchnormForward<A> {
-  if (x.shape.length !== 2) throw new RangeError(`batchnorm: x must be (N, D), got [${x.shape}]`);
-  const [N, D] = x.shape;
-  return batchnormForwardNCSReference(x, N, D, 1, gamma, beta, options);
-}
-
-/** Spatial batchnorm forward on x (N, C, H, W). */
-export function spatialBatchnormForwardReference<A extends FloatArray>(
-  x: Tensor<A>,
-  gamma: A,
-  beta: A,
-  options: BatchnormOptions,
-): BatchnormForward<A> {
-  if (x.shape.length !== 4) throw new RangeError(`spatial-batchnorm: x must be (N, C, H, W), got [${x.shape}]`);
-  const [N, C, H, W] = x.shape;
-  return batchnormForwardNCSReference(x, N, C, H * W, gamma, beta, options);
-}
-
-/** Backward of both (the cache knows the layout). */
-export function batchnormBackwardReference<A extends FloatArray>(dout: Tensor<A>, cache: BatchnormCache<A>): BatchnormGrads<A> {
-  return batchnormBackwardNCSReference(dout, cache);
-}
 
 /**
  * The shared forward: x viewed as (N, C, S), statistics per c over the N·S values
  * x[(n·C + c)·S + s]. gamma, beta and the running statistics have length C.
  */
-export function batchnormForwardNCSReference<A extends FloatArray>(
+export function batchnormForwardNCSJs<A extends FloatArray>(
   x: Tensor<A>,
   N: number,
   C: number,
@@ -131,7 +103,7 @@ function batchStatistics(xd: FloatArray, N: number, C: number, S: number, mean: 
 }
 
 /** The shared backward for x viewed as (N, C, S); dout has x's shape. */
-export function batchnormBackwardNCSReference<A extends FloatArray>(dout: Tensor<A>, cache: BatchnormCache<A>): BatchnormGrads<A> {
+export function batchnormBackwardNCSJs<A extends FloatArray>(dout: Tensor<A>, cache: BatchnormCache<A>): BatchnormGrads<A> {
   const { mode, N, C, S, x, gamma, mean, invstd } = cache;
   const g = dout.data;
   const total = N * C * S;

@@ -1,16 +1,17 @@
-import type { FloatArray, Tensor } from '../types.ts';
-import { zerosLike } from '../types.ts';
-import { affineNCS, gradientNCS, pair, sumDeviations, sumGradientsNCS, sumMinus } from '../normalization-loops.ts';
-import type { GroupnormCache, GroupnormForward, GroupnormGrads, GroupnormOptions } from '../groupnorm.ts';
+import type { FloatArray, Tensor } from './types.ts';
+import { zerosLike } from './types.ts';
+import { affineNCS, gradientNCS, pair, sumDeviations, sumGradientsNCS, sumMinus } from './normalization-loops.ts';
+import type { GroupnormCache, GroupnormForward, GroupnormGrads, GroupnormOptions } from './normalization-types.ts';
 
 /**
- * Spatial groupnorm in plain JS (the implementation before the WebAssembly one): the oracle that
- * ../groupnorm.ts is tested against, and what it runs for small tensors or without the wasm module.
- * Same contract, numerics and cache as ../groupnorm.ts; corrected two-pass statistics per (n, g).
+ * Spatial groupnorm in plain JS: the path ./groupnorm.ts runs for small tensors or without the
+ * wasm module (production code, not an oracle: the tests check both paths against the staged
+ * cs231n graph of test/kernels/normalization-helpers.ts, and the wasm path against this one).
+ * Same contract, numerics and cache as ./groupnorm.ts; corrected two-pass statistics per (n, g).
  */
 
 /** Spatial groupnorm forward on x (N, C, H, W). */
-export function groupnormForwardReference<A extends FloatArray>(
+export function groupnormForwardJs<A extends FloatArray>(
   x: Tensor<A>,
   gamma: A,
   beta: A,
@@ -63,7 +64,7 @@ export function groupnormForwardReference<A extends FloatArray>(
 }
 
 /** Spatial groupnorm backward: dout (N, C, H, W) → dx (N, C, H, W), dgamma (C), dbeta (C). */
-export function groupnormBackwardReference<A extends FloatArray>(dout: Tensor<A>, cache: GroupnormCache<A>): GroupnormGrads<A> {
+export function groupnormBackwardJs<A extends FloatArray>(dout: Tensor<A>, cache: GroupnormCache<A>): GroupnormGrads<A> {
   const { N, C, S, G, x, gamma, mean, invstd } = cache;
   const g = dout.data;
   if (g.length !== N * C * S) throw new RangeError(`spatial-groupnorm: dout has ${g.length} values, x has ${N * C * S}`);

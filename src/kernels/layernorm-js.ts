@@ -1,16 +1,17 @@
-import type { FloatArray, Tensor } from '../types.ts';
-import { zerosLike } from '../types.ts';
-import { pair, sumDeviations, sumMinus } from '../normalization-loops.ts';
-import type { LayernormCache, LayernormForward, LayernormGrads, LayernormOptions } from '../layernorm.ts';
+import type { FloatArray, Tensor } from './types.ts';
+import { zerosLike } from './types.ts';
+import { pair, sumDeviations, sumMinus } from './normalization-loops.ts';
+import type { LayernormCache, LayernormForward, LayernormGrads, LayernormOptions } from './normalization-types.ts';
 
 /**
- * Layernorm in plain JS (the implementation before the WebAssembly one): the oracle that
- * ../layernorm.ts is tested against, and what it runs for small tensors or without the wasm module.
- * Same contract, numerics and cache as ../layernorm.ts; per-row corrected two-pass statistics.
+ * Layernorm in plain JS: the path ./layernorm.ts runs for small tensors or without the
+ * wasm module (production code, not an oracle: the tests check both paths against the staged
+ * cs231n graph of test/kernels/normalization-helpers.ts, and the wasm path against this one).
+ * Same contract, numerics and cache as ./layernorm.ts; per-row corrected two-pass statistics.
  */
 
 /** Layernorm forward on x (…, D), rank >= 2. */
-export function layernormForwardReference<A extends FloatArray>(
+export function layernormForwardJs<A extends FloatArray>(
   x: Tensor<A>,
   gamma: A,
   beta: A,
@@ -50,7 +51,7 @@ export function layernormForwardReference<A extends FloatArray>(
 }
 
 /** Layernorm backward: dout (…, D) → dx (…, D), dgamma (D), dbeta (D). */
-export function layernormBackwardReference<A extends FloatArray>(dout: Tensor<A>, cache: LayernormCache<A>): LayernormGrads<A> {
+export function layernormBackwardJs<A extends FloatArray>(dout: Tensor<A>, cache: LayernormCache<A>): LayernormGrads<A> {
   const { rows, D, x, gamma, mean, invstd } = cache;
   const g = dout.data;
   if (g.length !== rows * D) throw new RangeError(`layernorm: dout has ${g.length} values, x has ${rows * D}`);
@@ -76,7 +77,7 @@ export function layernormBackwardReference<A extends FloatArray>(dout: Tensor<A>
 }
 
 // The row loops live in small functions of their own: V8 optimizes a one-loop function well and
-// kept deoptimizing the kernels when all loops shared one body (see ../normalization-loops.ts).
+// kept deoptimizing the kernels when all loops shared one body (see ./normalization-loops.ts).
 
 /** out = (x − mean) · invstd · gamma + beta over one row. */
 function normalizeRow(x: FloatArray, out: FloatArray, base: number, D: number, m: number, k: number, gamma: FloatArray, beta: FloatArray): void {

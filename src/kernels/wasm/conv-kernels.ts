@@ -1,0 +1,306 @@
+/**
+ * The conv helpers of the GEMM module (assembly/conv.ts, assembly/winograd.ts): im2col, col2im, row
+ * sums, depthwise loops, plane copies and the Winograd F(2×2, 3×3) transforms, on blocks of one
+ * engine's arena. They live in the same wasm instance as the GEMM (one module, one memory), but are a
+ * conv matter, so they are wrapped here rather than in ./engine.ts. Wasm backends only: on the 'js'
+ * backend `available` is false and every method throws.
+ */
+import type { Dtype } from '../types.ts';
+import type { ArenaBlock } from './arena.ts';
+import { checkOperand, checkPlanes } from './checks.ts';
+import type { GemmEngine } from './engine.ts';
+
+interface ConvExports {
+  col2imF32: WasmCol2im;
+  col2imF64: WasmCol2im;
+  im2colF32: WasmCol2im;
+  im2colF64: WasmCol2im;
+  rowSumsF32: WasmRowSums;
+  rowSumsF64: WasmRowSums;
+  depthwiseForwardF32: WasmDepthwiseForward;
+  depthwiseForwardF64: WasmDepthwiseForward;
+  depthwiseBackwardF32: WasmDepthwiseBackward;
+  depthwiseBackwardF64: WasmDepthwiseBackward;
+  copyPlanes: (
+    src: number, dst: number, planes: number, rows: number, rowBytes: number,
+    srcPlane: number, srcLd: number, dstPlane: number, dstLd: number,
+  ) => void;
+  winoInputF32: WasmWino;
+  winoInputF64: WasmWino;
+  winoDxF32: WasmWino;
+  winoDxF64: WasmWino;
+  winoOutputF32: WasmWinoOut;
+  winoOutputF64: WasmWinoOut;
+  winoDoutF32: WasmWinoDout;
+  winoDoutF64: WasmWinoDout;
+}
+type WasmWinoOut = (
+  M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number,
+) => void;
+type WasmWinoDout = (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number) => void;
+type WasmWino = (a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number) => void;
+
+/**
+ * Which Winograd F(2×2, 3×3) tiles (see assembly/winograd.ts): tile rows [tr0, tr1) of tW tiles (a
+ * multiple of the lanes: 4 float32, 2 float64). Transformed tiles are 16 matrices (channels × Tb,
+ * Tb = (tr1 − tr0)·tW) xs elements apart: xs ≥ channels·Tb, best not a multiple of 1024 (L1 sets).
+ */
+export interface WinogradBand {
+  tr0: number;
+  tr1: number;
+  tW: number;
+  xs: number;
+}
+type WasmDepthwiseForward = (
+  x: number, w: number, b: number, out: number, nC: number, H: number, W: number, Fg: number, HH: number, WW: number,
+  Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+) => void;
+type WasmDepthwiseBackward = (
+  x: number, w: number, dout: number, dx: number, dwAcc: number, nC: number, H: number, W: number, Fg: number,
+  HH: number, WW: number, Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+) => void;
+type WasmCol2im = (
+  dcol: number, dx: number, C: number, H: number, W: number, HH: number, WW: number, Ho: number, Wo: number,
+  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh0: number, oh1: number,
+) => void;
+type WasmRowSums = (src: number, rows: number, cols: number, ld: number, dst: number) => void;
+
+/** The conv geometry col2im needs (a ConvInfo from ../geometry.ts has it). */
+export interface Col2imGeometry {
+  C: number;
+  H: number;
+  W: number;
+  HH: number;
+  WW: number;
+  Ho: number;
+  Wo: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+}
+
+/** Depthwise geometry (a ConvInfo has it): Fg filters per input channel. */
+export interface DepthwiseGeometry extends Col2imGeometry {
+  Fg: number;
+}
+
+export class ConvKernels {
+  readonly #ex: ConvExports | undefined;
+  readonly #engine: GemmEngine;
+
+  constructor(engine: GemmEngine) {
+    this.#engine = engine;
+    this.#ex = engine.exports as unknown as ConvExports | undefined;
+  }
+
+  /** Whether the helpers exist: false on the 'js' backend. */
+  get available(): boolean {
+    return this.#ex !== undefined;
+  }
+
+  /**
+   * dx (C × H × W, at dxOffset) += col2im(dcol) for output rows [oh0, oh1): dcol is C·HH·WW × P with
+   * P = (oh1 − oh0)·Wo, rows in im2col order (c, kh, kw). Wasm backends only (see hasWasm).
+   */
+  col2imInArena(g: Col2imGeometry, oh0: number, oh1: number, dcol: ArenaBlock, dx: ArenaBlock, dxOffset = 0): void {
+    const w = this.#exportsOrThrow('col2imInArena');
+    this.#checkBlocks('col2imInArena', dcol, dx);
+    if (!(Number.isInteger(oh0) && Number.isInteger(oh1) && 0 <= oh0 && oh0 < oh1 && oh1 <= g.Ho)) {
+      throw new RangeError(`col2imInArena: bad rows [${oh0}, ${oh1}) of ${g.Ho}`);
+    }
+    const rows = g.C * g.HH * g.WW * (oh1 - oh0) * g.Wo;
+    if (rows > dcol.length) throw new RangeError(`col2imInArena: dcol needs ${rows} elements, has ${dcol.length}`);
+    checkOperand('dx', dx.length - dxOffset, dxOffset, 1, g.C * g.H * g.W, g.C * g.H * g.W);
+    const size = dx.dtype === 'float32' ? 4 : 8;
+    (dx.dtype === 'float32' ? w.col2imF32 : w.col2imF64)(
+      dcol.byteOffset, dx.byteOffset + dxOffset * size, g.C, g.H, g.W, g.HH, g.WW, g.Ho, g.Wo,
+      g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, oh0, oh1,
+    );
+  }
+
+  /**
+   * col (C·HH·WW × P, P = (oh1 − oh0)·Wo, rows in order (c, kh, kw)) = the patches of x (C × H × W) for
+   * output rows [oh0, oh1), 0 outside the input. Wasm backends only (see hasWasm).
+   */
+  im2colInArena(g: Col2imGeometry, oh0: number, oh1: number, x: ArenaBlock, col: ArenaBlock): void {
+    const w = this.#exportsOrThrow('im2colInArena');
+    this.#checkBlocks('im2colInArena', x, col);
+    if (!(Number.isInteger(oh0) && Number.isInteger(oh1) && 0 <= oh0 && oh0 < oh1 && oh1 <= g.Ho)) {
+      throw new RangeError(`im2colInArena: bad rows [${oh0}, ${oh1}) of ${g.Ho}`);
+    }
+    const rows = g.C * g.HH * g.WW * (oh1 - oh0) * g.Wo;
+    if (rows > col.length) throw new RangeError(`im2colInArena: col needs ${rows} elements, has ${col.length}`);
+    checkOperand('x', x.length, 0, 1, g.C * g.H * g.W, g.C * g.H * g.W);
+    (x.dtype === 'float32' ? w.im2colF32 : w.im2colF64)(
+      x.byteOffset, col.byteOffset, g.C, g.H, g.W, g.HH, g.WW, g.Ho, g.Wo,
+      g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, oh0, oh1,
+    );
+  }
+
+  /** dst[dstOffset + r] += Σ_{j < cols} src[srcOffset + r·ld + j] for r < rows, in double (dst is a float64 block). */
+  rowSumsInArena(
+    src: ArenaBlock, srcOffset: number, rows: number, cols: number, ld: number, dst: ArenaBlock<'float64'>, dstOffset = 0,
+  ): void {
+    const w = this.#exportsOrThrow('rowSumsInArena');
+    this.#checkBlocks('rowSumsInArena', src, src);
+    this.#checkFloat64('rowSumsInArena', 'dst', dst);
+    checkOperand('src', src.length - srcOffset, srcOffset, rows, cols, ld);
+    checkOperand('dst', dst.length - dstOffset, dstOffset, 1, rows, rows);
+    const size = src.dtype === 'float32' ? 4 : 8;
+    (src.dtype === 'float32' ? w.rowSumsF32 : w.rowSumsF64)(
+      src.byteOffset + srcOffset * size, rows, cols, ld, dst.byteOffset + dstOffset * 8,
+    );
+  }
+
+  /**
+   * Depthwise forward on `channels` input channels: out (channels·Fg × Ho × Wo) = b + x ⋆ w, with x
+   * (channels × H × W), w at wOffset (channels·Fg × HH × WW) and b at bOffset. out must not overlap the inputs.
+   */
+  depthwiseForwardInArena(
+    g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, b: ArenaBlock, bOffset: number,
+    out: ArenaBlock,
+  ): void {
+    const ex = this.#exportsOrThrow('depthwiseForwardInArena');
+    this.#checkDepthwise('depthwiseForwardInArena', g, channels, x, w, wOffset);
+    this.#checkBlocks('depthwiseForwardInArena', b, out);
+    this.#checkBlocks('depthwiseForwardInArena', x, out);
+    const F = channels * g.Fg;
+    checkOperand('b', b.length - bOffset, bOffset, 1, F, F);
+    checkOperand('out', out.length, 0, 1, F * g.Ho * g.Wo, F * g.Ho * g.Wo);
+    const size = x.dtype === 'float32' ? 4 : 8;
+    (x.dtype === 'float32' ? ex.depthwiseForwardF32 : ex.depthwiseForwardF64)(
+      x.byteOffset, w.byteOffset + wOffset * size, b.byteOffset + bOffset * size, out.byteOffset, channels,
+      g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+    );
+  }
+
+  /**
+   * Depthwise backward on `channels` input channels: dx (channels × H × W) is overwritten with the
+   * gradient from dout (channels·Fg × Ho × Wo), and dwAcc (float64, at dwOffset, channels·Fg × HH × WW)
+   * accumulates x ⋆ dout. dx must not overlap the inputs.
+   */
+  depthwiseBackwardInArena(
+    g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, dout: ArenaBlock,
+    dx: ArenaBlock, dwAcc: ArenaBlock<'float64'>, dwOffset: number,
+  ): void {
+    const ex = this.#exportsOrThrow('depthwiseBackwardInArena');
+    this.#checkDepthwise('depthwiseBackwardInArena', g, channels, x, w, wOffset);
+    this.#checkBlocks('depthwiseBackwardInArena', dout, dx);
+    this.#checkBlocks('depthwiseBackwardInArena', x, dx);
+    this.#checkFloat64('depthwiseBackwardInArena', 'dwAcc', dwAcc);
+    const F = channels * g.Fg;
+    checkOperand('dout', dout.length, 0, 1, F * g.Ho * g.Wo, F * g.Ho * g.Wo);
+    checkOperand('dx', dx.length, 0, 1, channels * g.H * g.W, channels * g.H * g.W);
+    checkOperand('dwAcc', dwAcc.length - dwOffset, dwOffset, 1, F * g.HH * g.WW, F * g.HH * g.WW);
+    const size = x.dtype === 'float32' ? 4 : 8;
+    (x.dtype === 'float32' ? ex.depthwiseBackwardF32 : ex.depthwiseBackwardF64)(
+      x.byteOffset, w.byteOffset + wOffset * size, dout.byteOffset, dx.byteOffset, dwAcc.byteOffset + dwOffset * 8,
+      channels, g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+    );
+  }
+
+  /** dst[dstOffset + p·dstPlane + r·dstLd + j] = src[srcOffset + p·srcPlane + r·srcLd + j], p < planes, r < rows, j < cols. */
+  copyPlanesInArena(
+    src: ArenaBlock, srcOffset: number, srcPlane: number, srcLd: number,
+    dst: ArenaBlock, dstOffset: number, dstPlane: number, dstLd: number,
+    planes: number, rows: number, cols: number,
+  ): void {
+    const w = this.#exportsOrThrow('copyPlanesInArena');
+    this.#checkBlocks('copyPlanesInArena', src, dst);
+    checkPlanes('src', src.length, srcOffset, planes, srcPlane, rows, srcLd, cols);
+    checkPlanes('dst', dst.length, dstOffset, planes, dstPlane, rows, dstLd, cols);
+    if (planes === 0 || rows === 0 || cols === 0) return;
+    const size = src.dtype === 'float32' ? 4 : 8;
+    w.copyPlanes(
+      src.byteOffset + srcOffset * size, dst.byteOffset + dstOffset * size, planes, rows, cols * size,
+      srcPlane * size, srcLd * size, dstPlane * size, dstLd * size,
+    );
+  }
+
+  /** V (16 × C × Tb) = Bᵀ d B of the band's 4×4 patches of xpad (C planes; see WinogradBand). */
+  winogradInputInArena(xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: WinogradBand): void {
+    const w = this.#exportsOrThrow('winogradInputInArena');
+    this.#checkBlocks('winogradInputInArena', xpad, V);
+    checkTiles('V', V.length, band, C, xpad.dtype);
+    checkPlanes('xpad', xpad.length, 0, C, plane, 2 * band.tr1 + 2, ld, 2 * band.tW + 2);
+    (xpad.dtype === 'float32' ? w.winoInputF32 : w.winoInputF64)(
+      xpad.byteOffset, V.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs,
+    );
+  }
+
+  /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of winogradInputInArena. */
+  winogradDxInArena(dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: WinogradBand): void {
+    const w = this.#exportsOrThrow('winogradDxInArena');
+    this.#checkBlocks('winogradDxInArena', dV, dxpad);
+    checkTiles('dV', dV.length, band, C, dV.dtype);
+    checkPlanes('dxpad', dxpad.length, 0, C, plane, 2 * band.tr1 + 2, ld, 2 * band.tW + 2);
+    (dV.dtype === 'float32' ? w.winoDxF32 : w.winoDxF64)(
+      dV.byteOffset, dxpad.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs,
+    );
+  }
+
+  /** opad (F planes, rows 2·tW wide) = Aᵀ M A + b of the band's tiles; M is 16 × F × Tb. */
+  winogradOutputInArena(M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: WinogradBand): void {
+    const w = this.#exportsOrThrow('winogradOutputInArena');
+    this.#checkBlocks('winogradOutputInArena', M, opad);
+    this.#checkBlocks('winogradOutputInArena', b, opad);
+    checkTiles('M', M.length, band, F, M.dtype);
+    checkOperand('b', b.length, 0, 1, F, F);
+    checkPlanes('opad', opad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    (M.dtype === 'float32' ? w.winoOutputF32 : w.winoOutputF64)(
+      M.byteOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs,
+    );
+  }
+
+  /** D (16 × F × Tb) = A dY Aᵀ of the band's 2×2 tiles of dpad: the adjoint of winogradOutputInArena. */
+  winogradDoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: WinogradBand): void {
+    const w = this.#exportsOrThrow('winogradDoutInArena');
+    this.#checkBlocks('winogradDoutInArena', dpad, D);
+    checkTiles('D', D.length, band, F, dpad.dtype);
+    checkPlanes('dpad', dpad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    (dpad.dtype === 'float32' ? w.winoDoutF32 : w.winoDoutF64)(
+      dpad.byteOffset, D.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs,
+    );
+  }
+
+  #checkDepthwise(what: string, g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number): void {
+    this.#checkBlocks(what, x, w);
+    if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`${what}: bad channel count ${channels}`);
+    checkOperand('x', x.length, 0, 1, channels * g.H * g.W, channels * g.H * g.W);
+    const wLen = channels * g.Fg * g.HH * g.WW;
+    checkOperand('w', w.length - wOffset, wOffset, 1, wLen, wLen);
+  }
+
+  #checkFloat64(what: string, name: string, blk: ArenaBlock): void {
+    this.#checkBlocks(what, blk, blk);
+    if (blk.dtype !== 'float64') throw new TypeError(`${what}: ${name} must be float64`);
+  }
+
+  #exportsOrThrow(what: string): ConvExports {
+    if (this.#ex === undefined) throw new Error(`${what}: needs a wasm backend (this one is ${this.#engine.backend})`);
+    return this.#ex;
+  }
+
+  #checkBlocks(what: string, a: ArenaBlock, b: ArenaBlock): void {
+    for (const blk of [a, b]) {
+      if (blk.arena !== this.#engine.arena) throw new Error(`${what}: block from another arena`);
+      if (!blk.alive) throw new Error(`${what}: block used after its scope ended`);
+    }
+    if (a.dtype !== b.dtype) throw new TypeError(`${what}: blocks must share a dtype`);
+  }
+}
+
+/** Validates a Winograd band and that its 16 tile matrices of `channels` rows fit in `length` elements. */
+function checkTiles(name: string, length: number, band: WinogradBand, channels: number, dtype: Dtype): void {
+  const { tr0, tr1, tW, xs } = band;
+  const lanes = dtype === 'float32' ? 4 : 2;
+  if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd: bad tile rows [${tr0}, ${tr1})`);
+  if (!(Number.isInteger(tW) && tW > 0 && tW % lanes === 0)) throw new RangeError(`winograd: tW ${tW} must be a positive multiple of ${lanes}`);
+  if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd: bad channel count ${channels}`);
+  const size = channels * (tr1 - tr0) * tW;
+  if (!Number.isInteger(xs) || xs < size) throw new RangeError(`winograd: xs ${xs} < ${size} (channels × tiles)`);
+  if (15 * xs + size > length) throw new RangeError(`${name} needs ${15 * xs + size} elements, has ${length}`);
+}
