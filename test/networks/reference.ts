@@ -1,13 +1,12 @@
-import { batchnormBackwardReference, batchnormForwardReference, spatialBatchnormForwardReference } from '../../src/kernels/reference/batchnorm.ts';
 import { convBackwardReference, convForwardReference } from '../../src/kernels/reference/conv.ts';
 import { avgPoolBackwardReference, avgPoolForwardReference, maxPoolBackwardReference, maxPoolForwardReference } from '../../src/kernels/reference/pool.ts';
-import type { BatchnormCache } from '../../src/kernels/batchnorm.ts';
 import type { Tensor } from '../../src/kernels/types.ts';
 
 /**
  * An independent float64 network step for the tests: cs231n's layer-by-layer forward with caches and
- * backward, built from the kernels' plain reference implementations (src/kernels/reference/*) and,
- * where none exists, the few plain loops below. Nothing here imports src/networks or the fast kernels.
+ * backward, built from the kernels' plain reference implementations (src/kernels/reference/*: conv,
+ * pooling) and, where none exists, the plain loops below (affine, relu, batchnorm, the losses).
+ * Nothing here imports src/networks or the fast kernels.
  */
 type T = Tensor<Float64Array>;
 
@@ -106,21 +105,99 @@ function svmLoss(x: T, y: number[]): { loss: number; dx: T } {
   return { loss: loss / N, dx: t(x.shape, dx) };
 }
 
-const bnOptions = (p: Record<string, any> | undefined, mode: 'train' | 'test', s?: { runningMean: T; runningVar: T }) => ({
-  mode,
-  eps: p?.eps ?? 1e-5,
-  momentum: p?.momentum ?? 0.9,
-  runningVarEstimator: p?.runningVarEstimator ?? 'biased',
-  runningMean: s?.runningMean.data,
-  runningVar: s?.runningVar.data,
-});
+interface BnCache {
+  mode: 'train' | 'test';
+  N: number;
+  C: number;
+  S: number;
+  xhat: Float64Array;
+  gamma: Float64Array;
+  invstd: Float64Array;
+}
+
+/**
+ * cs231n batchnorm_forward on x viewed as (N, C, S): per-channel statistics over N·S values (S = 1 for
+ * batchnorm, H·W for spatial batchnorm), two-pass mean and biased variance.
+ */
+function batchnormForward(x: T, S: number, gamma: T, beta: T, p: Record<string, any> | undefined, mode: 'train' | 'test', s?: { runningMean: T; runningVar: T }) {
+  const [N, C] = x.shape;
+  const M = N * S;
+  const eps = p?.eps ?? 1e-5;
+  const momentum = p?.momentum ?? 0.9;
+  const at = (n: number, c: number, k: number) => (n * C + c) * S + k;
+  const mean = new Float64Array(C);
+  const variance = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    if (mode === 'test') {
+      mean[c] = s!.runningMean.data[c];
+      variance[c] = s!.runningVar.data[c];
+      continue;
+    }
+    let sum = 0;
+    for (let n = 0; n < N; n++) for (let k = 0; k < S; k++) sum += x.data[at(n, c, k)];
+    mean[c] = sum / M;
+    let sq = 0;
+    for (let n = 0; n < N; n++) for (let k = 0; k < S; k++) sq += (x.data[at(n, c, k)] - mean[c]) ** 2;
+    variance[c] = sq / M;
+  }
+  const invstd = variance.map((v) => 1 / Math.sqrt(v + eps));
+  const xhat = new Float64Array(x.data.length);
+  const out = new Float64Array(x.data.length);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let k = 0; k < S; k++) {
+        const i = at(n, c, k);
+        xhat[i] = (x.data[i] - mean[c]) * invstd[c];
+        out[i] = gamma.data[c] * xhat[i] + beta.data[c];
+      }
+    }
+  }
+  const running =
+    mode === 'train'
+      ? {
+          runningMean: t([C], mean.map((m, c) => momentum * (s?.runningMean.data[c] ?? 0) + (1 - momentum) * m)),
+          runningVar: t([C], variance.map((v, c) => momentum * (s?.runningVar.data[c] ?? 0) + (1 - momentum) * (p?.runningVarEstimator === 'unbiased' ? (v * M) / (M - 1) : v))),
+        }
+      : undefined;
+  const cache: BnCache = { mode, N, C, S, xhat, gamma: gamma.data, invstd };
+  return { out: t(x.shape, out), cache, running };
+}
+
+/** cs231n batchnorm_backward_alt; in test mode the statistics are constants. */
+function batchnormBackward(dout: T, shape: number[], k: BnCache): Record<string, T> {
+  const { N, C, S, xhat, gamma, invstd } = k;
+  const M = N * S;
+  const at = (n: number, c: number, j: number) => (n * C + c) * S + j;
+  const dgamma = new Float64Array(C);
+  const dbeta = new Float64Array(C);
+  const dx = new Float64Array(dout.data.length);
+  for (let c = 0; c < C; c++) {
+    for (let n = 0; n < N; n++) {
+      for (let j = 0; j < S; j++) {
+        const i = at(n, c, j);
+        dbeta[c] += dout.data[i];
+        dgamma[c] += dout.data[i] * xhat[i];
+      }
+    }
+    for (let n = 0; n < N; n++) {
+      for (let j = 0; j < S; j++) {
+        const i = at(n, c, j);
+        dx[i] =
+          k.mode === 'test'
+            ? gamma[c] * invstd[c] * dout.data[i]
+            : (gamma[c] * invstd[c] * (M * dout.data[i] - dbeta[c] - xhat[i] * dgamma[c])) / M;
+      }
+    }
+  }
+  return { x: t(shape, dx), gamma: t([C], dgamma), beta: t([C], dbeta) };
+}
 
 export function referenceStep(net: RefNet): RefAnswer {
   const mode = net.mode ?? 'train';
   const last = net.layers.at(-1)!;
   const withLoss = (last.layer === 'softmax-loss' || last.layer === 'svm-loss') && net.y !== undefined;
   const body = withLoss || !['softmax-loss', 'svm-loss'].includes(last.layer) ? net.layers : net.layers.slice(0, -1);
-  const caches: { l: RefLayer; x: T; cache?: BatchnormCache<Float64Array> }[] = [];
+  const caches: { l: RefLayer; x: T; cache?: BnCache }[] = [];
   const state: RefAnswer['state'] = {};
   const p = (l: RefLayer, input: string) => net.params[l.inputs![input]];
   let x = net.x;
@@ -144,14 +221,10 @@ export function referenceStep(net: RefNet): RefAnswer {
         break;
       case 'batchnorm':
       case 'spatial-batchnorm': {
-        const f = (l.layer === 'batchnorm' ? batchnormForwardReference : spatialBatchnormForwardReference)(
-          x,
-          p(l, 'gamma').data,
-          p(l, 'beta').data,
-          bnOptions(l.params, mode, net.state?.[l.name!]),
-        );
+        const S = l.layer === 'batchnorm' ? 1 : x.shape[2] * x.shape[3];
+        const f = batchnormForward(x, S, p(l, 'gamma'), p(l, 'beta'), l.params, mode, net.state?.[l.name!]);
         caches.at(-1)!.cache = f.cache;
-        if (mode === 'train') state[l.name!] = { runningMean: t([f.runningMean!.length], f.runningMean!), runningVar: t([f.runningVar!.length], f.runningVar!) };
+        if (f.running) state[l.name!] = f.running;
         x = f.out;
         break;
       }
@@ -189,10 +262,8 @@ export function referenceStep(net: RefNet): RefAnswer {
       case 'avg-pool':
         g = { x: avgPoolBackwardReference(xin, dout, l.params as any) };
         break;
-      default: {
-        const r = batchnormBackwardReference(dout, cache!);
-        g = { x: r.dx, gamma: t([r.dgamma.length], r.dgamma), beta: t([r.dbeta.length], r.dbeta) };
-      }
+      default:
+        g = batchnormBackward(dout, xin.shape, cache!);
     }
     for (const [input, name] of Object.entries(l.inputs ?? {})) add(name, g[input]);
     dout = g.x;
