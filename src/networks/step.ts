@@ -1,5 +1,6 @@
 import type { Tensor } from '../kernels/types.ts';
 import type { LayerDefinition, LayerResult, LayerTask, StateName } from '../layers/types.ts';
+import { recycle } from '../kernels/buffers.ts';
 import type { FloatArray } from '../kernels/types.ts';
 import { findRule } from '../optimizers/registry.ts';
 import type { RuleState } from '../optimizers/types.ts';
@@ -87,12 +88,20 @@ export function runStep(task: LayerTask<NetworkPlan>, find: Find): LayerResult {
   const { loss: dataLoss, dout: dscores } = lossOf(task, find, out);
   const sums = new Map<string, Tensor>();
   const owned = new Set<string>();
+  // Activations and their gradients, spent once the backward pass is over: handed back to this
+  // thread's buffer pool (src/kernels/buffers.ts), so the next step writes into warm pages. Arrays
+  // that are not the pool's (decoded inputs, small ones) are ignored by recycle.
+  const spent: FloatArray[] = [out.data, dscores.data];
   let dout = dscores;
   for (let i = trail.length - 1; i >= 0; i--) {
     const { layer, def, task: t, cache } = trail[i];
     const grads = stageOf(layer.kind).backward(def, t, cache, dout);
     for (const [input, name] of Object.entries(layer.bind)) accumulate(sums, owned, name, grads[input]);
-    if (i > 0) dout = grads.x;
+    spent.push(grads.x.data);
+    if (i > 0) {
+      spent.push(t.inputs.x.data);
+      dout = grads.x;
+    }
   }
   const loss = dataLoss + regLoss(task);
   if (plan.reg !== 0) {
@@ -106,6 +115,9 @@ export function runStep(task: LayerTask<NetworkPlan>, find: Find): LayerResult {
   const grads: Record<string, Tensor> = { ...state };
   for (const name of plan.tensors) grads[key.grad(name)] = sums.get(name)!;
   if (plan.update) applyUpdate(task, grads);
+  // Never an array of the answer (a gradient, a state), even if a layer handed one through.
+  const kept = new Set(Object.values(grads).map((t) => t.data.buffer));
+  recycle(...new Set(spent.filter((a) => !kept.has(a.buffer))));
   return { loss, grads };
 }
 
