@@ -96,7 +96,7 @@ function makeData(c: NetCase, dtype: Dtype): NetData {
 function stepTask(c: NetCase, d: NetData, dtype: Dtype): LayerTask<NetworkPlan> {
   const layers: PlannedLayer[] = LAYERS(c).map((l, index) => {
     const def = findLayer(l.layer)!;
-    return { index, kind: l.layer, name: l.name, params: def.params.parse(l.params ?? {}), bind: l.inputs ?? {}, hasState: false, stateful: false, loss: !!def.loss };
+    return { index, kind: l.layer, name: l.name, params: def.params.parse(l.params ?? {}), bind: l.inputs ?? {}, hasState: false, stateful: false, stateKeys: [], loss: !!def.loss };
   });
   const inputs: Record<string, Tensor> = { [key.x]: d.x };
   for (const [n, t] of Object.entries(d.params)) inputs[key.param(n)] = t;

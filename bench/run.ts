@@ -12,14 +12,16 @@
  *   --rounds N     repeat everything N times, each cell keeping its lowest median (default 2; --quick 1)
  *   --no-http, --no-peers   leave those sections out
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CASES, DTYPES, FAMILY, makeData, PASSES, type Case, type CaseData, type Dtype } from './lib/cases.ts';
 import { environment, loadLine, srcFingerprint } from './lib/env.ts';
 import { ENCODINGS, LAYER, poster, requestBody, startService } from './lib/http.ts';
 import { FULL, measure, QUICK, type Budget } from './lib/measure.ts';
 import { firstLine, ourRunner, Skip } from './lib/ours.ts';
-import { report } from './lib/report.ts';
+import { report, type PageFaults } from './lib/report.ts';
 import { Results, type PeerContext } from './lib/results.ts';
 import { runOnnx } from './peers/onnx.ts';
 import { runPython } from './peers/python.ts';
@@ -129,6 +131,9 @@ results.info.push(...(await environment()));
 for (let round = 1; round <= rounds; round++) {
   log(`round ${round} of ${rounds}`);
   results.info.push(`round ${round}: load average at the start ${loadLine()}`);
+  if (loadavg()[0] > cpus().length) {
+    results.info.push(`round ${round}: **timed under contention** (1-min load average ${loadavg()[0].toFixed(1)} on ${cpus().length} cores): each cell keeps its lowest median over the rounds`);
+  }
   await ours();
   if (opts['no-http']) {
     results.implNotes.set('http-base64', 'left out (--no-http)');
@@ -140,6 +145,23 @@ for (let round = 1; round <= rounds; round++) {
 }
 
 results.info.push(`load average at the end: ${loadLine()}`);
+
+/** bench/page-faults.ts in its own process (its count is process-wide), parsed. */
+function pageFaults(): PageFaults {
+  if (!cases.some((c) => c.id === 'conv-A')) return { mean: {}, note: 'conv A not in this run' };
+  log('page faults per conv A call (bench/page-faults.ts)');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', new URL('page-faults.ts', import.meta.url).pathname, '--calls', opts.quick ? '15' : '40'], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) return { mean: {}, note: `page-faults.ts failed: ${firstLine(r.stderr)}` };
+  const mean: PageFaults['mean'] = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(float32|float64)\s+(drop|recycle)\s+faults\/call median \S+, mean ([\d.]+)/.exec(line);
+    if (m) (mean[m[1]] ??= {})[m[2]] = Number(m[3]);
+  }
+  return { mean };
+}
+const faults = pageFaults();
 if (srcFingerprint() !== fingerprint) {
   results.info.push(`**warning: src/ changed during the run** (${fingerprint} → ${srcFingerprint()}): rows may have timed different code`);
 }
@@ -152,7 +174,7 @@ const md = report(results, cases, {
   command: `npm run bench${args ? ` -- ${args}` : ''}`,
   budget: `${opts.quick ? 'quick' : 'full'} budget (≥ ${budget.minReps} runs or ${budget.budgetMs} ms per cell), ` +
     `${rounds} round${rounds > 1 ? 's (each cell: the lowest median)' : ''}, took ${((Date.now() - started) / 60000).toFixed(1)} min`,
-});
+}, faults);
 mkdirSync(new URL('results/', import.meta.url), { recursive: true });
 writeFileSync(file, md);
 console.log(md);

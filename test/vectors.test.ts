@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LAYERS, TEST_LAYERS } from '../src/layers/registry.ts';
+import { RULES } from '../src/optimizers/registry.ts';
 import { buildTestApp, post } from './helpers/app.ts';
 import { compareAnswer, inAllForms, V11_DIR, VECTOR_DIR, vectorFiles, type VectorFile } from './helpers/vectors.ts';
 
@@ -14,10 +16,27 @@ afterAll(() => app.close());
  * other file is replayed, and a route that is not served fails its cases: nothing is skipped.
  */
 const NOT_YET_SERVED: Record<string, string> = {
-  'v1.1/dropout.json': 'the dropout layer comes with the next commit',
 };
 
 const files: VectorFile[] = [...vectorFiles(VECTOR_DIR), ...vectorFiles(V11_DIR).filter((f) => !(f.file in NOT_YET_SERVED))];
+
+const all = [...vectorFiles(VECTOR_DIR), ...vectorFiles(V11_DIR)];
+
+describe('every layer and update rule the service exposes over HTTP has reference vectors', () => {
+  // The test-only fault layer and the workers' internal tasks (the check probe) are not in LAYERS.
+  it.each(LAYERS.map((l) => l.name))('%s', (name) => {
+    const file = all.find((f) => f.route === `/v1/layers/${name}`);
+    expect(file, `no vector file for layer ${name}: add test/vectors/v1.1/${name}.json`).toBeDefined();
+    expect(file!.cases.length).toBeGreaterThan(0);
+  });
+  it.each(RULES.map((r) => r.name))('update rule %s', (name) => {
+    expect(all.find((f) => f.route === `/v1/optimizers/${name}`), `no vector file for update rule ${name}`).toBeDefined();
+  });
+  it('and the layers HTTP exposes are exactly those (plus the test-only ones when enabled)', async () => {
+    expect(app.layerNames.filter((n) => !TEST_LAYERS.some((t) => t.name === n))).toEqual(LAYERS.map((l) => l.name));
+    expect(app.ruleNames).toEqual(RULES.map((r) => r.name));
+  });
+});
 
 // Every reference case, through the HTTP layer (app.inject), in all three tensor forms, to the file's route.
 for (const file of files) {

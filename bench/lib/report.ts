@@ -166,13 +166,90 @@ export function targetsTable(results: Results, cases: readonly Case[]): string {
   return markdownTable(['target', 'measured', 'limit', 'result'], rows.map((r) => [r.target, r.measured, r.limit, r.result]));
 }
 
+/** Minor page faults per conv A fwd+bwd call (bench/page-faults.ts, run by bench/run.ts in its own process). */
+export interface PageFaults {
+  /** dtype → mode ('drop': today's service, outputs fresh per call; 'recycle': outputs given back) → mean faults per call */
+  mean: Record<string, Record<string, number>>;
+  note?: string;
+}
+
+interface Issue16Row {
+  what: string;
+  measured: string;
+  target: string;
+  moonshot: string;
+  result: string;
+}
+
+/** ours/peer for one cell, against a target and a moonshot ratio. */
+function issue16Ratio(results: Results, what: string, c: string, dtype: Dtype, pass: Pass, peer: Impl, target: number, moon: number): Issue16Row {
+  const ours = results.get('ours', c, dtype, pass);
+  const p = results.get(peer, c, dtype, pass);
+  const row = { what, target: `≤ ${target}×`, moonshot: `≤ ${moon}×` };
+  if (!timed(ours)) return { ...row, measured: '—', result: `not measured: ours: ${whyMissing(results, 'ours', ours)}` };
+  if (!timed(p)) return { ...row, measured: '—', result: `not measured: peer: ${whyMissing(results, peer, p)}` };
+  const r = ours.ms / p.ms;
+  return { ...row, measured: `${ms(ours.ms)} / ${ms(p.ms)} ms = ${ratio(r)}`, result: r <= moon ? 'moonshot met' : r <= target ? 'met' : '**not met**' };
+}
+
+/** The rows of issue 16's targets table, from this run. */
+export function issue16Table(results: Results, cases: readonly Case[], faults: PageFaults | undefined): string {
+  const has = (id: string) => cases.some((c) => c.id === id);
+  const rows: Issue16Row[] = [];
+  if (has('conv-A')) rows.push(issue16Ratio(results, 'conv A fwd+bwd float32 / PyTorch 1 thread', 'conv-A', 'float32', 'fwd+bwd', 'torch', 1.6, 1.2));
+  if (has('conv-B')) rows.push(issue16Ratio(results, 'conv B fwd+bwd float32 / PyTorch 1 thread', 'conv-B', 'float32', 'fwd+bwd', 'torch', 2.5, 1.5));
+  if (has('conv-A')) rows.push(issue16Ratio(results, 'conv A fwd+bwd float64 / numpy im2col', 'conv-A', 'float64', 'fwd+bwd', 'numpy', 0.8, 0.5));
+  if (has('batchnorm')) {
+    for (const pass of PASSES) rows.push(issue16Ratio(results, `batchnorm (N, D) ${pass} float32 / PyTorch`, 'batchnorm', 'float32', pass, 'torch', 1.5, 1));
+  }
+  // every other layer against PyTorch: the worst ratio over both dtypes and passes
+  let worst: { r: number; label: string; text: string } | undefined;
+  const missing: string[] = [];
+  for (const c of cases.filter((k) => k.kind !== 'conv' && k.kind !== 'batchnorm')) {
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const pass of PASSES) {
+        const ours = results.get('ours', c.id, dtype, pass);
+        const p = results.get('torch', c.id, dtype, pass);
+        if (!timed(ours) || !timed(p)) {
+          missing.push(`${c.id} ${pass} ${dtype}`);
+          continue;
+        }
+        const r = ours.ms / p.ms;
+        if (!worst || r > worst.r) worst = { r, label: `${c.id} ${pass} ${dtype}`, text: `${ms(ours.ms)} / ${ms(p.ms)} ms` };
+      }
+    }
+  }
+  if (worst) {
+    rows.push({
+      what: `every other layer / PyTorch (worst: ${worst.label})`, measured: `${worst.text} = ${ratio(worst.r)}`,
+      target: '≤ 1.5×', moonshot: '≤ 1×',
+      result: (worst.r <= 1 ? 'moonshot met' : worst.r <= 1.5 ? 'met' : '**not met**') + (missing.length ? ` (not measured: ${missing.join(', ')})` : ''),
+    });
+  }
+  for (const dtype of ['float32', 'float64']) {
+    const m = faults?.mean[dtype];
+    const what = `minor page faults per conv A fwd+bwd call, ${dtype} (steady state)`;
+    if (!m || m.drop === undefined || m.recycle === undefined) {
+      rows.push({ what, measured: '—', target: '≤ 10 % of today\'s', moonshot: '0', result: `not measured${faults?.note ? `: ${faults.note}` : ''}` });
+      continue;
+    }
+    const share = m.drop === 0 ? 0 : m.recycle / m.drop;
+    rows.push({
+      what, target: '≤ 10 % of today\'s', moonshot: '0',
+      measured: `${m.recycle.toFixed(1)} with outputs recycled vs ${m.drop.toFixed(1)} fresh (today's service) = ${(share * 100).toFixed(1)} %`,
+      result: m.recycle === 0 ? 'moonshot met' : share <= 0.1 ? 'met in the kernels (the service gets it once its worker recycles after encoding)' : '**not met**',
+    });
+  }
+  return markdownTable(['what', 'measured', 'target', 'moonshot', 'result'], rows.map((r) => [r.what, r.measured, r.target, r.moonshot, r.result]));
+}
+
 export interface ReportMeta {
   date: string;
   command: string;
   budget: string;
 }
 
-export function report(results: Results, cases: readonly Case[], meta: ReportMeta): string {
+export function report(results: Results, cases: readonly Case[], meta: ReportMeta, faults?: PageFaults): string {
   const sections = [
     '# layerserve benchmark',
     `${meta.date} · \`${meta.command}\` · ${meta.budget}. Medians of repeated runs after warm-up, one thread ` +
@@ -180,6 +257,12 @@ export function report(results: Results, cases: readonly Case[], meta: ReportMet
       'Nothing here passes or fails a test.',
     '## Environment',
     results.info.map((l) => `- ${l}`).join('\n'),
+    '## Issue 16 targets (ratios from this run)',
+    'One thread, the same run as the peers. Page faults: `bench/page-faults.ts` in its own process (process-wide ' +
+      'minor faults around each call, mean over the calls after warm-up); "recycled" means the caller gives the ' +
+      'outputs back with `recycle()` (src/kernels/buffers.ts) as a worker that encodes its own answer can, "fresh" ' +
+      'is what the service does today (outputs transferred away).',
+    issue16Table(results, cases, faults),
     '## Targets (ratios from this run)',
     targetsTable(results, cases),
     '## Kernels, float32',

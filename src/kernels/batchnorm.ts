@@ -286,6 +286,19 @@ function statistics<A extends FloatArray>(
   return { mean, invstd, runningMean: newMean, runningVar: newVar };
 }
 
+/**
+ * float32 (N, D) coefficients for the f32x4 kernels (bnRowAffineF32x4, bnRowGradF32x4): cf = hi | lo |
+ * the other arrays rounded to float32, with hi = fround(mean), lo = fround(mean − hi).
+ */
+function float32Coefficients(cf: Float32Array, C: number, mean: Float64Array, ...rest: Float64Array[]): void {
+  for (let c = 0; c < C; c++) {
+    const hi = Math.fround(mean[c]);
+    cf[c] = hi;
+    cf[C + c] = mean[c] - hi;
+  }
+  for (let i = 0; i < rest.length; i++) cf.set(rest[i], (2 + i) * C);
+}
+
 /** sb = mean | scale = gamma · invstd | shift = beta (f64 × 3C from offset 0 of sv). */
 function affineCoefficients(sv: Float64Array, C: number, gamma: FloatArray, beta: FloatArray, st: Statistics<FloatArray>): void {
   sv.set(st.mean);
@@ -353,16 +366,19 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
     const xb = arena.alloc(dtype, plan.chunk);
     const yb = arena.alloc(dtype, plan.outChunk);
     const sb = arena.alloc('float64', 4 * C);
+    const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
     const [xv, yv, sv] = [xb.view, yb.view, sb.view];
     const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C);
     // sb = mean | scale | shift
     affineCoefficients(sv, C, gamma, beta, stats);
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C));
     const [m, sc, sh] = [sb.byteOffset, sb.byteOffset + 8 * C, sb.byteOffset + 16 * C];
     const copied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!copied) xv.set(xd.subarray(e0, e1));
       eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
-        if (plan.rows) (f32 ? k.bnRowAffineF32 : k.bnRowAffineF64)(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, m, sc, sh);
+        if (cf) k.bnRowAffineF32x4(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, cf.byteOffset);
+        else if (plan.rows) k.bnRowAffineF64(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, m, sc, sh);
         else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset + at, yb.byteOffset, s0, s1, C, S, m, sc, sh);
         out.set(yv.subarray(0, o1 - o0), o0);
       });
@@ -391,6 +407,7 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
     const gb = arena.alloc(dtype, plan.chunk);
     const yb = arena.alloc(dtype, plan.outChunk);
     const sb = arena.alloc('float64', 6 * C);
+    const cf = f32 && plan.rows ? arena.alloc('float32', 5 * C) : undefined;
     const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
     // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r
     sv.set(mean);
@@ -406,17 +423,24 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
       x, mode, N * S, C, gamma, invstd, sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C),
       sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C),
     );
-    gradient(eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5));
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C));
+    gradient(
+      eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5),
+      cf?.byteOffset ?? 0,
+    );
     return coefficients;
   });
   return { dx: { shape: cache.shape.slice(), data: dx }, ...grads };
 }
 
-/** The dx sweep: dx = p · dout + q · (x − mean) + r, x and dout copied in again unless resident. */
+/**
+ * The dx sweep: dx = p · dout + q · (x − mean) + r, x and dout copied in again unless resident. cf ≠ 0:
+ * float32 (N, D) on the f32x4 kernel with the coefficients at cf (float32Coefficients).
+ */
 function gradient(
   eng: NormEngine, plan: Plan, f32: boolean, x: FloatArray, g: FloatArray, dx: FloatArray, C: number, S: number,
   xPtr: number, gPtr: number, yPtr: number, xv: FloatArray, gv: FloatArray, yv: FloatArray,
-  mean: number, p: number, q: number, r: number,
+  mean: number, p: number, q: number, r: number, cf: number,
 ): void {
   const { k } = eng;
   eachChunk(plan, (u0, u1, e0, e1) => {
@@ -425,7 +449,8 @@ function gradient(
       gv.set(g.subarray(e0, e1));
     }
     eachOut(plan, u0, u1, x.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
-      if (plan.rows) (f32 ? k.bnRowGradF32 : k.bnRowGradF64)(gPtr + at, xPtr + at, yPtr, s1 - s0, C, mean, p, q, r);
+      if (cf !== 0) k.bnRowGradF32x4(gPtr + at, xPtr + at, yPtr, s1 - s0, C, cf);
+      else if (plan.rows) (f32 ? k.bnRowGradF32 : k.bnRowGradF64)(gPtr + at, xPtr + at, yPtr, s1 - s0, C, mean, p, q, r);
       else (f32 ? k.bnPlaneGradF32 : k.bnPlaneGradF64)(gPtr + at, xPtr + at, yPtr, s0, s1, C, S, mean, p, q, r);
       dx.set(yv.subarray(0, o1 - o0), o0);
     });
@@ -454,11 +479,13 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
     const gb = arena.alloc(dtype, plan.chunk);
     const yb = arena.alloc(dtype, plan.outChunk);
     const sb = arena.alloc('float64', 8 * C);
+    const cf = f32 && plan.rows ? arena.alloc('float32', 5 * C) : undefined;
     const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
     const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2));
     // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r
     affineCoefficients(sv, C, gamma, beta, st);
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C));
     sv.fill(0, 3 * C, 5 * C);
     const xCopied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
@@ -466,7 +493,11 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
       gv.set(g.subarray(e0, e1));
       eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
         const [gp, xp, yp] = [gb.byteOffset + at, xb.byteOffset + at, yb.byteOffset];
-        if (plan.rows) {
+        if (cf) {
+          // out as the forward computes it (f32x4), then the float64 sums in a second pass over the chunk in cache
+          k.bnRowAffineF32x4(xp, yp, s1 - s0, C, cf.byteOffset);
+          k.bnRowGradSumsF32(gp, xp, 0, s1 - s0, C, ptr(0), 0, 0, ptr(3), ptr(4));
+        } else if (plan.rows) {
           (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gp, xp, yp, s1 - s0, C, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4));
         } else {
           (f32 ? k.bnPlaneAffineGradSumsF32 : k.bnPlaneAffineGradSumsF64)(xp, gp, yp, s0, s1, C, S, ptr(0), ptr(1), ptr(2), ptr(3), ptr(4));
@@ -478,7 +509,11 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
       xd, options.mode, N * S, C, gamma, st.invstd, sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C),
       sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C),
     );
-    gradient(eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7));
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C));
+    gradient(
+      eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7),
+      cf?.byteOffset ?? 0,
+    );
     return { st, grads };
   });
   return { ...result(x, out, N, C, S, gamma, options.mode, st), dx: { shape: x.shape.slice(), data: dx }, ...grads };

@@ -3,11 +3,10 @@ import type { Tensor } from '../kernels/types.ts';
 import { findLayer, LAYERS, TEST_LAYERS } from '../layers/registry.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
 import { memoSchema, type WorkerEndpoint } from '../pool/endpoint.ts';
-import type { NetworkGradcheckRequest } from './gradcheck.ts';
-import type { NetworkPlan } from './plan.ts';
+import type { NetworkPlan, PreparedNetworkGradcheck } from './plan.ts';
 import { prepareNetwork, type LayerCatalogue } from './prepare.ts';
 import { encodeStep } from './respond.ts';
-import { gradcheckRequestSchema, stepRequestSchema, type StepRequest } from './schema.ts';
+import { gradcheckRequestSchema, stepRequestSchema, type NetworkGradcheckRequest, type StepRequest } from './schema.ts';
 import { runStep } from './step.ts';
 
 /**
@@ -37,12 +36,6 @@ export const networkStepEndpoint: WorkerEndpoint = {
     return { compute: () => runStep(task, findLayer), encode: (result: LayerResult) => encodeStep(result, task.params, form, task.dtype) };
   },
 };
-
-/** What the gradcheck hands to the main thread: the checked step in float64, to run and perturb across the pool. */
-export interface PreparedNetworkGradcheck {
-  task: LayerTask<NetworkPlan>;
-  body: Pick<NetworkGradcheckRequest, 'step' | 'samples' | 'seed' | 'threshold'>;
-}
 
 const to64 = (t: Tensor): Tensor => (t.data instanceof Float64Array ? t : { shape: t.shape, data: Float64Array.from(t.data) });
 

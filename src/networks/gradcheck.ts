@@ -4,13 +4,10 @@ import { ProblemError } from '../errors/problems.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
 import { ClientGoneError } from '../pool/pool.ts';
 import { key, type NetworkPlan } from './plan.ts';
-import type { PreparedNetworkGradcheck } from './endpoint.ts';
-import type { StepRequest } from './schema.ts';
+import type { PreparedNetworkGradcheck } from './plan.ts';
 
 /** Runs a network task (a step or a probe) on the worker pool. */
 export type NetworkRunner = (task: LayerTask<NetworkPlan>) => Promise<LayerResult>;
-
-export type NetworkGradcheckRequest = Omit<StepRequest, 'encoding' | 'update'> & { step: number; samples: number; seed: number; threshold: number };
 
 /**
  * POST /v1/networks/step/gradcheck: the step's gradient of the loss (reg included) against centered

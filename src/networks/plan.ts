@@ -1,3 +1,5 @@
+import type { LayerTask } from '../layers/types.ts';
+
 /**
  * What crosses to the worker for one network step: the checked plan (plain data) in the task's
  * `params`, every tensor in the task's `inputs` under a namespaced key (client names may be anything,
@@ -15,7 +17,9 @@ export interface PlannedLayer {
   bind: Record<string, string>;
   /** batchnorm family: whether the request sent running statistics for it */
   hasState: boolean;
+  /** a layer with state (the batchnorm family): its state keys (runningMean, runningVar) are keyed by its name */
   stateful: boolean;
+  stateKeys: readonly string[];
   loss: boolean;
 }
 
@@ -63,4 +67,10 @@ export const key = {
 /** `layers[2] (max-pool "pool1")`: how errors name a layer. */
 export function layerLabel(l: { index: number; kind: string; name?: string }): string {
   return `layers[${l.index}] (${l.kind}${l.name === undefined ? '' : ` ${JSON.stringify(l.name)}`})`;
+}
+
+/** What the gradcheck hands to the main thread: the checked step in float64, to run and perturb across the pool. */
+export interface PreparedNetworkGradcheck {
+  task: LayerTask<NetworkPlan>;
+  body: { step: number; samples: number; seed: number; threshold: number };
 }

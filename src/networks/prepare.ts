@@ -3,7 +3,7 @@ import { describeIssues, type IssueLike } from '../errors/zod-issues.ts';
 import { sizeOf, type Tensor } from '../kernels/types.ts';
 import type { Limits } from '../layers/prepare.ts';
 import { checkRank, formatShape } from '../layers/shape-rules.ts';
-import { STATE_NAMES, type FloatInputSpec, type LayerDefinition, type LayerTask, type StateName } from '../layers/types.ts';
+import type { FloatInputSpec, LayerDefinition, LayerTask } from '../layers/types.ts';
 import { decodeLabels, decodeTensor, readHeader, type TensorHeader } from '../tensors/decode.ts';
 import type { Form } from '../tensors/wire.ts';
 import { findRule, RULES } from '../optimizers/registry.ts';
@@ -83,8 +83,8 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
       if (before !== undefined) throw layerProblem(l, `layers[${index}].name`, `"${spec.name}" is already the name of layers[${before}]: names must be unique`);
       names.set(spec.name, index);
     }
-    if (def.stateful && spec.name === undefined) {
-      throw layerProblem(l, `layers[${index}].name`, `a ${def.name} layer needs a name: it keys its running statistics in state and in the answer`);
+    if (def.state && spec.name === undefined) {
+      throw layerProblem(l, `layers[${index}].name`, `a ${def.name} layer needs a name: it keys its ${def.state.what} in state and in the answer`);
     }
     const bind: Record<string, string> = {};
     const wanted = boundInputs(def);
@@ -118,11 +118,11 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
       const errors = issues.map((e) => ({ path: `layers[${index}].${e.path}`, message: e.message }));
       throw new ProblemError('invalidParam', `${layerLabel(l)}: ${issues.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
     }
-    const hasState = !!(def.stateful && body.state && spec.name! in body.state);
-    if (def.stateful && mode === 'test' && !hasState) {
+    const hasState = !!(def.state && body.state && spec.name! in body.state);
+    if (def.state?.required?.mode === mode && !hasState) {
       throw layerProblem(l, `state.${spec.name}`, `mode "test" normalizes with the running statistics, so state.${spec.name}.runningMean and .runningVar are required`);
     }
-    return { ...l, params: parsed.data, bind, hasState, stateful: !!def.stateful, loss: !!def.loss };
+    return { ...l, params: parsed.data, bind, hasState, stateful: !!def.state, stateKeys: def.state?.keys ?? [], loss: !!def.loss };
   });
   for (const t of tensors) {
     if (!used.has(t)) throw invalid(`params.${t}`, `"${t}" is bound by no layer: bind it (a layer's "inputs") or leave it out`);
@@ -149,7 +149,7 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
   const xh = header(key.x, 'x', body.x);
   for (const t of tensors) header(key.param(t), `params.${t}`, body.params[t]);
   for (const [layer, stats] of Object.entries(body.state ?? {})) {
-    for (const stat of STATE_NAMES) header(key.state(layer, stat), `state.${layer}.${stat}`, stats[stat]);
+    for (const stat of layers[names.get(layer)!].stateKeys) header(key.state(layer, stat), `state.${layer}.${stat}`, stats[stat as keyof typeof stats]);
   }
   if (update) {
     const rule = findRule(update.plan.rule)!;
@@ -211,8 +211,8 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
           }
         } else if (shapes[spec.name]) checkRank(spec, shapes[spec.name]);
       }
-      const state: Partial<Record<StateName, number[]>> = {};
-      if (l.hasState) for (const stat of STATE_NAMES) state[stat] = headers.get(key.state(l.name!, stat))!.shape;
+      const state: Record<string, number[]> = {};
+      if (l.hasState) for (const stat of l.stateKeys) state[stat] = headers.get(key.state(l.name!, stat))!.shape;
       try {
         return def.outShape({ shapes, labels: l.loss ? { y: labels! } : {}, params: l.params, mode, state });
       } catch (e) {
@@ -275,7 +275,7 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
         params: l.params,
         inputs: { x: { shape, data: inputs[key.x].data.subarray(0, 0) }, ...Object.fromEntries(Object.entries(l.bind).map(([i, t]) => [i, inputs[key.param(t)]])) },
         labels: l.loss && y ? { y } : {},
-        state: l.hasState ? { runningMean: inputs[key.state(l.name!, 'runningMean')], runningVar: inputs[key.state(l.name!, 'runningVar')] } : {},
+        state: l.hasState ? Object.fromEntries(l.stateKeys.map((k) => [k, inputs[key.state(l.name!, k)]])) : {},
       };
       inLayer(l, (p) => (p.startsWith('inputs.y') ? `y${p.slice(8)}` : p.startsWith('state.') ? `state.${l.name}.${p.slice(6)}` : `layers[${l.index}].${p}`), () => def.validate!(view));
     }

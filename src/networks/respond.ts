@@ -34,11 +34,11 @@ export function encodeStep(result: LayerResult, plan: NetworkPlan, form: Form, d
     parts.push(`"grads":${byName((n) => tensor(`grads.${n}`, found[key.grad(n)]))}`);
   }
   if (result.out) parts.push(`"out":${tensor('out', result.out)}`);
-  const stateful = plan.layers.filter((l) => l.stateful && found[key.state(l.name!, 'runningMean')]);
+  const stateful = plan.layers.filter((l) => l.stateful && found[key.state(l.name!, l.stateKeys[0])]);
   if (stateful.length) {
     const inner = stateful.map((l) => {
       const stat = (s: string) => `${q(s)}:${tensor(`state.${l.name}.${s}`, found[key.state(l.name!, s)])}`;
-      return `${q(l.name)}:{${stat('runningMean')},${stat('runningVar')}}`;
+      return `${q(l.name)}:{${l.stateKeys.map(stat).join(',')}}`;
     });
     parts.push(`"state":{${inner.join(',')}}`);
   }

@@ -119,6 +119,8 @@ export interface StepRequest {
   encoding?: (typeof FORMS)[number];
 }
 
+export type NetworkGradcheckRequest = Omit<StepRequest, 'encoding' | 'update'> & { step: number; samples: number; seed: number; threshold: number };
+
 const named = (description: string) => z.record(z.string(), TensorSchema).meta({ description });
 
 export const stepResponseSchema = z.strictObject({

@@ -2,6 +2,7 @@ import { affineBackward, affineForward } from '../kernels/affine.ts';
 import { avgPoolBackward, avgPoolForward } from '../kernels/avg-pool.ts';
 import { batchnormBackward, batchnormForward, type BatchnormCache, type BatchnormOptions } from '../kernels/batchnorm.ts';
 import { convBackward, convForward } from '../kernels/conv.ts';
+import { dropoutBackward } from '../kernels/dropout.ts';
 import type { ConvParams, PoolParams } from '../kernels/geometry.ts';
 import { groupnormBackward, groupnormForward, type GroupnormCache } from '../kernels/groupnorm.ts';
 import { layernormBackward, layernormForward, type LayernormCache } from '../kernels/layernorm.ts';
@@ -19,7 +20,7 @@ import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts
  * of layer i needs the dout that only the layers after it produce). So the layers whose kernel modules
  * export a backward-only kernel have a stage here that calls the same kernels as their `compute`;
  * test/networks/stages.test.ts holds each to its definition's `compute`, bit for bit. Any other layer
- * (a new one, dropout) runs through `genericStage`: its `compute` for the forward, its `compute` with
+ * (a new one) runs through `genericStage`: its `compute` for the forward, its `compute` with
  * `dout` for the backward, so it still works, at the cost of a second forward.
  */
 export interface Stage {
@@ -80,6 +81,19 @@ function normStage<C>(
   };
 }
 
+/** Dropout: the forward is the layer's own (it draws the mask); the backward multiplies by that mask. */
+const dropoutStage: Stage = {
+  forward(def, task) {
+    const result = def.compute({ ...task, dout: undefined });
+    return { result: { out: result.out }, cache: result.outputs?.mask };
+  },
+  backward(_def, { inputs: { x } }, cache, dout) {
+    const mask = cache as Tensor | undefined;
+    // test mode: out = x, so dx = dout (a copy: the caller may recycle dout)
+    return { x: { shape: x.shape, data: mask ? dropoutBackward(dout.data, mask.data) : dout.data.slice() } };
+  },
+};
+
 export const STAGES: Readonly<Record<string, Stage>> = {
   affine: stateless(
     ({ inputs: { x, w, b } }) => ({ shape: [x.shape[0], w.shape[1]], data: affineForward(x.data, w.data, b.data, x.shape[0], w.shape[0], w.shape[1]) }),
@@ -111,6 +125,7 @@ export const STAGES: Readonly<Record<string, Stage>> = {
   'spatial-batchnorm': batchnormStage(spatialBatchnormForward, spatialBatchnormBackward),
   layernorm: normStage<LayernormCache>(layernormForward, layernormBackward),
   'spatial-groupnorm': normStage<GroupnormCache>(groupnormForward, groupnormBackward),
+  dropout: dropoutStage,
 };
 
 export function stageOf(kind: string): Stage {

@@ -1,5 +1,5 @@
 import type { Tensor } from '../kernels/types.ts';
-import type { LayerDefinition, LayerResult, LayerTask, StateName } from '../layers/types.ts';
+import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts';
 import { recycle } from '../kernels/buffers.ts';
 import type { FloatArray } from '../kernels/types.ts';
 import { findRule } from '../optimizers/registry.ts';
@@ -30,7 +30,7 @@ function layerTask(parent: LayerTask<NetworkPlan>, l: PlannedLayer, x: Tensor): 
   for (const [input, name] of Object.entries(l.bind)) inputs[input] = parent.inputs[key.param(name)];
   const state: LayerTask['state'] = {};
   if (l.hasState) {
-    for (const stat of ['runningMean', 'runningVar'] as StateName[]) state[stat] = parent.inputs[key.state(l.name!, stat)];
+    for (const stat of l.stateKeys) state[stat] = parent.inputs[key.state(l.name!, stat)];
   }
   return { layer: l.kind, dtype: parent.dtype, mode: parent.mode, params: l.params, inputs, labels: l.loss ? parent.labels : {}, state };
 }

@@ -1,6 +1,4 @@
 import type { LayerResult, LayerTask } from '../layers/types.ts';
-import { stepTaskName } from './prepare.ts';
-import { RULES } from './registry.ts';
 import type { RuleDefinition, RuleState } from './types.ts';
 
 /** One rule's step on a worker: the task's typed arrays in, the next w (as `out`) and state out. */
@@ -19,6 +17,3 @@ export function computeStep(rule: RuleDefinition, task: LayerTask): LayerResult 
   }
   return out;
 }
-
-/** The rules' steps as worker tasks, for the worker's task table. */
-export const OPTIMIZER_TASKS = RULES.map((rule) => ({ name: stepTaskName(rule.name), compute: (task: LayerTask) => computeStep(rule, task) }));

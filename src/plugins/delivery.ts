@@ -187,7 +187,7 @@ async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
       });
     }
     const max = opts.maxUnsentBytes;
-    if (max > 0 && request.url.startsWith('/v1')) {
+    if (max > 0 && !request.url.startsWith('/metrics')) {
       const unsent = d.unsentBytes();
       if (unsent >= max) throw unsentProblem(unsent, max);
     }

@@ -1,6 +1,7 @@
 import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
 import { networkGradcheckEndpoint, networkStepEndpoint } from '../networks/endpoint.ts';
+import { optimizerEndpoint } from '../optimizers/endpoint.ts';
 
 import type { WorkerEndpoint } from './endpoint.ts';
 
@@ -14,6 +15,7 @@ export const ENDPOINTS = {
   gradcheck: gradcheckEndpoint,
   'network-step': networkStepEndpoint,
   'network-gradcheck': networkGradcheckEndpoint,
+  optimizer: optimizerEndpoint,
 
 } satisfies Record<string, WorkerEndpoint>;
 

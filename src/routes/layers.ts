@@ -55,7 +55,7 @@ export default async function layerRoutes(app: FastifyInstance, opts: LayerRoute
         body: requestSchema(def),
         response: {
           200: {
-            description: def.loss ? 'the loss and grads.x' : 'out; grads when dout was sent' + (def.stateful ? '; state in train mode' : ''),
+            description: def.loss ? 'the loss and grads.x' : 'out; grads when dout was sent' + (def.state ? `; state in ${def.state.returnedIn.join(', ')} mode` : '') + (def.outputs ?? []).map((o) => `; ${o.name} in ${o.modes.join(', ')} mode`).join(''),
             content: { 'application/json': { schema: responseSchema(def) } },
           },
           ...problemResponses,

@@ -94,4 +94,19 @@ export const TOL = {
    * bound with u = 2⁻²⁴, doubled.
    */
   gemm32PerTerm: 2 ** -23,
+  /**
+   * A request split across workers against the whole computation, float64, relative to 1 + |want|:
+   * only the order of the partial sums of shared gradients (dw, db) differs, a few ulps per part.
+   */
+  splitVsWhole64: 1e-12,
+  /** the same through HTTP on a larger convolution (K ~ 10⁴ terms per dw element, JSON round trip exact) */
+  splitVsWholeLarge64: 1e-9,
+  /** mean of a normalized group: 0 up to the rounding of a mean of O(1) values */
+  normalizedMean64: 1e-9,
+  /** std of a normalized group: 1 up to eps's share of the variance (eps 1e-5 against variances ~1e-2 and up) */
+  normalizedStd: 1e-3,
+  /** float32 outputs computed in double against float64 on the same (float32-rounded) inputs: one float32 rounding, 2⁻²⁴ ≈ 6e-8, with headroom for sums of several terms */
+  float32VsFloat64: 1e-5,
+  /** /check's float64 reference of float32 inputs against PyTorch's float64 expectations of the same inputs */
+  checkReference64: 1e-12,
 } as const;

@@ -53,9 +53,9 @@ export function vectorFiles(dir: string): VectorFile[] {
     });
 }
 
-/** The v1 layer vectors (every file posts to /v1/layers/{layer}). */
+/** Every layer's vectors, v1 and v1.1: the files that post to /v1/layers/{layer}. */
 export function layerVectorFiles(): VectorFile[] {
-  return vectorFiles(VECTOR_DIR);
+  return [...vectorFiles(VECTOR_DIR), ...vectorFiles(V11_DIR)].filter((f) => f.route === `/v1/layers/${f.layer}`);
 }
 
 /** A folder's errors.json, each case with its route. */

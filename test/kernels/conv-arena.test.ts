@@ -183,3 +183,35 @@ describe.each(wasmBackends)('Winograd helpers on %s', (backend) => {
     });
   });
 });
+
+describe.each(wasmBackends)('Winograd F(4x4) helpers on %s', (backend) => {
+  it('refuse float64, bands that do not fit their rows and planes or matrices too small', () => {
+    const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
+    const arena = engine.arena;
+    arena.scope(() => {
+      // 2 channels, 2 tile rows of 4 tiles: padded planes 10 × 20, 36 matrices of 2 × 8 tiles
+      const band = { tr0: 0, tr1: 2, tW: 4, xs: 16, ldt: 8, tOffset: 0 };
+      const xpad = arena.alloc('float32', 2 * 200);
+      const V = arena.alloc('float32', 36 * 16);
+      kernels.winograd4InputInArena(xpad, V, 2, 20, 200, band);
+      kernels.winograd4DxInArena(V, xpad, 2, 20, 200, band);
+      expect(() => kernels.winograd4InputInArena(xpad, V, 2, 20, 201, band)).toThrow(/xpad needs/);
+      expect(() => kernels.winograd4InputInArena(xpad, V, 2, 19, 200, band)).toThrow(/ld 19 < 20/);
+      expect(() => kernels.winograd4InputInArena(xpad, V, 2, 20, 200, { ...band, tOffset: 1 })).toThrow(/do not fit rows of 8/);
+      expect(() => kernels.winograd4InputInArena(xpad, V, 2, 20, 200, { ...band, xs: 15 })).toThrow(/xs 15 < 16/);
+      expect(() => kernels.winograd4InputInArena(xpad, arena.alloc('float32', 36 * 16 - 1), 2, 20, 200, band)).toThrow(/V needs/);
+      const x64 = arena.alloc('float64', 400);
+      expect(() => kernels.winograd4InputInArena(x64, arena.alloc('float64', 576), 2, 20, 200, band)).toThrow(/float32 only/);
+      // output planes 8 × 16 per filter
+      const M = arena.alloc('float32', 36 * 16);
+      const b = arena.alloc('float32', 2);
+      const opad = arena.alloc('float32', 2 * 128);
+      kernels.winograd4OutputInArena(M, b, opad, 2, 128, band);
+      kernels.winograd4DoutInArena(opad, M, 2, 128, band);
+      expect(() => kernels.winograd4OutputInArena(M, b, opad, 2, 129, band)).toThrow(/opad needs/);
+      expect(() => kernels.winograd4DoutInArena(opad, M, 3, 128, band)).toThrow(/xs 16 < 24/);
+    });
+  });
+});
+

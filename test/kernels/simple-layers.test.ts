@@ -77,6 +77,6 @@ describe('float32 inputs give float32 outputs computed in double', () => {
     const out32 = affineForward(Float32Array.from(x64), Float32Array.from(w64), Float32Array.from(b64), N, D, M);
     expect(out32).toBeInstanceOf(Float32Array);
     const out64 = affineForward(x64, w64, b64, N, D, M);
-    for (let i = 0; i < out64.length; i++) expect(Math.abs(out32[i] - out64[i])).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(out64[i])));
+    for (let i = 0; i < out64.length; i++) expect(Math.abs(out32[i] - out64[i])).toBeLessThanOrEqual(TOL.float32VsFloat64 * (1 + Math.abs(out64[i])));
   });
 });

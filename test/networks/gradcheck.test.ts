@@ -52,6 +52,24 @@ describe('POST /v1/networks/step/gradcheck', () => {
     for (const r of Object.values<any>(json.results)) expect(r.relError).toBeLessThan(1e-6);
   });
 
+  it('passes through dropout (the same seed draws the same mask in every perturbed forward)', async () => {
+    const { status, json } = await gradcheck({
+      layers: [
+        { layer: 'affine', inputs: { w: 'W1', b: 'b1' } },
+        { layer: 'relu' },
+        { layer: 'dropout', name: 'drop', params: { p: 0.5, seed: 3 } },
+        { layer: 'affine', inputs: { w: 'W2', b: 'b2' } },
+        { layer: 'softmax-loss' },
+      ],
+      params: { W1: flat([6, 8], 11, 0.4), b1: flat([8], 12, 0.1), W2: flat([8, 4], 13, 0.4), b2: flat([4], 14, 0.1) },
+      x: flat([5, 6], 15),
+      y: [0, 1, 2, 3, 1],
+      samples: 12,
+    });
+    expect(status).toBe(200);
+    expect(json.passed, JSON.stringify(json)).toBe(true);
+  });
+
   it('float32 requests are checked in float64', async () => {
     const { status, json } = await gradcheck({ ...convnet(), dtype: 'float32', samples: 4 });
     expect(status).toBe(200);

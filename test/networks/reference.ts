@@ -25,6 +25,8 @@ export interface RefNet {
   x: T;
   y?: number[];
   reg?: number;
+  /** train-mode dropout masks by layer index (the test gets them from POST /v1/layers/dropout) */
+  masks?: Record<number, Float64Array>;
 }
 
 export interface RefAnswer {
@@ -197,13 +199,20 @@ export function referenceStep(net: RefNet): RefAnswer {
   const last = net.layers.at(-1)!;
   const withLoss = (last.layer === 'softmax-loss' || last.layer === 'svm-loss') && net.y !== undefined;
   const body = withLoss || !['softmax-loss', 'svm-loss'].includes(last.layer) ? net.layers : net.layers.slice(0, -1);
-  const caches: { l: RefLayer; x: T; cache?: BnCache }[] = [];
+  const caches: { l: RefLayer; x: T; cache?: BnCache; mask?: Float64Array }[] = [];
   const state: RefAnswer['state'] = {};
   const p = (l: RefLayer, input: string) => net.params[l.inputs![input]];
   let x = net.x;
-  for (const l of withLoss ? body.slice(0, -1) : body) {
+  for (const [index, l] of (withLoss ? body.slice(0, -1) : body).entries()) {
     caches.push({ l, x });
     switch (l.layer) {
+      case 'dropout': {
+        // inverted dropout: x · mask in train mode (mask 0 or 1/p), x in test mode
+        const mask = mode === 'train' ? net.masks![index] : undefined;
+        caches.at(-1)!.mask = mask;
+        if (mask) x = t(x.shape, x.data.map((v, i) => v * mask[i]));
+        break;
+      }
       case 'affine':
         x = affineForward(x, p(l, 'w'), p(l, 'b'));
         break;
@@ -242,9 +251,12 @@ export function referenceStep(net: RefNet): RefAnswer {
   };
   let dout = dx;
   for (let i = caches.length - 1; i >= 0; i--) {
-    const { l, x: xin, cache } = caches[i];
+    const { l, x: xin, cache, mask } = caches[i];
     let g: Record<string, T>;
     switch (l.layer) {
+      case 'dropout':
+        g = { x: mask ? t(xin.shape, dout.data.map((d, k) => d * mask[k])) : dout };
+        break;
       case 'affine':
         g = affineBackward(xin, p(l, 'w'), dout);
         break;

@@ -45,6 +45,9 @@ const CASES: Case[] = [
   { layer: 'layernorm', inputs: { x: [64, 40], gamma: [40], beta: [40] } },
   { layer: 'spatial-groupnorm', inputs: { x: [2, 4, 3, 3], gamma: [4], beta: [4] }, params: { groups: 2 } },
   { layer: 'spatial-groupnorm', inputs: { x: big, gamma: [8], beta: [8] }, params: { groups: 4 } },
+  { layer: 'dropout', inputs: { x: [3, 7] }, params: { p: 0.7, seed: 3 } },
+  { layer: 'dropout', inputs: { x: big }, params: { p: 0.5, seed: 11 } },
+  { layer: 'dropout', inputs: { x: [3, 7] }, mode: 'test' },
 ];
 
 describe('network stages equal the layers\' own compute, bit for bit', () => {

@@ -137,7 +137,68 @@ function sharedMlp(): RefNet {
   };
 }
 
+/** An MLP with dropout (cs231n's FullyConnectedNet): affine - relu - dropout - affine - relu - dropout - affine - softmax. */
+function dropoutMlp(mode: 'train' | 'test'): RefNet {
+  return {
+    mode,
+    layers: [
+      { layer: 'affine', inputs: { w: 'W1', b: 'b1' } },
+      { layer: 'relu' },
+      { layer: 'dropout', name: 'drop1', params: { p: 0.6, seed: 7 } },
+      { layer: 'affine', inputs: { w: 'W2', b: 'b2' } },
+      { layer: 'relu' },
+      { layer: 'dropout', name: 'drop2', params: { p: 0.8, seed: 8 } },
+      { layer: 'affine', inputs: { w: 'W3', b: 'b3' } },
+      { layer: 'softmax-loss' },
+    ],
+    params: {
+      W1: rand([48, 64], 31, 0.2),
+      b1: rand([64], 32, 0.1),
+      W2: rand([64, 40], 33, 0.2),
+      b2: rand([40], 34, 0.1),
+      W3: rand([40, 10], 35, 0.3),
+      b3: rand([10], 36, 0.1),
+    },
+    x: rand([50, 48], 37),
+    y: labels(50, 10, 38),
+    reg: 0.01,
+  };
+}
+
+/** The masks the dropout layer route draws for the same seeds and shapes: the reference multiplies by them. */
+async function dropoutMasks(net: RefNet): Promise<Record<number, Float64Array>> {
+  const masks: Record<number, Float64Array> = {};
+  const shapes: Record<number, number[]> = { 2: [50, 64], 5: [50, 40] };
+  for (const [index, shape] of Object.entries(shapes)) {
+    const l = net.layers[Number(index)];
+    const x = { shape, data: new Array(shape[0] * shape[1]).fill(1) };
+    const res = await app.inject({ method: 'POST', url: '/v1/layers/dropout', payload: { inputs: { x }, params: l.params, encoding: 'flat' } });
+    masks[Number(index)] = Float64Array.from(res.json().mask.data);
+  }
+  return masks;
+}
+
 describe('POST /v1/networks/step against the float64 reference', () => {
+  it('affine - relu - dropout - affine - relu - dropout - affine - softmax, train mode: the masks of the seeds, reg, an sgd step', async () => {
+    const net = dropoutMlp('train');
+    net.masks = await dropoutMasks(net);
+    const kept = net.masks[2].filter((v) => v !== 0).length / net.masks[2].length;
+    expect(kept).toBeGreaterThan(0.5);
+    expect(kept).toBeLessThan(0.7);
+    const got = await step(body(net, { update: { rule: 'sgd', params: { learningRate: 0.1 } } }));
+    const want = referenceStep(net);
+    expect(compareAnswer(got, want, F64)).toEqual([]);
+    for (const name of Object.keys(net.params)) {
+      const next = net.params[name].data.map((w, i) => w - 0.1 * want.grads[name].data[i]);
+      expect(compareTensor(`params.${name}`, got.params[name], flat({ shape: net.params[name].shape, data: next }), F64)).toEqual([]);
+    }
+  });
+
+  it('the same in test mode: dropout keeps every unit', async () => {
+    const net = dropoutMlp('test');
+    expect(compareAnswer(await step(body(net)), referenceStep(net), F64)).toEqual([]);
+  });
+
   for (const reg of [0, 0.05]) {
     it(`conv - relu - max pool - affine - relu - affine - softmax, reg ${reg}`, async () => {
       const net = convnet(reg);

@@ -3,9 +3,12 @@
  * and the float64 db accumulator, opens one arena scope around the algorithm, and wraps the results.
  * Algorithms, first that applies:
  *   - depthwise (C/groups = 1) with the wasm helpers: direct loops per channel (./depthwise.ts);
- *   - 3×3, stride 1, no dilation, one group, C and F ≥ WINOGRAD_MIN_CHANNELS, wasm helpers: Winograd
- *     F(2×2, 3×3) (./winograd.ts), 2.25× fewer multiplies;
+ *   - float32, 3×3, stride 1, no dilation, one group, C and F ≥ WINOGRAD4_MIN_CHANNELS, wasm helpers:
+ *     Winograd F(4×4, 3×3) (./winograd4.ts), 4× fewer multiplies, within its error budget (./accuracy.ts);
+ *   - the same shapes with C and F ≥ WINOGRAD_MIN_CHANNELS (either dtype): Winograd F(2×2, 3×3)
+ *     (./winograd.ts), 2.25× fewer multiplies;
  *   - otherwise im2col + GEMM (./im2col-gemm.ts).
+ * options.winograd true/false forces F(2×2) on or off (and F(4×4) off); options.algorithm forces any.
  */
 import { takeArray } from '../buffers.ts';
 import { gemmArena, gemmEngine } from '../gemm.ts';
@@ -14,8 +17,10 @@ import { zerosLike, type Dtype, type FloatArray, type Tensor } from '../types.ts
 import { ConvKernels } from '../wasm/conv-kernels.ts';
 import { depthwise } from './depthwise.ts';
 import { im2colGemm } from './im2col-gemm.ts';
-import { DEFAULT_MAX_COL_ELEMENTS, type ConvAlgorithm, type ConvJob, type ConvOptions } from './types.ts';
+import { accurateEnough } from './accuracy.ts';
+import { DEFAULT_MAX_COL_ELEMENTS, type ConvAlgorithm, type ConvAlgorithmName, type ConvJob, type ConvOptions } from './types.ts';
 import { useWinograd, winograd2x2 } from './winograd.ts';
+import { winograd4Fits, winograd4x4, WINOGRAD4_MIN_CHANNELS } from './winograd4.ts';
 
 /** This thread's wasm conv helpers (on the GEMM engine's instance and arena). */
 const threadKernels = new ConvKernels(gemmEngine());
@@ -27,11 +32,35 @@ export interface ConvResult<A extends FloatArray> {
   db?: A;
 }
 
-/** The algorithm the frame runs for this geometry and options. */
-export function chooseConvAlgorithm(g: ConvInfo, options: ConvOptions): ConvAlgorithm {
+const ALGORITHMS: Record<ConvAlgorithmName, ConvAlgorithm> = {
+  'im2col-gemm': im2colGemm,
+  'winograd-2x2': winograd2x2,
+  'winograd-4x4': winograd4x4,
+  depthwise,
+};
+
+/** 3×3, stride 1, undilated, one group: where the Winograd algorithms apply. */
+function winogradShape(g: ConvInfo): boolean {
+  return g.HH === 3 && g.WW === 3 && g.strideH === 1 && g.strideW === 1 && g.dilationH === 1 && g.dilationW === 1 && g.groups === 1;
+}
+
+/** The algorithm the frame runs for this geometry, dtype and options. */
+export function chooseConvAlgorithm(g: ConvInfo, options: ConvOptions, dtype: Dtype): ConvAlgorithm {
   const wasmHelpers = options.wasmHelpers !== false && threadKernels.available;
+  if (options.algorithm !== undefined) {
+    const a = options.algorithm;
+    const ok = a === 'im2col-gemm' || (wasmHelpers && (a === 'depthwise' ? g.Cg === 1
+      : winogradShape(g) && (a === 'winograd-2x2' || dtype === 'float32')));
+    if (!ok) throw new RangeError(`conv: algorithm ${a} cannot run this ${dtype} conv${wasmHelpers ? '' : ' (no wasm helpers)'}`);
+    return ALGORITHMS[a];
+  }
   if (wasmHelpers && g.Cg === 1) return depthwise;
-  if (wasmHelpers && useWinograd(g, options)) return winograd2x2;
+  if (wasmHelpers && winogradShape(g) && options.winograd !== true && options.winograd !== false && dtype === 'float32'
+    && g.C >= WINOGRAD4_MIN_CHANNELS && g.F >= WINOGRAD4_MIN_CHANNELS && winograd4Fits(g, options)
+    && accurateEnough('winograd-4x4', dtype)) {
+    return winograd4x4;
+  }
+  if (wasmHelpers && useWinograd(g, options) && (options.winograd === true || accurateEnough('winograd-2x2', dtype))) return winograd2x2;
   return im2colGemm;
 }
 
@@ -44,9 +73,9 @@ export function runConv<A extends FloatArray>(
   g: ConvInfo,
   options: ConvOptions,
 ): ConvResult<A> {
-  const algorithm = chooseConvAlgorithm(g, options);
-  const wasmHelpers = options.wasmHelpers !== false && threadKernels.available;
   const dtype: Dtype = x.data instanceof Float32Array ? 'float32' : 'float64';
+  const algorithm = chooseConvAlgorithm(g, options, dtype);
+  const wasmHelpers = options.wasmHelpers !== false && threadKernels.available;
   const { N, C, H, W, F, Ho, Wo } = g;
   const arena = gemmArena();
   const r: ConvResult<A> = {};

@@ -23,6 +23,12 @@ export interface ConvOptions {
    * are at least WINOGRAD_MIN_CHANNELS.
    */
   winograd?: boolean;
+  /**
+   * Force one algorithm (tests, benches): 'depthwise' needs groups = C/groups·groups with C/groups = 1,
+   * the Winograd ones a 3×3, stride-1, undilated, ungrouped conv, 'winograd-4x4' float32; all but
+   * 'im2col-gemm' need the wasm helpers. Throws where the algorithm cannot run.
+   */
+  algorithm?: ConvAlgorithmName;
 }
 
 export interface ConvGrads<A extends FloatArray = FloatArray> {
@@ -69,4 +75,4 @@ export interface ConvAlgorithm {
   run<A extends FloatArray>(job: ConvJob<A>): A | undefined;
 }
 
-export type ConvAlgorithmName = 'im2col-gemm' | 'winograd-2x2' | 'depthwise';
+export type ConvAlgorithmName = 'im2col-gemm' | 'winograd-2x2' | 'winograd-4x4' | 'depthwise';

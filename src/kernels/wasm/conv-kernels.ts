@@ -11,6 +11,10 @@ import { checkOperand, checkPlanes } from './checks.ts';
 import type { GemmEngine } from './engine.ts';
 
 interface ConvExports {
+  wino4InputF32: WasmWino4;
+  wino4DxF32: WasmWino4;
+  wino4OutputF32: WasmWino4Out;
+  wino4DoutF32: WasmWino4Dout;
   col2imF32: WasmCol2im;
   col2imF64: WasmCol2im;
   im2colF32: WasmCol2im;
@@ -33,6 +37,26 @@ interface ConvExports {
   winoOutputF64: WasmWinoOut;
   winoDoutF32: WasmWinoDout;
   winoDoutF64: WasmWinoDout;
+}
+type WasmWino4 = (
+  a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
+  work: number,
+) => void;
+type WasmWino4Out = (
+  M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
+  work: number,
+) => void;
+type WasmWino4Dout = (
+  dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number, work: number,
+) => void;
+
+/**
+ * A band of F(4×4) tiles laid into channel rows of ldt tiles starting at tile tOffset (several images'
+ * tiles side by side in one row make one wider GEMM).
+ */
+export interface Winograd4Band extends WinogradBand {
+  ldt: number;
+  tOffset: number;
 }
 type WasmWinoOut = (
   M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number,
@@ -266,6 +290,64 @@ export class ConvKernels {
     );
   }
 
+  /**
+   * Winograd F(4×4, 3×3), float32 only (assembly/winograd4.ts): V (36 × C × Tb) = Bᵀ d B of the band's
+   * 6×6 patches of xpad (C planes of rows ld ≥ 4·tW + 4 wide; rows up to 4·tr1 + 2 are read).
+   */
+  winograd4InputInArena(xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winograd4InputInArena');
+    this.#checkWino4('winograd4InputInArena', xpad, V);
+    checkTiles4('V', V.length, band, C);
+    checkPlanes('xpad', xpad.length, 0, C, plane, 4 * band.tr1 + 2, ld, 4 * band.tW + 4);
+    w.wino4InputF32(
+      xpad.byteOffset, V.byteOffset + 4 * band.tOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+      this.#engine.workAddress,
+    );
+  }
+
+  /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of winograd4InputInArena. */
+  winograd4DxInArena(dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winograd4DxInArena');
+    this.#checkWino4('winograd4DxInArena', dV, dxpad);
+    checkTiles4('dV', dV.length, band, C);
+    checkPlanes('dxpad', dxpad.length, 0, C, plane, 4 * band.tr1 + 2, ld, 4 * band.tW + 4);
+    w.wino4DxF32(
+      dV.byteOffset + 4 * band.tOffset, dxpad.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+      this.#engine.workAddress,
+    );
+  }
+
+  /** opad (F planes, rows 4·tW wide) = Aᵀ M A + b of the band's tiles; M is 36 × F × Tb. */
+  winograd4OutputInArena(M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winograd4OutputInArena');
+    this.#checkWino4('winograd4OutputInArena', M, opad);
+    this.#checkWino4('winograd4OutputInArena', b, opad);
+    checkTiles4('M', M.length, band, F);
+    checkOperand('b', b.length, 0, 1, F, F);
+    checkPlanes('opad', opad.length, 0, F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
+    w.wino4OutputF32(
+      M.byteOffset + 4 * band.tOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+      this.#engine.workAddress,
+    );
+  }
+
+  /** D (36 × F × Tb) = A dY Aᵀ of the band's 4×4 tiles of dpad: the adjoint of winograd4OutputInArena. */
+  winograd4DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winograd4DoutInArena');
+    this.#checkWino4('winograd4DoutInArena', dpad, D);
+    checkTiles4('D', D.length, band, F);
+    checkPlanes('dpad', dpad.length, 0, F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
+    w.wino4DoutF32(
+      dpad.byteOffset, D.byteOffset + 4 * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+      this.#engine.workAddress,
+    );
+  }
+
+  #checkWino4(what: string, a: ArenaBlock, b: ArenaBlock): void {
+    this.#checkBlocks(what, a, b);
+    if (a.dtype !== 'float32') throw new TypeError(`${what}: float32 only`);
+  }
+
   #checkDepthwise(what: string, g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number): void {
     this.#checkBlocks(what, x, w);
     if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`${what}: bad channel count ${channels}`);
@@ -303,4 +385,17 @@ function checkTiles(name: string, length: number, band: WinogradBand, channels: 
   const size = channels * (tr1 - tr0) * tW;
   if (!Number.isInteger(xs) || xs < size) throw new RangeError(`winograd: xs ${xs} < ${size} (channels × tiles)`);
   if (15 * xs + size > length) throw new RangeError(`${name} needs ${15 * xs + size} elements, has ${length}`);
+}
+
+/** Validates an F(4×4) band: its tiles within the channel rows of ldt, and 36 matrices of `channels` rows in `length` elements. */
+function checkTiles4(name: string, length: number, band: Winograd4Band, channels: number): void {
+  const { tr0, tr1, tW, xs, ldt, tOffset } = band;
+  if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd4: bad tile rows [${tr0}, ${tr1})`);
+  if (!(Number.isInteger(tW) && tW > 0 && tW % 4 === 0)) throw new RangeError(`winograd4: tW ${tW} must be a positive multiple of 4`);
+  if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd4: bad channel count ${channels}`);
+  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && tOffset + (tr1 - tr0) * tW <= ldt)) {
+    throw new RangeError(`winograd4: tiles [${tOffset}, ${tOffset + (tr1 - tr0) * tW}) do not fit rows of ${ldt}`);
+  }
+  if (!Number.isInteger(xs) || xs < channels * ldt) throw new RangeError(`winograd4: xs ${xs} < ${channels * ldt} (channels × ldt)`);
+  if (35 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${35 * xs + channels * ldt} elements, has ${length}`);
 }

@@ -71,8 +71,11 @@ export class GemmEngine {
   readonly #wasm: GemmExports | undefined;
   /** The wasm instance's exports (undefined on the 'js' backend): ./conv-kernels.ts calls its conv helpers. */
   readonly exports: Readonly<Record<string, unknown>> | undefined;
-  /** Byte address of the kernel workspace (bottom of the arena). */
-  readonly #work = 0;
+  /**
+   * Byte address of the kernel workspace (bottom of the arena, workBytes() long on wasm backends): the
+   * GEMM's packing buffers during a call, scratch for the Winograd F(4×4) transforms between calls.
+   */
+  readonly workAddress = 0;
   readonly #smallWork: number;
 
   constructor(backend: GemmBackend, options: EngineOptions = {}) {
@@ -165,7 +168,7 @@ export class GemmEngine {
   ): void {
     const w = this.#wasm!;
     const f = dtype === 'float32' ? w.gemmF32 : w.gemmF64;
-    f(transA ? 1 : 0, transB ? 1 : 0, M, N, K, a, lda, b, ldb, beta, c, ldc, this.#work);
+    f(transA ? 1 : 0, transB ? 1 : 0, M, N, K, a, lda, b, ldb, beta, c, ldc, this.workAddress);
   }
 }
 

@@ -32,6 +32,7 @@ export interface NormExports {
   bnRowAffineF32: Fn; bnRowAffineF64: Fn;
   bnRowGradSumsF32: Fn; bnRowGradSumsF64: Fn;
   bnRowGradF32: Fn; bnRowGradF64: Fn;
+  bnRowAffineF32x4: Fn; bnRowGradF32x4: Fn;
   lnStatsF32: Fn; lnStatsF64: Fn;
   lnForwardF32: Fn; lnForwardF64: Fn;
   lnBackwardF32: Fn; lnBackwardF64: Fn;

@@ -343,3 +343,4 @@ export {
 export {
   copyPlanes, winoInputF32, winoInputF64, winoOutputF32, winoOutputF64, winoDoutF32, winoDoutF64, winoDxF32, winoDxF64,
 } from './winograd';
+export { wino4InputF32, wino4OutputF32, wino4DoutF32, wino4DxF32 } from './winograd4';

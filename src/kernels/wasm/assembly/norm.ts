@@ -635,6 +635,67 @@ function bnRowGrad<T>(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: us
   }
 }
 
+// ---- batchnorm (N, D), float32 elementwise passes in f32x4 ----------------------------------------
+// The statistics stay float64 (bnRowStats, bnRowGradSums); the per-feature coefficients are rounded to
+// float32 once, the mean split in two (hi = fround(mean), lo = fround(mean − hi)) so that
+// (x − hi) − lo loses nothing to a large common offset: x − hi is exact when x is within a factor 2 of
+// hi (Sterbenz), and lo carries the mean's next 24 bits. Four values per vector instead of two, and no
+// promote/demote.
+
+@inline function madd32(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_madd<f32>(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** out = ((x − hi[d]) − lo[d]) · scale[d] + shift[d], float32; cf = hi | lo | scale | shift (D float32 each). */
+export function bnRowAffineF32x4(x: usize, out: usize, rows: i32, D: i32, cf: usize): void {
+  const rb = <usize>D * 4;
+  const lo = cf + rb;
+  const sc = lo + rb;
+  const sh = sc + rb;
+  for (let r = 0; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(lo + o));
+      v128.store(out + o, madd32(v, v128.load(sc + o), v128.load(sh + o)));
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o)), v128.load32_zero(lo + o));
+      v128.store32_lane(out + o, madd32(v, v128.load32_zero(sc + o), v128.load32_zero(sh + o)), 0);
+    }
+    x += rb;
+    out += rb;
+  }
+}
+
+/** dx = p[d] · g + (q[d] · ((x − hi[d]) − lo[d]) + r[d]), float32; cf = hi | lo | p | q | r (D float32 each). */
+export function bnRowGradF32x4(g: usize, x: usize, dx: usize, rows: i32, D: i32, cf: usize): void {
+  const rb = <usize>D * 4;
+  const lo = cf + rb;
+  const pc = lo + rb;
+  const qc = pc + rb;
+  const rc = qc + rb;
+  for (let r = 0; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(lo + o));
+      v128.store(dx + o, madd32(v128.load(pc + o), v128.load(g + o), madd32(v128.load(qc + o), v, v128.load(rc + o))));
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o)), v128.load32_zero(lo + o));
+      const t = madd32(v128.load32_zero(pc + o), v128.load32_zero(g + o), madd32(v128.load32_zero(qc + o), v, v128.load32_zero(rc + o)));
+      v128.store32_lane(dx + o, t, 0);
+    }
+    g += rb;
+    x += rb;
+    dx += rb;
+  }
+}
+
 // ---- layernorm: rows of D contiguous values, statistics per row -----------------------------------
 
 /** Per row of rows [0, rows): mean[r] and invstd[r] = 1/sqrt(var + eps) (f64). */
