@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 /**
  * Centered-difference numeric gradients in float64, as in cs231n's gradient_check.py.
  * numericGradient(f, x, dout) returns d(sum(f(x) * dout))/dx, perturbing x in place and restoring it.
@@ -62,6 +64,22 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return worst;
+}
+
+/**
+ * The body of every numeric gradient check: each analytic gradient, by name, against centered
+ * differences of f (a scalar, or sum(f() · dout)) with respect to its input, within TOL.gradcheck by
+ * `measure` (cs231n's relative error unless the test needs a scale-aware one).
+ */
+export function expectGradients(
+  f: () => Float64Array | number,
+  grads: Record<string, [analytic: ArrayLike<number>, input: Float64Array]>,
+  dout?: Float64Array,
+  measure: (a: ArrayLike<number>, b: ArrayLike<number>) => number = relError,
+): void {
+  for (const [name, [analytic, input]] of Object.entries(grads)) {
+    expect(measure(analytic, numericGradient(f, input, dout)), `d${name}`).toBeLessThan(TOL.gradcheck);
+  }
 }
 
 /** Seeded randomness shared with the service's gradcheck, so failures replay. */
