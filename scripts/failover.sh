@@ -112,7 +112,10 @@ phase() {  # phase NAME stop|kill
     console.log(`${name}: ${r.requests} requests in ${r.seconds} s (${r.rate}/s); statuses ${JSON.stringify(r.statuses)}; ` +
       `transport errors ${JSON.stringify(r.errors)}; failed ${r.failed}`);
     console.log(`  latency p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms; ${r.over_1s} took over 1 s`);
-    for (const f of r.failures) console.log(`  failed at ${f.at_s} s: ${f.kind} -> ${f.outcome}`);
+    for (const [status, body] of Object.entries(r.samples)) console.log(`  first ${status} answer: ${body}`);
+    const shown = r.failures.slice(0, 20);
+    for (const f of shown) console.log(`  failed at ${f.at_s} s: ${f.kind} -> ${f.outcome}`);
+    if (r.failures.length > shown.length) console.log(`  ... and ${r.failures.length - shown.length} more (${process.argv[1]})`);
     console.log(`  docker ${action}: ${acted} s, exit code ${code}; out of HAProxy after ${down} s; back in ${back} s after docker start`);
   ' "$OUT/$name.json" "$name" "$action" "$acted" "$code" "$down_s" "$back_s" | tee -a "$OUT/summary.txt"
 }
@@ -121,6 +124,6 @@ phase graceful-stop stop
 phase sigkill kill
 
 say "HAProxy's log of the replicas' state changes:"
-docker logs "$LBC" 2>/dev/null | grep -E "is (DOWN|UP)|changed its IP|maintenance|READY" | sed 's/^/  /' | tail -30 || true
+docker logs "$LBC" 2>&1 | grep -v '^\[WARNING\]' | grep -E "is (DOWN|UP)|changed its IP|maintenance|READY" | sed 's/^/  /' | tail -30 || true
 say "summary (raw JSON per phase in $OUT)"
 cat "$OUT/summary.txt"

@@ -160,7 +160,7 @@ export async function runGradcheck(def: LayerDefinition, prepared: PreparedGradc
   return { passed: Object.values(results).every((r) => r.passed), step, threshold, objective, results };
 }
 
-function gradcheckHints(key: string, index: number[], numeric: number, analytic: number, right: number, left: number, step: number): string[] {
+export function gradcheckHints(key: string, index: number[], numeric: number, analytic: number, right: number, left: number, step: number): string[] {
   const at = formatShape(index);
   const spread = Math.abs(right - left) / Math.max(REL_ERROR_FLOOR, Math.abs(right) + Math.abs(left));
   if (spread > KINK) {

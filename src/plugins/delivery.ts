@@ -91,11 +91,15 @@ export class Delivery {
     private readonly log: FastifyBaseLogger,
   ) {}
 
-  /** Starts following a response (idempotent); it is forgotten when it closes. */
+  /**
+   * Starts following a response (idempotent); it is forgotten when it closes. One already closed
+   * (its client left before a hook ran) is not followed: its 'close' will not come again.
+   */
   track(req: IncomingMessage, res: ServerResponse): Answer {
     let answer = this.#open.get(res);
     if (answer) return answer;
     answer = { res, url: req.url ?? '', bytes: 0 };
+    if (res.closed) return answer;
     this.#open.set(res, answer);
     res.once('close', () => {
       this.#open.delete(res);

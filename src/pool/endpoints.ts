@@ -1,5 +1,6 @@
 import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
+import { networkGradcheckEndpoint, networkStepEndpoint } from '../networks/endpoint.ts';
 import { optimizerEndpoint } from '../optimizers/endpoint.ts';
 import { v2InferEndpoint } from '../v2/endpoint.ts';
 
@@ -14,6 +15,8 @@ export const ENDPOINTS = {
   check: checkEndpoint,
   gradcheck: gradcheckEndpoint,
   'v2-infer': v2InferEndpoint,
+  'network-step': networkStepEndpoint,
+  'network-gradcheck': networkGradcheckEndpoint,
   optimizer: optimizerEndpoint,
 } satisfies Record<string, WorkerEndpoint>;
 

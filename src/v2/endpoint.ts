@@ -6,7 +6,7 @@ import { prepareTask } from '../layers/prepare.ts';
 import { findLayer } from '../layers/registry.ts';
 import type { LayerDefinition, LayerResult, Mode } from '../layers/types.ts';
 import { memoSchema, type WorkerEndpoint } from '../pool/endpoint.ts';
-import { validate } from '../pool/pipeline.ts';
+import { validate } from '../pool/validate.ts';
 import { firstNonFinite } from '../tensors/decode.ts';
 import { assemble, BinaryWriter } from '../tensors/frame.ts';
 import { InferRequest, isProtocolParam, MODEL_VERSION, outputNames, PAIR_PARAMS, stateInputs, type InferRequest as Infer, type OutputName } from './protocol.ts';

@@ -109,4 +109,11 @@ export const TOL = {
   float32VsFloat64: 1e-5,
   /** /check's float64 reference of float32 inputs against PyTorch's float64 expectations of the same inputs */
   checkReference64: 1e-12,
+  /**
+   * /check's relative error for a reference vector's own expectations claimed (cs231n's measure, which
+   * magnifies differences on elements near 0): float64 cases; float32 cases, whose float64 expectations
+   * PyTorch computed from the float32 inputs in another order of operations.
+   */
+  checkVectorClaim64: 1e-8,
+  checkVectorClaim32: 1e-7,
 } as const;
