@@ -119,8 +119,10 @@ export function prepareNetwork(body: StepRequest, limits: Limits, catalogue: Lay
       throw new ProblemError('invalidParam', `${layerLabel(l)}: ${issues.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
     }
     const hasState = !!(def.state && body.state && spec.name! in body.state);
-    if (def.state?.required?.mode === mode && !hasState) {
-      throw layerProblem(l, `state.${spec.name}`, `mode "test" normalizes with the running statistics, so state.${spec.name}.runningMean and .runningVar are required`);
+    const required = def.state?.required;
+    if (required?.mode === mode && !hasState) {
+      const keys = def.state!.keys.map((k, i) => (i === 0 ? `state.${spec.name}.${k}` : `.${k}`)).join(' and ');
+      throw layerProblem(l, `state.${spec.name}`, `mode "${mode}" ${required.why}, so ${keys} are required`);
     }
     return { ...l, params: parsed.data, bind, hasState, stateful: !!def.state, stateKeys: def.state?.keys ?? [], loss: !!def.loss };
   });
