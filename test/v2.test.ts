@@ -284,3 +284,19 @@ describe('V2 for a layer with further outputs (dropout\'s mask)', () => {
     expect(test.json.error).toMatch(/mask is produced in train mode only/);
   });
 });
+
+describe('V2 health while shutting down', () => {
+  it('/v2/health/live still answers and /v2/health/ready says 503 {"ready": false}; infer is refused with 503 {"error"}', async () => {
+    const closing = await buildTestApp();
+    closing.shuttingDown = true;
+    closing.delivery.refusing = true; // past the drain: new requests are refused
+    expect((await closing.inject({ url: '/v2/health/live' })).json()).toEqual({ live: true });
+    const ready = await closing.inject({ url: '/v2/health/ready' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toEqual({ ready: false });
+    const refused = await infer('relu', [{ name: 'x', shape: [1], datatype: 'FP64', data: [1] }], {}, closing);
+    expect(refused.status).toBe(503);
+    expect(refused.json.error).toMatch(/shutting down/);
+    await closing.close();
+  });
+});

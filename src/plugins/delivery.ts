@@ -184,7 +184,7 @@ async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
 
   app.addHook('onRequest', async (request, reply) => {
     d.track(request.raw, reply.raw).log = request.log;
-    if (request.url.startsWith('/health/')) return;
+    if (request.url.startsWith('/health/') || request.url.startsWith('/v2/health/')) return;
     if (d.refusing) {
       throw new ProblemError('shuttingDown', 'the service is shutting down; send this request to another instance', {
         headers: { 'retry-after': RETRY_AFTER_S, connection: 'close' },
