@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
  * 2. The listener closes; requests still arriving on open connections get 503 with Retry-After and
  *    Connection: close.
  * 3. Every answer started is delivered to its socket (not merely returned by its route).
- * 4. The app closes (the worker pool with it).
+ * 4. Connections left without an answer close, then the app (the worker pool with it).
  */
 export async function shutDown(app: FastifyInstance, { drainMs }: { drainMs: number }): Promise<void> {
   app.shuttingDown = true;
@@ -23,6 +23,10 @@ export async function shutDown(app: FastifyInstance, { drainMs }: { drainMs: num
     app.log.info({ inFlight, unsentBytes: app.delivery.unsentBytes() }, 'listener closed; new requests get 503; delivering the answers in flight');
     await app.delivery.settled();
   }
+  // What is left are idle connections and requests whose headers never completed (slowloris): no
+  // answer to deliver. Closed now, in the tick the last answer closed; the app's close would wait for
+  // them, and Node stops enforcing HEADERS_TIMEOUT_MS once the server closes.
+  app.server.closeAllConnections();
   app.log.info('every answer delivered; closing');
   await app.close();
 }

@@ -38,4 +38,18 @@ describe.skipIf(!available)('Swagger UI in a real browser', () => {
     const body = await live.locator('tr.response .response-col_description pre').first().textContent();
     expect(JSON.parse(body ?? '{}')).toHaveProperty('out');
   }, 60_000);
+
+  it('Try it out → Execute on the network step with its two-layer example returns the loss, grads and adam\'s next state', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/docs`);
+    const op = page.locator('#operations-networks-post_v1_networks_step');
+    await op.locator('.opblock-summary').click();
+    await op.getByRole('button', { name: 'Try it out' }).click();
+    await op.getByRole('button', { name: 'Execute' }).click();
+    const live = op.locator('.live-responses-table');
+    await expect.poll(async () => (await live.locator('tr.response .response-col_status').first().textContent())?.trim(), { timeout: 15_000 }).toBe('200');
+    const body = JSON.parse((await live.locator('tr.response .response-col_description pre').first().textContent()) ?? '{}');
+    expect(Object.keys(body.grads)).toEqual(['W1', 'b1', 'W2', 'b2']);
+    expect(body.updateState.W1.t).toBe(1);
+  }, 60_000);
 });

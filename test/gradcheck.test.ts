@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { COORDS_PER_TASK, sampleIndices } from '../src/check/gradcheck.ts';
 import { GRADCHECK } from '../src/check/schema.ts';
 import { LAYERS } from '../src/layers/registry.ts';
+import { gradientInputs } from '../src/layers/types.ts';
 import { buildTestApp } from './helpers/app.ts';
 import { randn } from './helpers/gradcheck.ts';
 import { inAllForms, layerVectorFiles } from './helpers/vectors.ts';
@@ -35,8 +36,8 @@ describe('the service\'s backward passes its own gradient check on every referen
       it(`${file.layer}: ${c.name}${kink ? ` (fails: ${kink})` : ''}`, async () => {
         const r = await gradcheck(file.layer, c.request);
         expect(r.status, JSON.stringify(r.json)).toBe(200);
-        const floats = LAYERS.find((l) => l.name === file.layer)!.inputs.filter((i) => i.kind === 'float');
-        expect(Object.keys(r.json.results)).toEqual(floats.map((i) => `grads.${i.name}`));
+        const floats = gradientInputs(LAYERS.find((l) => l.name === file.layer)!);
+        expect(Object.keys(r.json.results)).toEqual(floats.map((name) => `grads.${name}`));
         expect(r.json).toMatchObject({ step: GRADCHECK.step, threshold: GRADCHECK.threshold });
         expect(r.json.objective).toBe(LAYERS.find((l) => l.name === file.layer)!.loss ? 'loss' : c.request.dout ? 'sum(out · dout)' : `sum(out · dout), dout random normal (seed 0)`);
         if (kink) {

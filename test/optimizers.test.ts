@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RULES } from '../src/optimizers/registry.ts';
 import { buildTestApp, post } from './helpers/app.ts';
+import { binary, frame, unframe } from './helpers/frame.ts';
 
 let app: FastifyInstance;
 beforeAll(async () => {
@@ -48,6 +49,22 @@ describe('POST /v1/optimizers/{rule}', () => {
     expect(r.status).toBe(200);
     expect(r.json.w).toMatchObject({ shape: [2], dtype: 'float64' });
     expect(r.json.state.velocity.b64).toEqual(expect.any(String));
+  });
+
+  it('takes and answers framed binary bodies (float32 adam: w, m, v as bytes, t as JSON)', async () => {
+    const f = frame({
+      dtype: 'float32',
+      inputs: { w: binary([2], Float32Array.of(1, 2)), dw: binary([2], Float32Array.of(0.5, -0.5)) },
+      state: { m: binary([2], Float32Array.of(0, 0)), v: binary([2], Float32Array.of(0, 0)), t: 0 },
+    });
+    const res = await app.inject({ method: 'POST', url: '/v1/optimizers/adam', headers: f.headers, payload: f.payload });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toBe('application/octet-stream');
+    const { json, tensor } = unframe(res.rawPayload, res.headers['inference-header-content-length']);
+    expect(json.state.t).toBe(1);
+    // the first adam step moves every coordinate by lr against the sign of its gradient
+    expect(Array.from(tensor(json.w).data as Float32Array)).toEqual([Math.fround(1 - 1e-3), Math.fround(2 + 1e-3)]);
+    expect(tensor(json.state.m).data).toBeInstanceOf(Float32Array);
   });
 
   it.each([

@@ -1,4 +1,5 @@
-import { Agent } from 'node:http';
+import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { bigConv, download } from './helpers/client.ts';
 import { startServer, type RunningServer } from './helpers/server.ts';
@@ -25,6 +26,10 @@ describe('graceful shutdown of the real process', () => {
     const server = await startServer({ ENABLE_FAULT_LAYER: 'true', WORKERS: '2', SHUTDOWN_DRAIN_MS: '1000', SHUTDOWN_GRACE_MS: '15000' });
     const keptAlive = new Agent({ keepAlive: true, maxSockets: 1 });
     expect((await download(`${server.url}/health/live`, { agent: keptAlive })).status).toBe(200);
+    // a request whose headers never complete holds no answer, and must not hold the shutdown
+    const { hostname, port } = new URL(server.url);
+    const halfOpen = connect(Number(port), hostname).on('error', () => undefined);
+    halfOpen.write('POST /v1/layers/relu HTTP/1.1\r\nHost: x');
 
     // Two big answers started (status and headers received) and left unread, then a kernel that
     // is still running when the signal comes.
@@ -35,6 +40,12 @@ describe('graceful shutdown of the real process', () => {
       download(`${server.url}/v1/layers/conv`, { body: seventyFive.body, pace: 0 }),
     ]);
     expect([d10.status, d75.status]).toEqual([200, 200]);
+    // a client that leaves while its kernel runs: its request is cancelled and must not hold the shutdown
+    const leaving = request(`${server.url}/v1/layers/fault`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    leaving.on('error', () => undefined).end(JSON.stringify({ inputs: { x: [1] }, params: { kind: 'hang', ms: 1_000 } }));
+    await new Promise((r) => setTimeout(r, 100));
+    leaving.destroy();
+    await logged(server, /client disconnected; its work was cancelled/);
     const x = Array.from({ length: 150 }, (_, i) => i + 0.25);
     const small = download(`${server.url}/v1/layers/fault`, { body: { inputs: { x }, params: { kind: 'hang', ms: 1_500 } } });
     await new Promise((r) => setTimeout(r, 200));
@@ -78,6 +89,7 @@ describe('graceful shutdown of the real process', () => {
     expect(log).toMatch(/"signal":"SIGTERM"/);
     expect(log).toMatch(/every answer delivered/);
     expect(log).not.toMatch(/answer cut/);
+    halfOpen.destroy();
     keptAlive.destroy();
   }, 60_000);
 

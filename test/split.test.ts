@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mergeBatch, splitBatch } from '../src/layers/batch-split.ts';
 import { conv } from '../src/layers/conv.ts';
-import { randn } from './helpers/gradcheck.ts';
+import { randn, TOL } from './helpers/gradcheck.ts';
 import { buildTestApp, postLayer } from './helpers/app.ts';
 
 const t = (shape: number[], seed: number) => ({ shape, data: randn(shape.reduce((a, b) => a * b, 1), seed) });
@@ -21,7 +21,7 @@ describe('a large convolution is split across the pool along N', () => {
       const merged = mergeBatch(parts.map((p) => conv.compute(p)), ['w', 'b']);
       for (const [got, want] of [[merged.out!, whole.out!], ...['x', 'w', 'b'].map((n) => [merged.grads![n], whole.grads![n]])]) {
         expect(got.shape).toEqual(want.shape);
-        got.data.forEach((v, i) => expect(Math.abs(v - want.data[i])).toBeLessThan(1e-12 * (1 + Math.abs(want.data[i]))));
+        got.data.forEach((v, i) => expect(Math.abs(v - want.data[i])).toBeLessThan(TOL.splitVsWhole64 * (1 + Math.abs(want.data[i]))));
       }
     }
   });
@@ -47,7 +47,7 @@ describe('a large convolution is split across the pool along N', () => {
     expect(split.headers['server-timing']).toMatch(/kernel;dur=[\d.]+;desc="2 workers"/);
     const whole = conv.compute({ layer: 'conv', dtype: 'float64', mode: 'train', labels: {}, state: {}, params: { stride: 1, pad: 1, dilation: 1, groups: 1 }, inputs: { x, w, b }, dout });
     expect(split.json.grads.w.data.length).toBe(whole.grads!.w.data.length);
-    split.json.grads.w.data.forEach((v: number, i: number) => expect(Math.abs(v - whole.grads!.w.data[i])).toBeLessThan(1e-9 * (1 + Math.abs(whole.grads!.w.data[i]))));
+    split.json.grads.w.data.forEach((v: number, i: number) => expect(Math.abs(v - whole.grads!.w.data[i])).toBeLessThan(TOL.splitVsWholeLarge64 * (1 + Math.abs(whole.grads!.w.data[i]))));
     await app.close();
   });
 });

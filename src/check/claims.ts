@@ -1,8 +1,9 @@
 import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
 import type { Limits } from '../layers/prepare.ts';
-import { STATE_NAMES, type LayerDefinition, type LayerTask, type ShapeContext } from '../layers/types.ts';
-import { decodeTensor, formatShape, readHeader } from '../tensors/decode.ts';
+import { gradientInputs, type LayerDefinition, type LayerTask, type ShapeContext } from '../layers/types.ts';
+import { formatShape } from '../kernels/types.ts';
+import { decodeTensor, readHeader } from '../tensors/decode.ts';
 import type { WireTensor } from '../tensors/wire.ts';
 import { CHECK_THRESHOLD, type Claimed } from './schema.ts';
 
@@ -46,8 +47,8 @@ export function outShapeOf(def: LayerDefinition, task: LayerTask): number[] {
 
 /** The keys this request can produce, in the answer's order: what may be claimed. */
 export function producible(def: LayerDefinition, task: LayerTask): string[] {
-  const grads = def.loss || task.dout ? def.inputs.filter((i) => i.kind === 'float').map((i) => `grads.${i.name}`) : [];
-  const state = def.stateful && task.mode === 'train' ? STATE_NAMES.map((k) => `state.${k}`) : [];
+  const grads = def.loss || task.dout ? gradientInputs(def).map((name) => `grads.${name}`) : [];
+  const state = def.state?.returnedIn.includes(task.mode) ? def.state.keys.map((k) => `state.${k}`) : [];
   return [def.loss ? 'loss' : 'out', ...grads, ...state];
 }
 
@@ -63,8 +64,8 @@ export function prepareClaims(def: LayerDefinition, task: LayerTask, claimed: Cl
   if (claimed.grads && Object.values(claimed.grads).some((t) => t !== undefined) && !def.loss && !task.dout) {
     throw ProblemError.at('invalidRequest', 'claimed.grads', 'gradients are those of sum(out · dout): send the dout you used with them');
   }
-  if (claimed.state && Object.values(claimed.state).some((t) => t !== undefined) && task.mode !== 'train') {
-    throw ProblemError.at('invalidRequest', 'claimed.state', 'mode "test" leaves the running statistics alone and returns no state; claim state in mode "train"');
+  if (claimed.state && Object.values(claimed.state).some((t) => t !== undefined) && !def.state?.returnedIn.includes(task.mode)) {
+    throw ProblemError.at('invalidRequest', 'claimed.state', `mode "${task.mode}" leaves the ${def.state?.what ?? 'state'} alone and returns no state; claim state in mode ${(def.state?.returnedIn ?? []).map((m) => `"${m}"`).join(' or ')}`);
   }
   if (claimed.out !== undefined) wires.push({ key: 'out', wire: claimed.out });
   if (claimed.loss !== undefined) loss = claimed.loss;

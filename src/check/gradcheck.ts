@@ -1,13 +1,14 @@
 import { ProblemError } from '../errors/problems.ts';
 import type { LayerRequest } from '../layers/envelope.ts';
 import { prepareTask, type Limits } from '../layers/prepare.ts';
-import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts';
-import { ClientGoneError } from '../pool/pool.ts';
+import { gradientInputs, type LayerDefinition, type LayerResult, type LayerTask } from '../layers/types.ts';
+import { ClientGoneError } from '../errors/client-gone.ts';
+import { formatShape } from '../kernels/types.ts';
 import { inFloat64, outShapeOf } from './claims.ts';
 import { REL_ERROR_FLOOR, unravel } from './compare.ts';
-import type { Coordinate, ProbeParams } from './probe.ts';
+import { PROBE, type Coordinate, type ProbeParams } from './probe.ts';
 import type { GradcheckRequest } from './schema.ts';
-import { PROBE, type Runner } from './variants.ts';
+import type { Runner } from './variants.ts';
 import { randn, rng } from '../util/random.ts';
 
 /**
@@ -103,7 +104,7 @@ export async function runGradcheck(def: LayerDefinition, prepared: PreparedGradc
   }
   const analytic = await run(def, task);
 
-  const floats = def.inputs.filter((i) => i.kind === 'float').map((i) => i.name);
+  const floats = gradientInputs(def);
   // Each input draws from its own stream, so adding an input does not move another's coordinates.
   const coords: Coordinate[] = floats.flatMap((input, k) =>
     sampleIndices(task.inputs[input].data.length, samples, (seed + k * 0x9e3779b9) >>> 0).map((index) => ({ input, index })),
@@ -159,8 +160,8 @@ export async function runGradcheck(def: LayerDefinition, prepared: PreparedGradc
   return { passed: Object.values(results).every((r) => r.passed), step, threshold, objective, results };
 }
 
-function gradcheckHints(key: string, index: number[], numeric: number, analytic: number, right: number, left: number, step: number): string[] {
-  const at = `[${index.join(', ')}]`;
+export function gradcheckHints(key: string, index: number[], numeric: number, analytic: number, right: number, left: number, step: number): string[] {
+  const at = formatShape(index);
   const spread = Math.abs(right - left) / Math.max(REL_ERROR_FLOOR, Math.abs(right) + Math.abs(left));
   if (spread > KINK) {
     return [

@@ -1,5 +1,5 @@
-import type { LayerDefinition, LayerTask } from '../layers/types.ts';
-import { formatShape } from '../tensors/decode.ts';
+import type { Factor, LayerDefinition, LayerTask, LocalMistake } from '../layers/types.ts';
+import { formatShape } from '../kernels/types.ts';
 import type { Claim } from './claims.ts';
 import { bestScale, compare, inverse, matches, matchesTransposed, permutations, rel, sumLeading, unravel } from './compare.ts';
 import { CHECK_THRESHOLD } from './schema.ts';
@@ -22,24 +22,16 @@ export interface Expected {
   data: ArrayLike<number>;
 }
 
-interface Factor {
-  value: number;
-  label: string;
-  /** why the claim might be this many times the reference */
-  times?: (key: string) => string | undefined;
-  /** why it might be 1/value of it */
-  over?: (key: string) => string | undefined;
-}
-
-const product = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
-
-/** The factors by which a gradient or an output is typically off, for this layer and request. */
+/**
+ * The factors by which a gradient or an output is typically off, for this layer and request: the
+ * layer's own (its definition's check.factors) first, then the batch size N (and, for a loss, C).
+ */
 function factors(def: LayerDefinition, task: LayerTask, outShape: readonly number[]): Factor[] {
   const x = task.inputs.x.shape;
   const N = x[0];
-  const list: Factor[] = [];
+  const list: Factor[] = [...(def.check?.factors?.(task, outShape) ?? [])];
   if (def.loss) {
-    list.push({
+    list.unshift({
       value: N,
       label: 'N',
       times: (key) =>
@@ -54,34 +46,6 @@ function factors(def: LayerDefinition, task: LayerTask, outShape: readonly numbe
       times: () => 'this layer takes no mean over the batch: is something summed or multiplied over N?',
       over: () => 'this layer takes no mean over the batch: do not divide by N',
     });
-  }
-  if (def.name === 'max-pool' || def.name === 'avg-pool') {
-    const p = task.params as { poolHeight: number; poolWidth: number };
-    const area = p.poolHeight * p.poolWidth;
-    const avg = def.name === 'avg-pool';
-    list.push({
-      value: area,
-      label: 'poolHeight·poolWidth (the pool area)',
-      times: (key) =>
-        avg && key === 'out'
-          ? 'out is the window sum, not its mean: divide by the pool area'
-          : avg && key === 'grads.x'
-            ? 'each dout is shared by the cells of its window: divide it by the pool area'
-            : undefined,
-      over: () => (avg ? undefined : 'max-pool routes the whole dout to the maximum: do not divide it'),
-    });
-    list.push({
-      value: outShape[2] * outShape[3],
-      label: 'Ho·Wo (the number of pooling windows)',
-      times: () => 'is every window\'s gradient added once per window instead of once?',
-      over: () => 'is the gradient divided by the number of windows?',
-    });
-  }
-  if (def.name === 'spatial-batchnorm') list.push({ value: N * x[2] * x[3], label: 'N·H·W (values per channel)' }, { value: x[2] * x[3], label: 'H·W' });
-  if (def.name === 'layernorm') list.push({ value: x[x.length - 1], label: 'D (features per row)' });
-  if (def.name === 'spatial-groupnorm') {
-    const G = (task.params as { groups: number }).groups;
-    list.push({ value: (x[1] / G) * x[2] * x[3], label: '(C/G)·H·W (values per group)' });
   }
   // Equal factors would give the same hint twice; the first, most specific label wins.
   const seen = new Set<number>();
@@ -107,6 +71,8 @@ function scaleHints(c: Claim, e: Expected, fs: Factor[]): string[] {
   }
   return [];
 }
+
+const product = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
 
 const MAX_PERMUTED_RANK = 5;
 
@@ -168,7 +134,7 @@ export function hintsFor(c: Claim, e: Expected, ctx: HintContext): string[] {
   // A recognised mistake explains the numbers; a scale factor it implies would only distract.
   if (specific.length) return [...hints, ...specific];
   specific.push(...scaleHints(c, e, factors(ctx.def, ctx.task, ctx.outShape)));
-  if (ctx.def.name === 'relu' && c.key === 'grads.x') specific.push(...reluAtZero(c, e, ctx.task));
+  for (const local of ctx.def.check?.local ?? []) if (local.key === c.key) specific.push(...differsOnlyWhere(c, e, ctx.task, local));
   if (specific.length) return [...hints, ...specific];
   if (c.precision === 'float64' && c.threshold < CHECK_THRESHOLD.float32 && compare(c.data, e.data, 0).relError <= CHECK_THRESHOLD.float32) {
     hints.push(
@@ -179,20 +145,19 @@ export function hintsFor(c: Claim, e: Expected, ctx: HintContext): string[] {
   if (c.shape && e.shape) {
     const cmp = compare(c.data, e.data, c.threshold);
     const at = unravel(cmp.worst, e.shape);
-    hints.push(`${cmp.mismatches} of ${c.data.length} elements are off by more than the threshold; the largest relative error is at [${at.join(', ')}]`);
+    hints.push(`${cmp.mismatches} of ${c.data.length} elements are off by more than the threshold; the largest relative error is at ${formatShape(at)}`);
   }
   return hints;
 }
 
-/** relu: mismatches only where x == 0 mean the gradient at 0 was taken as 1. */
-function reluAtZero(c: Claim, e: Expected, task: LayerTask): string[] {
-  const x = task.inputs.x.data;
-  if (c.data.length !== x.length) return [];
-  let atZero = 0;
-  for (let i = 0; i < x.length; i++) {
-    const off = !(rel(c.data[i], e.data[i]) <= c.threshold);
-    if (off && x[i] !== 0) return [];
-    if (off) atZero++;
+/** A local mistake: the claim differs from the reference only at elements where `local.at` holds (relu at x == 0). */
+function differsOnlyWhere(c: Claim, e: Expected, task: LayerTask, local: LocalMistake<unknown>): string[] {
+  if (c.data.length !== e.data.length) return [];
+  let count = 0;
+  for (let i = 0; i < c.data.length; i++) {
+    if (rel(c.data[i], e.data[i]) <= c.threshold) continue;
+    if (!local.at(task, i)) return [];
+    count++;
   }
-  return atZero ? [`${c.key} differs only where x == 0 (${atZero} element${atZero > 1 ? 's' : ''}): relu's gradient at 0 is 0 here (x > 0, not x >= 0)`] : [];
+  return count ? [local.hint(count)] : [];
 }

@@ -8,8 +8,9 @@ import type { Tensor } from '../kernels/types.ts';
  *   'unbiased':     var  = Σ (x − mean)² / (M − 1)                  instead of / M (torch.var's default)
  *
  * They are not kernels of the service: slow, simple and only run when a claim failed.
- * One description covers the four layers: every element belongs to a statistics group (a feature,
- * a channel, a row, a (sample, group)) and to a channel of gamma and beta.
+ * One description covers every normalization layer: each element belongs to a statistics group (a
+ * feature, a channel, a row, a (sample, group)) and to a channel of gamma and beta, as the layer's
+ * definition says (its `normalization.grouping`).
  *
  * Forward per group g with M elements, s = sqrt(var + eps) or sqrt(var) + eps:
  *   out = gamma[c] · (x − mean) / s + beta[c]
@@ -24,51 +25,14 @@ import type { Tensor } from '../kernels/types.ts';
  * 'eps-outside', by a factor M/(M − 1) in a term for 'unbiased'); with batch statistics that form
  * is returned too, as grads['x.short'].
  */
-export type NormVariant = 'eps-outside' | 'unbiased';
+export type NormMistake = 'eps-outside' | 'unbiased';
 
-export const NORMALIZATION_LAYERS = ['batchnorm', 'spatial-batchnorm', 'layernorm', 'spatial-groupnorm'] as const;
-
-interface Grouping {
-  groups: number;
-  group: Int32Array;
-  channel: Int32Array;
-}
-
-function grouping(layer: string, shape: readonly number[], groupsParam: number): Grouping {
-  const size = shape.reduce((a, d) => a * d, 1);
-  const group = new Int32Array(size);
-  const channel = new Int32Array(size);
-  let groups: number;
-  if (layer === 'batchnorm') {
-    const D = shape[1];
-    groups = D;
-    for (let i = 0; i < size; i++) group[i] = channel[i] = i % D;
-  } else if (layer === 'layernorm') {
-    const D = shape[shape.length - 1];
-    groups = size / D;
-    for (let i = 0; i < size; i++) {
-      group[i] = Math.floor(i / D);
-      channel[i] = i % D;
-    }
-  } else {
-    const [, C, H, W] = shape;
-    const S = H * W;
-    const perGroup = layer === 'spatial-groupnorm' ? C / groupsParam : 1;
-    groups = layer === 'spatial-groupnorm' ? shape[0] * groupsParam : C;
-    for (let i = 0; i < size; i++) {
-      const c = Math.floor(i / S) % C;
-      channel[i] = c;
-      group[i] = layer === 'spatial-groupnorm' ? Math.floor(i / (C * S)) * groupsParam + Math.floor(c / perGroup) : c;
-    }
-  }
-  return { groups, group, channel };
-}
-
+/** A normalization layer's task as the closed forms read it; the grouping comes from the layer's definition. */
 export interface NormTask {
-  layer: string;
-  mode: 'train' | 'test';
+  grouping: { groups: number; group: Int32Array; channel: Int32Array };
+  /** batch statistics (else the running ones) */
+  batchStats: boolean;
   eps: number;
-  groups: number;
   x: Tensor;
   gamma: Tensor;
   beta: Tensor;
@@ -82,11 +46,10 @@ export interface NormResult {
   grads?: Record<string, Tensor>;
 }
 
-export function normalizationVariant(t: NormTask, variant: NormVariant): NormResult {
-  const { x, gamma, beta, dout, eps } = t;
-  const { groups, group, channel } = grouping(t.layer, x.shape, t.groups);
+export function normalizationMistake(t: NormTask, variant: NormMistake): NormResult {
+  const { x, gamma, beta, dout, eps, batchStats } = t;
+  const { groups, group, channel } = t.grouping;
   const n = x.data.length;
-  const batchStats = t.mode === 'train' || !t.layer.includes('batchnorm');
   const count = new Float64Array(groups);
   const mean = new Float64Array(groups);
   const variance = new Float64Array(groups);

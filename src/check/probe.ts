@@ -1,13 +1,15 @@
 import { z } from 'zod';
 import type { FloatArray } from '../kernels/types.ts';
+import { findLayer } from '../layers/registry.ts';
 import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts';
-import { normalizationVariant, type NormVariant } from './normalization.ts';
+import { normalizationMistake, type NormMistake } from './normalization.ts';
 
 /**
  * The check routes' work on the worker threads, as one internal task type the workers can run but
  * no route exposes: many perturbed forwards of a layer for the gradcheck, and the normalization
- * variants that hints compare against. The task's inputs, labels, state and dout are the checked
- * layer's own (float64); `params` says what to do.
+ * mistakes that hints compare against. The task's inputs, labels, state and dout are the checked
+ * layer's own (float64); `params` says what to do. The check feature registers it with the workers
+ * itself (CHECK_TASKS, in src/tasks.ts): the layer registry knows nothing of it.
  */
 export const PROBE_LAYER = 'check-probe';
 
@@ -26,7 +28,7 @@ export type ProbeParams =
       objective: 'loss' | 'dot';
       coords: Coordinate[];
     }
-  | { op: 'normalize'; layer: string; params: { eps: number; groups?: number }; variant: NormVariant };
+  | { op: 'normalize'; layer: string; params: unknown; mistake: NormMistake };
 
 /**
  * Centered differences of the objective f at each coordinate, and the one-sided slopes beside them:
@@ -66,14 +68,15 @@ function perturb(task: LayerTask, inner: LayerDefinition, p: Extract<ProbeParams
   return { out: { shape: [p.coords.length, 3], data } };
 }
 
-function normalize(task: LayerTask, p: Extract<ProbeParams, { op: 'normalize' }>): LayerResult {
+function normalize(task: LayerTask, inner: LayerDefinition, p: Extract<ProbeParams, { op: 'normalize' }>): LayerResult {
+  const norm = inner.normalization;
+  if (!norm) throw new Error(`check-probe: ${inner.name} is not a normalization layer`);
   const { x, gamma, beta } = task.inputs;
-  return normalizationVariant(
+  return normalizationMistake(
     {
-      layer: p.layer,
-      mode: task.mode,
-      eps: p.params.eps,
-      groups: p.params.groups ?? 1,
+      grouping: norm.grouping(x.shape, p.params),
+      batchStats: norm.batchStatistics(task.mode),
+      eps: norm.eps(p.params),
       x,
       gamma,
       beta,
@@ -81,29 +84,26 @@ function normalize(task: LayerTask, p: Extract<ProbeParams, { op: 'normalize' }>
       runningVar: task.state.runningVar,
       dout: task.dout,
     },
-    p.variant,
+    p.mistake,
   );
 }
 
-/**
- * The probe as a layer definition, so the worker runs it like any other. `find` looks up the
- * checked layer on the worker (given by the registry, which this module must not import).
- */
-export function checkProbe(find: (name: string) => LayerDefinition | undefined): LayerDefinition<ProbeParams> {
-  return {
-    name: PROBE_LAYER,
-    summary: 'internal: the check routes\' perturbed forwards and normalization variants',
-    description: 'not a route',
-    inputs: [],
-    params: z.custom<ProbeParams>(),
-    example: {},
-    outShape: () => [],
-    compute(task) {
-      const p = task.params;
-      if (p.op === 'normalize') return normalize(task, p);
-      const inner = find(p.layer);
-      if (!inner) throw new Error(`check-probe: no layer ${p.layer}`);
-      return perturb(task, inner, p);
-    },
-  };
-}
+/** The probe as a layer definition, so the pool dispatches it like any other task. */
+export const PROBE: LayerDefinition<ProbeParams> = {
+  name: PROBE_LAYER,
+  summary: "internal: the check routes' perturbed forwards and normalization mistakes",
+  description: 'not a route',
+  inputs: [],
+  params: z.custom<ProbeParams>(),
+  example: {},
+  outShape: () => [],
+  compute(task) {
+    const p = task.params;
+    const inner = findLayer(p.layer);
+    if (!inner) throw new Error(`check-probe: no layer ${p.layer}`);
+    return p.op === 'normalize' ? normalize(task, inner, p) : perturb(task, inner, p);
+  },
+};
+
+/** The worker tasks of the check feature, for the worker's task table (src/tasks.ts). */
+export const CHECK_TASKS = [PROBE];

@@ -26,7 +26,7 @@ const threshold = (description: string) => z.number().gt(0).max(1).meta({ descri
 
 /** What a learner claims: the same shape as the layer's 200 answer, every part optional. */
 function claimedSchema(def: LayerDefinition) {
-  const floats = def.inputs.filter((i) => i.kind === 'float');
+  const floats = def.inputs.filter((i) => i.kind === 'float' && i.gradient !== false);
   const grads = z
     .strictObject(Object.fromEntries(floats.map((i) => [i.name, TensorSchema.optional().meta({ description: `your dL/d${i.name}, shaped like ${i.name} ${i.layout}` })])))
     .optional()
@@ -37,12 +37,12 @@ function claimedSchema(def: LayerDefinition) {
         ? { loss: z.number().optional().meta({ description: 'your loss (a number)' }) }
         : { out: TensorSchema.optional().meta({ description: 'your forward output' }) }),
       grads,
-      ...(def.stateful
+      ...(def.state
         ? {
             state: z
-              .strictObject({ runningMean: TensorSchema.optional(), runningVar: TensorSchema.optional() })
+              .strictObject(Object.fromEntries(def.state.keys.map((k) => [k, TensorSchema.optional()])))
               .optional()
-              .meta({ description: 'your updated running statistics (train mode only)' }),
+              .meta({ description: `your updated ${def.state.what} (${def.state.returnedIn.join(', ')} mode only)` }),
           }
         : {}),
     })
@@ -84,7 +84,7 @@ export interface Claimed {
   out?: WireTensor;
   loss?: number;
   grads?: Record<string, WireTensor | undefined>;
-  state?: { runningMean?: WireTensor; runningVar?: WireTensor };
+  state?: Record<string, WireTensor | undefined>;
 }
 
 export type CheckRequest = Omit<LayerRequest, 'encoding'> & { claimed: Claimed; threshold?: number };

@@ -40,4 +40,10 @@ export const affine = defineLayer({
       grads: { x: { shape: x.shape, data: g.dx }, w: { shape: w.shape, data: g.dw }, b: { shape: b.shape, data: g.db } },
     };
   },
+  check: {
+    example: {
+      claimed: { out: [[2.6, 4.9], [-0.4, 2.9]], grads: { x: [[0.5, 1, 0], [-1, 0, 2]], w: [[1, 2, 3], [-1, 0, 1]], b: [1, 1] } },
+      shows: 'grads.w transposed: hint',
+    },
+  },
 });

@@ -1,7 +1,17 @@
 import { batchnormForward, batchnormForwardBackward } from '../kernels/batchnorm.ts';
 import { spatialBatchnormForward, spatialBatchnormForwardBackward } from '../kernels/spatial-batchnorm.ts';
-import { batchnormParams, expectFeatureVectors, validateBatchnorm, vector } from './normalization.ts';
-import { defineLayer, type LayerResult, type LayerTask } from './types.ts';
+import {
+  batchnormNormalization,
+  batchnormParams,
+  channelGroups,
+  expectFeatureVectors,
+  featureGroups,
+  RUNNING_STATS,
+  runningStatsMistakes,
+  validateBatchnorm,
+  vector,
+} from './normalization.ts';
+import { defineLayer, type LayerResult, type LayerTask, type ModesSpec, type StateSpec } from './types.ts';
 
 const BN_DOC =
   'train: normalize with the biased batch statistics and return state updated as running = momentum·running + (1 − momentum)·batch ' +
@@ -26,6 +36,16 @@ function runBatchnorm(task: BnTask, forward: typeof batchnormForward, forwardBac
   return result;
 }
 
+const modes: ModesSpec = { train: 'batch statistics, returns updated state', test: 'running statistics' };
+
+const state: StateSpec = {
+  what: 'running statistics',
+  keys: RUNNING_STATS,
+  description: 'running statistics (D) or (C); zeros when omitted in train mode; required in test mode',
+  returnedIn: ['train'],
+  required: { mode: 'test', why: 'normalizes with the running statistics' },
+};
+
 const inputs = (rank: number, xLayout: string, features: string) =>
   [
     { name: 'x', kind: 'float', rank, layout: xLayout },
@@ -39,7 +59,8 @@ export const batchnorm = defineLayer({
   description: BN_DOC,
   inputs: inputs(2, '(N, D)', 'D'),
   params: batchnormParams,
-  stateful: true,
+  modes,
+  state,
   example: {
     mode: 'train',
     inputs: { x: [[1, 2], [3, 6], [5, 10]], gamma: [1, 1], beta: [0, 0] },
@@ -53,6 +74,14 @@ export const batchnorm = defineLayer({
   },
   validate: (task) => validateBatchnorm(task, task.inputs.x.shape[0]),
   compute: (task) => runBatchnorm(task, batchnormForward, batchnormForwardBackward),
+  check: {
+    example: {
+      claimed: { out: [[-1.2247425750014138, -1.2247442972928344], [0, 0], [1.2247425750014138, 1.2247442972928344]], state: { runningMean: [2.7, 5.4], runningVar: [2.5, 9.7] } },
+      shows: 'state with momentum 0.1 instead of 0.9: hint',
+    },
+    mistakes: (task) => runningStatsMistakes(task, task.inputs.x.shape[0]),
+  },
+  normalization: batchnormNormalization(featureGroups),
 });
 
 export const spatialBatchnorm = defineLayer({
@@ -61,7 +90,8 @@ export const spatialBatchnorm = defineLayer({
   description: `x (N, C, H, W); statistics per channel over N·H·W. ${BN_DOC}`,
   inputs: inputs(4, '(N, C, H, W)', 'C'),
   params: batchnormParams,
-  stateful: true,
+  modes,
+  state,
   example: {
     mode: 'train',
     inputs: { x: [[[[1, 2], [3, 4]], [[0, 0], [1, 1]]]], gamma: [1, 2], beta: [0, 0.5] },
@@ -77,4 +107,25 @@ export const spatialBatchnorm = defineLayer({
     validateBatchnorm(task, N * H * W);
   },
   compute: (task) => runBatchnorm(task, spatialBatchnormForward, spatialBatchnormForwardBackward),
+  check: {
+    example: {
+      claimed: {
+        out: [[[[-1.3416354199689269, -0.447211806656309], [0.447211806656309, 1.3416354199689269]], [[-1.4999600011999599, -1.4999600011999599], [2.49996000119996, 2.49996000119996]]]],
+        state: { runningVar: [0.16666666666666663, 0.033333333333333326] },
+      },
+      shows: 'runningVar updated with the unbiased variance: hint',
+    },
+    factors(task) {
+      const [N, , H, W] = task.inputs.x.shape;
+      return [
+        { value: N * H * W, label: 'N·H·W (values per channel)' },
+        { value: H * W, label: 'H·W' },
+      ];
+    },
+    mistakes: (task) => {
+      const [N, , H, W] = task.inputs.x.shape;
+      return runningStatsMistakes(task, N * H * W);
+    },
+  },
+  normalization: batchnormNormalization(channelGroups),
 });

@@ -3,7 +3,38 @@ import { convForward, convForwardBackward } from '../kernels/conv.ts';
 import { convInfo } from '../kernels/geometry.ts';
 import { mergeBatch, splitBatch } from './batch-split.ts';
 import { geometryProblem, pair, paramsObject } from './params.ts';
-import { defineLayer } from './types.ts';
+import type { Tensor } from '../kernels/types.ts';
+import { defineLayer, type LayerResult, type LayerTask, type Mistake } from './types.ts';
+
+/** w (F, C/groups, HH, WW) rotated by 180° in each HH × WW block. */
+function rotate(w: Tensor): Tensor {
+  const [, , HH, WW] = w.shape;
+  const k = HH * WW;
+  const data = new Float64Array(w.data.length);
+  for (let b = 0; b < w.data.length; b += k) for (let i = 0; i < k; i++) data[b + i] = w.data[b + k - 1 - i];
+  return { shape: w.shape, data };
+}
+
+/**
+ * The flipped kernel (/check hints): a true convolution instead of cs231n's cross-correlation. The same
+ * request with w rotated explains out and grads.x; the reference's dw rotated explains grads.w.
+ */
+function flippedKernel(task: LayerTask, reference: LayerResult): Mistake[] {
+  const w = rotate(task.inputs.w);
+  // A kernel equal to its rotation makes the flip invisible: nothing to tell apart.
+  if (w.data.every((v, i) => v === task.inputs.w.data[i])) return [];
+  const hints: Record<string, string> = {
+    out: 'out matches a convolution with the kernel flipped (rotated 180°): this layer computes a cross-correlation, like cs231n and PyTorch; use w as it is',
+    'grads.x':
+      'grads.x matches the gradient for a flipped kernel: add w[f] · dout[n, f, i, j] back over the window that made out[n, f, i, j], with w as it is (as a full convolution of dout: with w rotated 180°)',
+    'grads.w': 'grads.w is the reference rotated 180° (flipped along HH and WW): dw[f] sums each x window times dout[n, f, i, j], without a flip',
+  };
+  const dw = reference.grads?.w;
+  return [
+    { keys: ['out', 'grads.x'], task: { ...task, inputs: { ...task.inputs, w } }, hint: (key) => hints[key] },
+    ...(dw ? [{ keys: ['grads.w'], values: { 'grads.w': rotate(dw).data }, hint: (key: string) => hints[key] }] : []),
+  ];
+}
 
 /** Below this many multiply-adds a request runs whole: splitting would cost more than it saves. */
 export const CONV_SPLIT_MIN_FLOPS = 50e6;
@@ -49,4 +80,14 @@ export const conv = defineLayer({
     return workers > 1 && info.N > 1 && flops >= CONV_SPLIT_MIN_FLOPS ? splitBatch(task, workers) : undefined;
   },
   merge: (results) => mergeBatch(results, ['w', 'b']),
+  check: {
+    example: {
+      claimed: {
+        out: [[[[2, 1, -4], [-3, 0, -7], [-16, -11, -22]]]],
+        grads: { x: [[[[-4, 2, 0], [2, -4, 2], [0, 2, -4]]]], w: [[[[6, 8, 3], [12, 15, 8], [7, 12, 14]]]], b: [3] },
+      },
+      shows: 'all correct: passes',
+    },
+    mistakes: flippedKernel,
+  },
 });

@@ -27,7 +27,15 @@ export interface SplitFinish {
   form: Form;
 }
 
-const withoutTensors = (task: LayerTask): LayerTask => ({ ...task, inputs: {}, labels: {}, state: {}, dout: undefined });
+/** What `merge` sees of the whole task: its shapes (a merge may need them), none of its numbers. */
+const shapeOnly = (t: { shape: number[] }) => ({ shape: t.shape, data: new Float64Array(0) });
+export const withoutTensors = (task: LayerTask): LayerTask => ({
+  ...task,
+  inputs: Object.fromEntries(Object.entries(task.inputs).map(([k, t]) => [k, shapeOnly(t)])),
+  labels: {},
+  state: {},
+  dout: undefined,
+});
 
 /** POST /v1/layers/{layer} on the workers: validate, prepare, then compute and encode, or split. */
 export const layerEndpoint: WorkerEndpoint = {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Dtype, FORMS, LabelsSchema, TensorSchema } from '../tensors/wire.ts';
-import type { LayerDefinition } from './types.ts';
+import { gradientInputs, MODES, type LayerDefinition, type StateSpec } from './types.ts';
 
 /**
  * The request body of POST /v1/layers/{layer}, built from the layer's definition: only the fields
@@ -9,23 +9,16 @@ import type { LayerDefinition } from './types.ts';
  */
 export function requestSchema(def: LayerDefinition) {
   const inputs = Object.fromEntries(
-    def.inputs.map((i) => [
-      i.name,
-      (i.kind === 'labels' ? LabelsSchema : TensorSchema).meta({ description: `${i.name}: ${i.layout}` }),
-    ]),
+    def.inputs.map((i) => {
+      const wire = (i.kind === 'labels' ? LabelsSchema : TensorSchema).meta({ description: `${i.name}: ${i.layout}` });
+      return [i.name, i.kind === 'float' && i.optional ? wire.optional() : wire];
+    }),
   );
   return z
     .strictObject({
       dtype: Dtype.default('float64'),
-      ...(def.stateful
-        ? {
-            mode: z.enum(['train', 'test']).default('train').meta({ description: 'train: batch statistics, returns updated state; test: running statistics' }),
-            state: z
-              .strictObject({ runningMean: TensorSchema, runningVar: TensorSchema })
-              .optional()
-              .meta({ description: 'running statistics (D) or (C); zeros when omitted in train mode; required in test mode' }),
-          }
-        : {}),
+      ...(def.modes ? { mode: z.enum(MODES).default('train').meta({ description: `train: ${def.modes.train}; test: ${def.modes.test}` }) } : {}),
+      ...(def.state ? { state: stateSchema(def.state).optional().meta({ description: def.state.description }) } : {}),
       inputs: z.strictObject(inputs),
       params: def.params,
       ...(def.loss ? {} : { dout: TensorSchema.optional().meta({ description: 'upstream gradient, shaped like out; when sent, grads are returned' }) }),
@@ -34,10 +27,12 @@ export function requestSchema(def: LayerDefinition) {
     .meta({ example: def.example });
 }
 
+const stateSchema = (state: StateSpec) => z.strictObject(Object.fromEntries(state.keys.map((k) => [k, TensorSchema])));
+
 export type LayerRequest = {
   dtype: z.infer<typeof Dtype>;
   mode?: 'train' | 'test';
-  state?: { runningMean: z.infer<typeof TensorSchema>; runningVar: z.infer<typeof TensorSchema> };
+  state?: Record<string, z.infer<typeof TensorSchema>>;
   inputs: Record<string, unknown>;
   params: unknown;
   dout?: z.infer<typeof TensorSchema>;
@@ -46,15 +41,15 @@ export type LayerRequest = {
 
 /** The 200 answer, for the docs. Tensors come back in the request's form. */
 export function responseSchema(def: LayerDefinition) {
-  const grads = z.strictObject(
-    Object.fromEntries(def.inputs.filter((i) => i.kind === 'float').map((i) => [i.name, TensorSchema.optional()])),
-  );
+  const grads = z.strictObject(Object.fromEntries(gradientInputs(def).map((name) => [name, TensorSchema.optional()])));
+  const outputs = (def.outputs ?? []).map((o) => [o.name, TensorSchema.optional().meta({ description: `${o.layout}; in ${o.modes.join(', ')} mode` })]);
   return z.strictObject({
     ...(def.loss ? { loss: z.number().meta({ description: 'mean over N' }) } : { out: TensorSchema }),
     grads: (def.loss ? grads : grads.optional()).meta({ description: def.loss ? 'always present for a loss' : 'present iff dout was sent' }),
-    ...(def.stateful
-      ? { state: z.strictObject({ runningMean: TensorSchema, runningVar: TensorSchema }).optional().meta({ description: 'updated running statistics (train mode)' }) }
+    ...(def.state
+      ? { state: stateSchema(def.state).optional().meta({ description: `updated ${def.state.what} (${def.state.returnedIn.join(', ')} mode)` }) }
       : {}),
+    ...Object.fromEntries(outputs),
   });
 }
 

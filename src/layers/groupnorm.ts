@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { groupnormForward, groupnormForwardBackward } from '../kernels/groupnorm.ts';
 import { ProblemError } from '../errors/problems.ts';
-import { eps, expectFeatureVectors, vector } from './normalization.ts';
+import { channelGroupGroups, eps, expectFeatureVectors, vector } from './normalization.ts';
 import { paramsObject } from './params.ts';
+import { formatShape } from './shape-rules.ts';
 import { defineLayer } from './types.ts';
 
 export const spatialGroupnorm = defineLayer({
@@ -29,7 +30,7 @@ export const spatialGroupnorm = defineLayer({
     const C = ctx.shapes.x[1];
     const { groups } = ctx.params;
     if (C % groups !== 0) {
-      throw ProblemError.at('invalidParam', 'params.groups', `${groups} does not divide the C = ${C} channels of x [${ctx.shapes.x.join(', ')}]; use a divisor of ${C}`);
+      throw ProblemError.at('invalidParam', 'params.groups', `${groups} does not divide the C = ${C} channels of x ${formatShape(ctx.shapes.x)}; use a divisor of ${C}`);
     }
     expectFeatureVectors(ctx, C, 'C');
     return ctx.shapes.x;
@@ -38,5 +39,22 @@ export const spatialGroupnorm = defineLayer({
     if (!dout) return { out: groupnormForward(x, gamma.data, beta.data, params).out };
     const r = groupnormForwardBackward(x, gamma.data, beta.data, dout, params);
     return { out: r.out, grads: { x: r.dx, gamma: vector(r.dgamma), beta: vector(r.dbeta) } };
+  },
+  check: {
+    example: {
+      claimed: {
+        out: [[[[-0.35355250671311184, 0.35355250671311184], [1.0606575201393353, 1.7677625335655591]], [[-1.0606575201393353, -0.35355250671311184], [-0.35355250671311184, -1.0606575201393353]], [[0.16800499689236806, 0.16800499689236806], [-0.5040149906771041, -0.5040149906771041]], [[2.1840649596007844, -0.5040149906771041], [-1.1760349782465762, 0.16800499689236806]]]],
+      },
+      shows: 'out normalized with the unbiased variance: hint',
+    },
+    factors(task) {
+      const [, C, H, W] = task.inputs.x.shape;
+      return [{ value: (C / task.params.groups) * H * W, label: '(C/G)·H·W (values per group)' }];
+    },
+  },
+  normalization: {
+    grouping: (shape, params) => channelGroupGroups(shape, params.groups),
+    batchStatistics: () => true,
+    eps: (p) => p.eps,
   },
 });

@@ -1,5 +1,5 @@
 import { layernormForward, layernormForwardBackward } from '../kernels/layernorm.ts';
-import { eps, expectFeatureVectors, vector } from './normalization.ts';
+import { eps, expectFeatureVectors, rowGroups, vector } from './normalization.ts';
 import { paramsObject } from './params.ts';
 import { defineLayer } from './types.ts';
 
@@ -23,4 +23,15 @@ export const layernorm = defineLayer({
     const r = layernormForwardBackward(x, gamma.data, beta.data, dout, params);
     return { out: r.out, grads: { x: r.dx, gamma: vector(r.dgamma), beta: vector(r.dbeta) } };
   },
+  check: {
+    example: {
+      claimed: {
+        out: [[-1.2247298715752986, 0, 1.2247298715752986], [-1.069040681952593, -0.2672601704881483, 1.336300852440741]],
+        grads: { x: [[0.2041317996979287, -0.40824522863613005, 0.2041134289382015], [-0.1718105989493391, 0.25771600580549875, -0.08590540685615962]] },
+      },
+      shows: 'out with eps outside the square root: hint',
+    },
+    factors: (task) => [{ value: task.inputs.x.shape.at(-1)!, label: 'D (features per row)' }],
+  },
+  normalization: { grouping: rowGroups, batchStatistics: () => true, eps: (p) => p.eps },
 });

@@ -1,10 +1,10 @@
 import { ProblemError } from '../errors/problems.ts';
-import type { Tensor } from '../kernels/types.ts';
+import { formatShape, type Tensor } from '../kernels/types.ts';
 import { decodeLabels, decodeTensor, readHeader, type TensorHeader } from '../tensors/decode.ts';
 import type { Form, WireLabels, WireTensor } from '../tensors/wire.ts';
 import type { LayerRequest } from './envelope.ts';
 import { checkRank, expectShape } from './shape-rules.ts';
-import { STATE_NAMES, type LayerDefinition, type LayerTask, type StateName } from './types.ts';
+import type { LayerDefinition, LayerTask } from './types.ts';
 
 export interface Limits {
   maxRank: number;
@@ -29,6 +29,7 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
 
   for (const spec of def.inputs) {
     const wire = body.inputs[spec.name];
+    if (wire === undefined) continue; // an optional input left out (the schema requires the others)
     if (spec.kind === 'labels') {
       const w = wire as WireLabels;
       labelWires[spec.name] = w;
@@ -40,11 +41,11 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
       elements += h.size;
     }
   }
-  const stateHeaders: Partial<Record<StateName, TensorHeader>> = {};
-  if (body.state) {
-    for (const k of STATE_NAMES) {
+  const stateHeaders: Record<string, TensorHeader> = {};
+  if (body.state && def.state) {
+    for (const k of def.state.keys) {
       stateHeaders[k] = readHeader(`state.${k}`, body.state[k], limits.maxRank);
-      elements += stateHeaders[k]!.size;
+      elements += stateHeaders[k].size;
     }
   }
   const doutHeader = body.dout ? readHeader('dout', body.dout, limits.maxRank) : undefined;
@@ -54,11 +55,13 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
     throw new ProblemError('tooManyElements', `the request holds ${elements} tensor elements; the limit is ${limits.maxElements}`);
   }
 
-  for (const spec of def.inputs) if (spec.kind === 'float') checkRank(spec, headers[spec.name].shape);
+  for (const spec of def.inputs) if (spec.kind === 'float' && headers[spec.name]) checkRank(spec, headers[spec.name].shape);
 
   const mode = body.mode ?? 'train';
-  if (def.stateful && mode === 'test' && !body.state) {
-    throw ProblemError.at('invalidRequest', 'state', `mode "test" normalizes with the running statistics, so state.runningMean and state.runningVar are required`);
+  const required = def.state?.required;
+  if (required && mode === required.mode && !body.state) {
+    const keys = def.state!.keys.map((k) => `state.${k}`);
+    throw ProblemError.at('invalidRequest', 'state', `mode "${mode}" ${required.why}, so ${keys.slice(0, -1).join(', ')}${keys.length > 1 ? ' and ' : ''}${keys.at(-1)} are required`);
   }
 
   const outShape = def.outShape({
@@ -70,7 +73,7 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
   });
   const outSize = outShape.reduce((a, d) => a * d, 1);
   if (outSize > limits.maxElements) {
-    throw new ProblemError('tooManyElements', `out would have shape [${outShape.join(', ')}], ${outSize} elements; the limit is ${limits.maxElements}`);
+    throw new ProblemError('tooManyElements', `out would have shape ${formatShape(outShape)}, ${outSize} elements; the limit is ${limits.maxElements}`);
   }
   if (doutHeader) expectShape('dout', doutHeader.shape, outShape, 'it is the gradient of out, so');
 
@@ -80,7 +83,7 @@ export function prepareTask(def: LayerDefinition, body: LayerRequest, limits: Li
   const labels: Record<string, Int32Array> = {};
   for (const [name, w] of Object.entries(labelWires)) labels[name] = decodeLabels(`inputs.${name}`, w);
   const state: LayerTask['state'] = {};
-  for (const [name, h] of Object.entries(stateHeaders)) state[name as StateName] = decodeTensor(h, dtype);
+  for (const [name, h] of Object.entries(stateHeaders)) state[name] = decodeTensor(h, dtype);
   const dout = doutHeader ? decodeTensor(doutHeader, dtype) : undefined;
 
   const task: LayerTask = { layer: def.name, dtype, mode, params: body.params, inputs, labels, state, dout };

@@ -15,4 +15,14 @@ export const relu = defineLayer({
     if (!dout) return { out };
     return { out, grads: { x: { shape: x.shape, data: reluBackward(x.data, dout.data) } } };
   },
+  check: {
+    example: { claimed: { out: [[1, 0], [0, 4]], grads: { x: [[1, 0], [1, 1]] } }, shows: "relu's gradient taken as 1 at x == 0: hint" },
+    local: [
+      {
+        key: 'grads.x',
+        at: (task, i) => task.inputs.x.data[i] === 0,
+        hint: (n) => `grads.x differs only where x == 0 (${n} element${n > 1 ? 's' : ''}): relu's gradient at 0 is 0 here (x > 0, not x >= 0)`,
+      },
+    ],
+  },
 });

@@ -42,5 +42,6 @@ export function encodeResult(result: LayerResult, form: Form, dtype: Dtype, sect
     const inner = Object.entries(group).map(([k, t]) => `"${k}":${tensor(`${key}.${k}`, t as Tensor)}`);
     parts.push(`"${key}":{${inner.join(',')}}`);
   }
+  for (const [name, t] of Object.entries(result.outputs ?? {})) parts.push(`"${name}":${tensor(name, t)}`);
   return `{${parts.join(',')}}`;
 }

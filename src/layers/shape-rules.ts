@@ -1,5 +1,5 @@
 import { ProblemError } from '../errors/problems.ts';
-import { formatShape } from '../tensors/decode.ts';
+import { formatShape } from '../kernels/types.ts';
 import type { FloatInputSpec } from './types.ts';
 
 export { formatShape };

@@ -21,4 +21,10 @@ export const softmaxLoss = defineLayer({
     const { loss, dx } = softmaxLossKernel(x.data, y, N, C);
     return { loss, grads: { x: { shape: x.shape, data: dx } } };
   },
+  check: {
+    example: {
+      claimed: { loss: 0.6370795392983715, grads: { x: [[-0.17049943055701605, 0.12121648535235695, 0.0492829452046591], [0.054301865153506185, -0.09876047210417538, 0.04445860695066913]] } },
+      shows: 'loss summed over N instead of averaged: hint',
+    },
+  },
 });

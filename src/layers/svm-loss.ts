@@ -24,4 +24,9 @@ export const svmLoss = defineLayer({
     const { loss, dx } = svmLossKernel(x.data, y, N, C, params.margin);
     return { loss, grads: { x: { shape: x.shape, data: dx } } };
   },
+  check: {
+    example: { claimed: { loss: 0, grads: { x: [[0, 0, 0], [0, 0, 0]] } }, shows: 'all correct: passes' },
+    // The example's margin terms sit at exactly 0 on purpose (a kink); the gradcheck example avoids it.
+    gradcheckInputs: { x: [[2, 1.5, 0.1], [0.5, 2.5, 2]], y: [0, 1] },
+  },
 });

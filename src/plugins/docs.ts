@@ -27,6 +27,7 @@ async function docs(app: FastifyInstance) {
       },
       tags: [
         { name: 'layers', description: 'one route per layer: forward, backward and state in one call' },
+        { name: 'networks', description: 'a whole model\'s forward, loss, backward and update in one call' },
         { name: 'check', description: 'check your own implementation against the reference, and the service\'s backward against numeric gradients' },
         { name: 'optimizers', description: "cs231n optim.py's update rules: one step of w and its state per call" },
         { name: 'service', description: 'catalogue and health' },

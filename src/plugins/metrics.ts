@@ -27,6 +27,8 @@ async function metrics(app: FastifyInstance, opts: { expose: boolean }) {
   new Gauge({ name: 'layerserve_queue_depth', help: 'tasks waiting for a worker', registers: [register], collect() { this.set(app.pool.queueSize); } });
   new Gauge({ name: 'layerserve_workers_busy', help: 'workers running a task', registers: [register], collect() { this.set(app.pool.busy); } });
   new Gauge({ name: 'layerserve_workers', help: 'worker threads in the pool', registers: [register], collect() { this.set(app.pool.size); } });
+  new Gauge({ name: 'layerserve_answers_in_flight', help: 'requests received whose answer is not yet delivered', registers: [register], collect() { this.set(app.delivery.inFlight); } });
+  new Gauge({ name: 'layerserve_unsent_bytes', help: 'bodies of answers still being written to their clients (MAX_UNSENT_BYTES)', registers: [register], collect() { this.set(app.delivery.unsentBytes()); } });
   let counted = 0;
   new Counter({
     name: 'layerserve_worker_restarts_total',
@@ -52,4 +54,4 @@ async function metrics(app: FastifyInstance, opts: { expose: boolean }) {
   }
 }
 
-export default fp(metrics, { name: 'metrics', dependencies: ['pool'] });
+export default fp(metrics, { name: 'metrics', dependencies: ['pool', 'delivery'] });

@@ -1,3 +1,4 @@
+import { ClientGoneError } from '../errors/client-gone.ts';
 import { Piscina } from 'piscina';
 import { ProblemError } from '../errors/problems.ts';
 import type { LayerResult, LayerTask } from '../layers/types.ts';
@@ -22,13 +23,8 @@ export interface PoolAnswer {
   parts: number;
 }
 
-/** Thrown when the client went away and its work was cancelled: there is nobody to answer. */
-export class ClientGoneError extends Error {
-  constructor() {
-    super('the client disconnected; its work was cancelled');
-    this.name = 'ClientGoneError';
-  }
-}
+// In src/errors so that modules a worker loads (the check feature) need not import the pool.
+export { ClientGoneError } from '../errors/client-gone.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 

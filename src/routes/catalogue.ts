@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { LayerDefinition } from '../layers/types.ts';
+import { gradientInputs, MODES, type LayerDefinition } from '../layers/types.ts';
 
 const LayerInfo = z.object({
   name: z.string(),
@@ -18,7 +18,7 @@ const LayerInfo = z.object({
 function describe(def: LayerDefinition) {
   const rank = (r: LayerDefinition['inputs'][number]) =>
     r.kind === 'labels' ? 1 : typeof r.rank === 'number' ? r.rank : r.rank === 'any' ? 'any' : `>= ${r.rank.min}`;
-  const grads = def.inputs.filter((i) => i.kind === 'float').map((i) => `grads.${i.name}`);
+  const grads = gradientInputs(def).map((name) => `grads.${name}`);
   return {
     name: def.name,
     route: `/v1/layers/${def.name}`,
@@ -26,8 +26,8 @@ function describe(def: LayerDefinition) {
     description: def.description,
     inputs: def.inputs.map((i) => ({ name: i.name, kind: i.kind, layout: i.layout, rank: rank(i) })),
     params: z.toJSONSchema(def.params, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
-    outputs: [def.loss ? 'loss' : 'out', ...grads, ...(def.stateful ? ['state.runningMean', 'state.runningVar'] : [])],
-    ...(def.stateful ? { modes: ['train', 'test'] } : {}),
+    outputs: [def.loss ? 'loss' : 'out', ...grads, ...(def.state?.keys.map((k) => `state.${k}`) ?? []), ...(def.outputs ?? []).map((o) => o.name)],
+    ...(def.modes ? { modes: [...MODES] } : {}),
     example: def.example,
   };
 }

@@ -43,7 +43,7 @@ export default async function checkRoutes(app: FastifyInstance, opts: LayerRoute
       schema: {
         tags: ['check'],
         security: [{ bearer: [] }, {}],
-        summary: `Check your own ${def.name}: ${def.loss ? 'loss' : 'out'}, gradients${def.stateful ? ', running statistics' : ''}`,
+        summary: `Check your own ${def.name}: ${def.loss ? 'loss' : 'out'}, gradients${def.state ? `, ${def.state.what}` : ''}`,
         description:
           `The ${def.name} request body plus \`claimed\`: what your implementation computed, in the form of this layer's answer. ` +
           'The service computes the reference in float64 and answers, per claimed tensor, cs231n\'s relative error, the largest absolute error, ' +

@@ -1,5 +1,5 @@
 import { ProblemError } from '../errors/problems.ts';
-import type { Dtype, FloatArray, Tensor } from '../kernels/types.ts';
+import { formatShape, type Dtype, type FloatArray, type Tensor } from '../kernels/types.ts';
 import { sectionFor } from './frame.ts';
 import { formOf, type Form, type WireLabels, type WireTensor } from './wire.ts';
 
@@ -15,7 +15,6 @@ export interface TensorHeader {
 }
 
 const BYTES: Record<Dtype, number> = { float64: 8, float32: 4 };
-const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /**
  * Reads a tensor's shape without touching its numbers. Nested arrays are measured by walking
@@ -46,12 +45,12 @@ export function readHeader(path: string, wire: WireTensor, maxRank: number): Ten
   let size = 1;
   for (const d of shape) size *= d;
   if (!Number.isSafeInteger(size)) {
-    throw ProblemError.at('tooManyElements', `${path}.shape`, `${fmt(shape)} holds more elements than can be counted`);
+    throw ProblemError.at('tooManyElements', `${path}.shape`, `${formatShape(shape)} holds more elements than can be counted`);
   }
   if (form === 'binary') {
     // The range is checked with the shape, before anything is decoded; its dtype against the request's in decodeTensor.
     const w = wire as { dtype: Dtype; bytes: [number, number] };
-    const bytes = sectionFor(path).claim(path, w.bytes, size * BYTES[w.dtype], `shape ${fmt(shape)} in ${w.dtype}`);
+    const bytes = sectionFor(path).claim(path, w.bytes, size * BYTES[w.dtype], `shape ${formatShape(shape)} in ${w.dtype}`);
     return { path, form, shape, size, wire, bytes };
   }
   return { path, form, shape, size, wire };
@@ -94,10 +93,10 @@ function fillNested(h: TensorHeader, out: FloatArray, dtype: Dtype): void {
   // Depth is bounded by the rank readHeader already checked, not by the input.
   const walk = (node: unknown, depth: number, where: string): void => {
     if (!Array.isArray(node)) {
-      throw ProblemError.at('invalidTensor', where, `expected an array of length ${shape[depth]}, got ${describe(node)}: nested arrays must be rectangular with shape ${fmt(shape)}`);
+      throw ProblemError.at('invalidTensor', where, `expected an array of length ${shape[depth]}, got ${describe(node)}: nested arrays must be rectangular with shape ${formatShape(shape)}`);
     }
     if (node.length !== shape[depth]) {
-      throw ProblemError.at('invalidTensor', where, `has length ${node.length}, expected ${shape[depth]}: nested arrays must be rectangular (shape ${fmt(shape)} from the first elements)`);
+      throw ProblemError.at('invalidTensor', where, `has length ${node.length}, expected ${shape[depth]}: nested arrays must be rectangular (shape ${formatShape(shape)} from the first elements)`);
     }
     if (depth === rank - 1) {
       fillFromArray(node, out, offset, (i) => `${where}[${i}]`, dtype);
@@ -122,7 +121,7 @@ function checkBase64(h: TensorHeader, dtype: Dtype): string {
   const bytes = Math.floor((unpadded * 3) / 4);
   const want = h.size * BYTES[dtype];
   if (bytes !== want) {
-    throw ProblemError.at('invalidTensor', `${h.path}.b64`, `decodes to ${bytes} bytes; shape ${fmt(h.shape)} in ${dtype} needs ${want}`);
+    throw ProblemError.at('invalidTensor', `${h.path}.b64`, `decodes to ${bytes} bytes; shape ${formatShape(h.shape)} in ${dtype} needs ${want}`);
   }
   return b64;
 }
@@ -155,8 +154,18 @@ function decodeBinary(h: TensorHeader, dtype: Dtype): Tensor {
   if (wire.dtype !== dtype) {
     throw ProblemError.at('invalidTensor', `${h.path}.dtype`, `is ${wire.dtype}, but the request's dtype is ${dtype}: a bytes tensor must use the request's dtype`);
   }
-  const data = allocate(dtype, h.size);
-  new Uint8Array(data.buffer).set(h.bytes!);
+  const bytes = h.bytes!;
+  const item = BYTES[dtype];
+  const w = h.wire as unknown as { bytes: [number, number] };
+  // Read in place when aligned and no other tensor shares the bytes (a kernel may write into its
+  // inputs); otherwise copied. The body is the worker's own: nothing else holds it.
+  const inPlace = bytes.byteOffset % item === 0 && !sectionFor(h.path).overlapsAnother(w.bytes);
+  let data: FloatArray;
+  if (inPlace) data = dtype === 'float32' ? new Float32Array(bytes.buffer, bytes.byteOffset, h.size) : new Float64Array(bytes.buffer, bytes.byteOffset, h.size);
+  else {
+    data = allocate(dtype, h.size);
+    new Uint8Array(data.buffer).set(bytes);
+  }
   const bad = firstNonFinite(data);
   if (bad >= 0) {
     throw ProblemError.at('nonFiniteInput', h.path, `holds ${data[bad]} at flat index ${bad}: values must be finite`);
@@ -176,7 +185,7 @@ export function decodeTensor(h: TensorHeader, dtype: Dtype): Tensor {
   if (h.form === 'flat') {
     const src = (h.wire as { data: unknown[] }).data;
     if (src.length !== h.size) {
-      throw ProblemError.at('invalidTensor', `${h.path}.data`, `has ${src.length} numbers; shape ${fmt(h.shape)} needs ${h.size}`);
+      throw ProblemError.at('invalidTensor', `${h.path}.data`, `has ${src.length} numbers; shape ${formatShape(h.shape)} needs ${h.size}`);
     }
     const data = allocate(dtype, h.size);
     fillFromArray(src, data, 0, (i) => `${h.path}.data[${i}]`, dtype);
@@ -220,4 +229,3 @@ function checkLabel(path: string, v: number): number {
   return v;
 }
 
-export const formatShape = fmt;

@@ -39,32 +39,26 @@ export function download(url: string, options: Options = {}): Promise<Download> 
       let received = 0;
       let rate = options.pace ?? Infinity;
       let budget = 0;
-      let timer: NodeJS.Timeout | undefined;
-      // token bucket: refilled every 50 ms; reading stops while the budget is spent
-      const refill = () => {
-        budget = Math.min(budget + rate / 20, Math.max(rate / 2, 1));
-        if (budget > 0) res.resume();
+      // Paused mode: bytes are taken with read() only while the budget allows, and the budget is
+      // refilled every 50 ms; what is not taken stays in the socket and fills the TCP window.
+      const take = () => {
+        for (let chunk: Buffer | null; (rate === Infinity || budget > 0) && (chunk = res.read()) !== null; ) {
+          chunks.push(chunk);
+          received += chunk.length;
+          budget -= chunk.length;
+        }
       };
+      const timer = setInterval(() => {
+        if (rate === Infinity || rate === 0) return;
+        budget = Math.min(budget + rate / 20, rate / 2);
+        take();
+      }, 50);
       const pace = (bytesPerSecond: number) => {
         rate = bytesPerSecond;
-        clearInterval(timer);
-        timer = undefined;
-        if (rate === Infinity) res.resume();
-        else if (rate === 0) res.pause();
-        else {
-          budget = 0;
-          res.pause();
-          timer = setInterval(refill, 50);
-        }
+        budget = 0;
+        take();
       };
-      res.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        received += chunk.length;
-        if (rate !== Infinity) {
-          budget -= chunk.length;
-          if (budget <= 0) res.pause();
-        }
-      });
+      res.on('readable', take);
       const done = new Promise<{ body: Buffer; whole: boolean; error?: string }>((settle) => {
         const finish = (error?: string) => {
           clearInterval(timer);
@@ -75,9 +69,9 @@ export function download(url: string, options: Options = {}): Promise<Download> 
         res.once('end', () => finish());
         res.once('error', (e) => finish(e.message));
         res.once('aborted', () => finish('aborted'));
-        res.once('close', () => finish(res.complete ? undefined : 'closed before the end'));
+        // a complete body may still be unread: its 'end' comes when it is read
+        res.once('close', () => res.complete || finish('closed before the end'));
       });
-      pace(rate);
       resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,

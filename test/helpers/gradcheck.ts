@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 /**
  * Centered-difference numeric gradients in float64, as in cs231n's gradient_check.py.
  * numericGradient(f, x, dout) returns d(sum(f(x) * dout))/dx, perturbing x in place and restoring it.
@@ -64,6 +66,23 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
+/**
+ * The body of every numeric gradient check: each analytic gradient, by name, against centered
+ * differences of f (a scalar, or sum(f() · dout)) with respect to its input, within TOL.gradcheck by
+ * `measure`: the scale-aware relative error by default, because the properties draw random seeds and
+ * now and then an element orders of magnitude below its tensor (1.06e-6 on one such draw of simple-layers.test.ts).
+ */
+export function expectGradients(
+  f: () => Float64Array | number,
+  grads: Record<string, [analytic: ArrayLike<number>, input: Float64Array]>,
+  dout?: Float64Array,
+  measure: (a: ArrayLike<number>, b: ArrayLike<number>) => number = relErrorScaled,
+): void {
+  for (const [name, [analytic, input]] of Object.entries(grads)) {
+    expect(measure(analytic, numericGradient(f, input, dout)), `d${name}`).toBeLessThan(TOL.gradcheck);
+  }
+}
+
 /** Seeded randomness shared with the service's gradcheck, so failures replay. */
 export { randn, rng } from '../../src/util/random.ts';
 
@@ -94,4 +113,26 @@ export const TOL = {
    * bound with u = 2⁻²⁴, doubled.
    */
   gemm32PerTerm: 2 ** -23,
+  /**
+   * A request split across workers against the whole computation, float64, relative to 1 + |want|:
+   * only the order of the partial sums of shared gradients (dw, db) differs, a few ulps per part.
+   */
+  splitVsWhole64: 1e-12,
+  /** the same through HTTP on a larger convolution (K ~ 10⁴ terms per dw element, JSON round trip exact) */
+  splitVsWholeLarge64: 1e-9,
+  /** mean of a normalized group: 0 up to the rounding of a mean of O(1) values */
+  normalizedMean64: 1e-9,
+  /** std of a normalized group: 1 up to eps's share of the variance (eps 1e-5 against variances ~1e-2 and up) */
+  normalizedStd: 1e-3,
+  /** float32 outputs computed in double against float64 on the same (float32-rounded) inputs: one float32 rounding, 2⁻²⁴ ≈ 6e-8, with headroom for sums of several terms */
+  float32VsFloat64: 1e-5,
+  /** /check's float64 reference of float32 inputs against PyTorch's float64 expectations of the same inputs */
+  checkReference64: 1e-12,
+  /**
+   * /check's relative error for a reference vector's own expectations claimed (cs231n's measure, which
+   * magnifies differences on elements near 0): float64 cases; float32 cases, whose float64 expectations
+   * PyTorch computed from the float32 inputs in another order of operations.
+   */
+  checkVectorClaim64: 1e-8,
+  checkVectorClaim32: 1e-7,
 } as const;

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { Dtype, FloatArray, Tensor } from '../../src/kernels/types.ts';
-import { maxAbsDiff, rng } from '../helpers/gradcheck.ts';
+import { maxAbsDiff, rng, TOL } from '../helpers/gradcheck.ts';
 
 export interface FlatTensor {
   shape: number[];
@@ -82,4 +82,29 @@ export function tiedValues(n: number, seed: number): Float64Array {
 
 export function toFloat32(t: Tensor): Tensor<Float32Array> {
   return { shape: [...t.shape], data: Float32Array.from(t.data) };
+}
+
+/** A float64 case tensor in the dtype under test (float32: each value rounded once). */
+export const inDtype = <T extends Tensor>(t: T, dtype: Dtype): Tensor => (dtype === 'float32' ? toFloat32(t) : t);
+
+/** The dtypes every "fast == reference" property runs in, with its runs: float32's failures are mostly float64's plus rounding. */
+export const dtypeRuns = (float64: number, float32: number): [Dtype, number][] => [
+  ['float64', float64],
+  ['float32', float32],
+];
+
+/**
+ * The body every "fast kernel == reference" property shares: each fast output has the reference's
+ * shape, the input's dtype, and is within TOL.fastVsReference64/32 of the reference relative to the
+ * reference's scale (scaledDiff).
+ */
+export function expectFastMatchesReference(dtype: Dtype, fast: Record<string, Tensor>, reference: Record<string, Tensor>): void {
+  const tol = dtype === 'float32' ? TOL.fastVsReference32 : TOL.fastVsReference64;
+  for (const [k, want] of Object.entries(reference)) {
+    const got = fast[k];
+    expect(got.shape, `${k} shape`).toEqual(want.shape);
+    expect(got.data, `${k} dtype`).toBeInstanceOf(dtype === 'float32' ? Float32Array : Float64Array);
+    const d = scaledDiff(got.data, want.data);
+    if (!(d <= tol)) expect.fail(`${k}: max |fast − reference| / scale = ${d} > ${tol}`);
+  }
 }

@@ -7,9 +7,9 @@ import { fc, test } from '@fast-check/vitest';
 import { convBackward, convForward, convForwardBackward, WINOGRAD_MIN_CHANNELS, type ConvOptions } from '../../src/kernels/conv.ts';
 import { convBackwardReference, convForwardReference } from '../../src/kernels/reference/conv.ts';
 import type { ConvParams } from '../../src/kernels/geometry.ts';
-import type { FloatArray, Tensor } from '../../src/kernels/types.ts';
-import { numericGradient, randn, relError, relErrorScaled, TOL } from '../helpers/gradcheck.ts';
-import { scaledDiff, toFloat32 } from './conv-pool-helpers.ts';
+import type { Dtype, Tensor } from '../../src/kernels/types.ts';
+import { expectGradients, randn, relError, relErrorScaled, TOL } from '../helpers/gradcheck.ts';
+import { dtypeRuns, expectFastMatchesReference, inDtype, scaledDiff, toFloat32 } from './conv-pool-helpers.ts';
 
 interface ConvCase {
   x: Tensor<Float64Array>;
@@ -98,79 +98,33 @@ const options = fc.constantFrom<ConvOptions>(
   {}, { maxColElements: 1 }, { maxColElements: 40 }, { wasmHelpers: false }, { maxColElements: 40, wasmHelpers: false },
 );
 
-function expectAllClose(got: Record<string, FloatArray>, want: Record<string, FloatArray>, tol: number): void {
-  for (const k of Object.keys(want)) {
-    const d = scaledDiff(got[k], want[k]);
-    if (!(d <= tol)) expect.fail(`${k}: max |fast − reference| / scale = ${d} > ${tol}`);
+/**
+ * The conv property body, one for every path and dtype: convForward + convBackward ('separate') or
+ * convForwardBackward ('one call') against the reference, on the case in the dtype; 'as the separate
+ * calls' also asks the one call to equal the separate calls bit for bit (same operations, same order).
+ */
+function convMatchesReference(c: ConvCase, opts: ConvOptions, dtype: Dtype, how: 'separate' | 'one call' | 'one call, as the separate calls'): void {
+  const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map((t) => inDtype(t, dtype));
+  const separate = () => ({ out: convForward(x, w, b, c.params, opts), ...convBackward(x, w, dout, c.params, opts) });
+  const got = how === 'separate' ? separate() : convForwardBackward(x, w, b, dout, c.params, opts);
+  const r = convBackwardReference(x, w, dout, c.params);
+  expectFastMatchesReference(dtype, { out: got.out, dx: got.dx, dw: got.dw, db: got.db }, { out: convForwardReference(x, w, b, c.params), dx: r.dx, dw: r.dw, db: r.db });
+  if (how === 'one call, as the separate calls') {
+    const sep = separate();
+    for (const k of ['out', 'dx', 'dw', 'db'] as const) expect(Array.from(got[k].data), k).toEqual(Array.from(sep[k].data));
   }
 }
 
 describe('conv: fast == reference (property)', () => {
-  test.prop([shapes, options], { numRuns: 120 })('float64', (s, opts) => {
-    const { x, w, b, dout, params } = makeCase(s);
-    const out = convForward(x, w, b, params, opts);
-    const ref = convForwardReference(x, w, b, params);
-    expect(out.shape).toEqual(ref.shape);
-    const g = convBackward(x, w, dout, params, opts);
-    const r = convBackwardReference(x, w, dout, params);
-    expectAllClose(
-      { out: out.data, dx: g.dx.data, dw: g.dw.data, db: g.db.data },
-      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference64,
-    );
-  });
-
-  test.prop([shapes, options], { numRuns: 80 })('float32', (s, opts) => {
-    const c = makeCase(s);
-    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
-    const out = convForward(x, w, b, c.params, opts);
-    const ref = convForwardReference(x, w, b, c.params);
-    expect(out.data).toBeInstanceOf(Float32Array);
-    const g = convBackward(x, w, dout, c.params, opts);
-    const r = convBackwardReference(x, w, dout, c.params);
-    for (const t of [g.dx, g.dw, g.db]) expect(t.data).toBeInstanceOf(Float32Array);
-    expectAllClose(
-      { out: out.data, dx: g.dx.data, dw: g.dw.data, db: g.db.data },
-      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference32,
-    );
-  });
+  for (const [dtype, numRuns] of dtypeRuns(120, 80)) {
+    test.prop([shapes, options], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'separate'));
+  }
 });
 
 describe('conv: convForwardBackward (one pass) == reference, and == the separate calls (property)', () => {
-  test.prop([shapes, options], { numRuns: 120 })('float64', (s, opts) => {
-    const { x, w, b, dout, params } = makeCase(s);
-    const got = convForwardBackward(x, w, b, dout, params, opts);
-    const ref = convForwardReference(x, w, b, params);
-    const r = convBackwardReference(x, w, dout, params);
-    expect(got.out.shape).toEqual(ref.shape);
-    expect(got.dx.shape).toEqual(x.shape);
-    expect(got.dw.shape).toEqual(w.shape);
-    expect(got.db.shape).toEqual(b.shape);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference64,
-    );
-    // Same operations in the same order as convForward + convBackward: equal bit for bit.
-    const sep = convBackward(x, w, dout, params, opts);
-    expect(Array.from(got.out.data)).toEqual(Array.from(convForward(x, w, b, params, opts).data));
-    for (const k of ['dx', 'dw', 'db'] as const) expect(Array.from(got[k].data)).toEqual(Array.from(sep[k].data));
-  });
-
-  test.prop([shapes, options], { numRuns: 80 })('float32', (s, opts) => {
-    const c = makeCase(s);
-    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
-    const got = convForwardBackward(x, w, b, dout, c.params, opts);
-    for (const t of [got.out, got.dx, got.dw, got.db]) expect(t.data).toBeInstanceOf(Float32Array);
-    const ref = convForwardReference(x, w, b, c.params);
-    const r = convBackwardReference(x, w, dout, c.params);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: ref.data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference32,
-    );
-  });
+  for (const [dtype, numRuns] of dtypeRuns(120, 80)) {
+    test.prop([shapes, options], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'one call, as the separate calls'));
+  }
 
   vtest('checks dout like convBackward', () => {
     const c = makeCase(base);
@@ -199,28 +153,9 @@ describe('conv: im2col path on wider planes == reference (property)', () => {
   });
   const wideOptions = fc.constantFrom<ConvOptions>({ winograd: false }, { winograd: false, maxColElements: 200 });
 
-  test.prop([wide, wideOptions], { numRuns: 80 })('float64', (s, opts) => {
-    const { x, w, b, dout, params } = makeCase(s);
-    const got = convForwardBackward(x, w, b, dout, params, opts);
-    const r = convBackwardReference(x, w, dout, params);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: convForwardReference(x, w, b, params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference64,
-    );
-  });
-
-  test.prop([wide, wideOptions], { numRuns: 60 })('float32', (s, opts) => {
-    const c = makeCase(s);
-    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
-    const got = convForwardBackward(x, w, b, dout, c.params, opts);
-    const r = convBackwardReference(x, w, dout, c.params);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: convForwardReference(x, w, b, c.params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference32,
-    );
-  });
+  for (const [dtype, numRuns] of dtypeRuns(80, 60)) {
+    test.prop([wide, wideOptions], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'one call'));
+  }
 });
 
 describe('conv: depthwise direct path (groups = C) == reference (property)', () => {
@@ -241,32 +176,9 @@ describe('conv: depthwise direct path (groups = C) == reference (property)', () 
   });
   const dwOptions = fc.constantFrom<ConvOptions>({}, { maxColElements: 1 }, { maxColElements: 300 });
 
-  test.prop([dwShapes, dwOptions], { numRuns: 100 })('float64', (s, opts) => {
-    const { x, w, b, dout, params } = makeCase(s);
-    const got = convForwardBackward(x, w, b, dout, params, opts);
-    const r = convBackwardReference(x, w, dout, params);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: convForwardReference(x, w, b, params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference64,
-    );
-    const sep = convBackward(x, w, dout, params, opts);
-    expect(Array.from(got.out.data)).toEqual(Array.from(convForward(x, w, b, params, opts).data));
-    for (const k of ['dx', 'dw', 'db'] as const) expect(Array.from(got[k].data)).toEqual(Array.from(sep[k].data));
-  });
-
-  test.prop([dwShapes, dwOptions], { numRuns: 60 })('float32', (s, opts) => {
-    const c = makeCase(s);
-    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
-    const got = convForwardBackward(x, w, b, dout, c.params, opts);
-    for (const t of [got.out, got.dx, got.dw, got.db]) expect(t.data).toBeInstanceOf(Float32Array);
-    const r = convBackwardReference(x, w, dout, c.params);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: convForwardReference(x, w, b, c.params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference32,
-    );
-  });
+  for (const [dtype, numRuns] of dtypeRuns(100, 60)) {
+    test.prop([dwShapes, dwOptions], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'one call, as the separate calls'));
+  }
 });
 
 describe('conv: Winograd F(2x2, 3x3) path (3x3, stride 1) == reference (property)', () => {
@@ -287,32 +199,9 @@ describe('conv: Winograd F(2x2, 3x3) path (3x3, stride 1) == reference (property
   // maxColElements: 1 gives bands of one tile row
   const wOptions = fc.constantFrom<ConvOptions>({ winograd: true }, { winograd: true, maxColElements: 1 });
 
-  test.prop([wShapes, wOptions], { numRuns: 100 })('float64', (s, opts) => {
-    const { x, w, b, dout, params } = makeCase(s);
-    const got = convForwardBackward(x, w, b, dout, params, opts);
-    const r = convBackwardReference(x, w, dout, params);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: convForwardReference(x, w, b, params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference64,
-    );
-    const sep = convBackward(x, w, dout, params, opts);
-    expect(Array.from(got.out.data)).toEqual(Array.from(convForward(x, w, b, params, opts).data));
-    for (const k of ['dx', 'dw', 'db'] as const) expect(Array.from(got[k].data)).toEqual(Array.from(sep[k].data));
-  });
-
-  test.prop([wShapes, wOptions], { numRuns: 60 })('float32', (s, opts) => {
-    const c = makeCase(s);
-    const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map(toFloat32);
-    const got = convForwardBackward(x, w, b, dout, c.params, opts);
-    for (const t of [got.out, got.dx, got.dw, got.db]) expect(t.data).toBeInstanceOf(Float32Array);
-    const r = convBackwardReference(x, w, dout, c.params);
-    expectAllClose(
-      { out: got.out.data, dx: got.dx.data, dw: got.dw.data, db: got.db.data },
-      { out: convForwardReference(x, w, b, c.params).data, dx: r.dx.data, dw: r.dw.data, db: r.db.data },
-      TOL.fastVsReference32,
-    );
-  });
+  for (const [dtype, numRuns] of dtypeRuns(100, 60)) {
+    test.prop([wShapes, wOptions], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'one call, as the separate calls'));
+  }
 
   vtest(`is the default from ${WINOGRAD_MIN_CHANNELS} channels and filters on, and not below`, () => {
     const c = makeCase({ ...base, N: 2, Cg: WINOGRAD_MIN_CHANNELS, Fg: WINOGRAD_MIN_CHANNELS, pad: [1, 1], extra: [4, 5], seed: 12 });
@@ -334,9 +223,7 @@ function gradcheck(c: ConvCase, error = relError): void {
   const { x, w, b, dout, params } = c;
   const f = () => convForward(x, w, b, params).data;
   const g = convBackward(x, w, dout, params);
-  expect(error(g.dx.data, numericGradient(f, x.data, dout.data))).toBeLessThan(TOL.gradcheck);
-  expect(error(g.dw.data, numericGradient(f, w.data, dout.data))).toBeLessThan(TOL.gradcheck);
-  expect(error(g.db.data, numericGradient(f, b.data, dout.data))).toBeLessThan(TOL.gradcheck);
+  expectGradients(f, { x: [g.dx.data, x.data], w: [g.dw.data, w.data], b: [g.db.data, b.data] }, dout.data, error);
 }
 
 const base: Shape = {

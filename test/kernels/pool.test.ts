@@ -14,8 +14,8 @@ import {
 } from '../../src/kernels/reference/pool.ts';
 import type { AvgPoolParams } from '../../src/kernels/geometry.ts';
 import type { Tensor } from '../../src/kernels/types.ts';
-import { numericGradient, randn, relError, TOL } from '../helpers/gradcheck.ts';
-import { distinctValues, scaledDiff, tiedValues, toFloat32 } from './conv-pool-helpers.ts';
+import { expectGradients, randn } from '../helpers/gradcheck.ts';
+import { distinctValues, dtypeRuns, expectFastMatchesReference, inDtype, tiedValues } from './conv-pool-helpers.ts';
 
 interface PoolShape {
   N: number;
@@ -93,27 +93,17 @@ for (const layer of ['max-pool', 'avg-pool'] as const) {
   const { fast, reference } = kernels[layer];
 
   describe(`${layer}: fast == reference (property)`, () => {
-    test.prop([shapes], { numRuns: 150 })('float64', (s) => {
-      const { x, dout, params } = makeCase(s);
-      const out = fast.forward(x, params);
-      const ref = reference.forward(x, params);
-      expect(out.shape).toEqual(ref.shape);
-      expect(scaledDiff(out.data, ref.data)).toBeLessThanOrEqual(TOL.fastVsReference64);
-      expect(scaledDiff(fast.backward(x, dout, params).data, reference.backward(x, dout, params).data)).toBeLessThanOrEqual(
-        TOL.fastVsReference64,
-      );
-    });
-
-    test.prop([shapes], { numRuns: 100 })('float32', (s) => {
-      const c = makeCase(s);
-      const x = toFloat32(c.x), dout = toFloat32(c.dout);
-      const out = fast.forward(x, c.params);
-      const dx = fast.backward(x, dout, c.params);
-      expect(out.data).toBeInstanceOf(Float32Array);
-      expect(dx.data).toBeInstanceOf(Float32Array);
-      expect(scaledDiff(out.data, reference.forward(x, c.params).data)).toBeLessThanOrEqual(TOL.fastVsReference32);
-      expect(scaledDiff(dx.data, reference.backward(x, dout, c.params).data)).toBeLessThanOrEqual(TOL.fastVsReference32);
-    });
+    for (const [dtype, numRuns] of dtypeRuns(150, 100)) {
+      test.prop([shapes], { numRuns })(dtype, (s) => {
+        const c = makeCase(s);
+        const x = inDtype(c.x, dtype), dout = inDtype(c.dout, dtype);
+        expectFastMatchesReference(
+          dtype,
+          { out: fast.forward(x, c.params), dx: fast.backward(x, dout, c.params) },
+          { out: reference.forward(x, c.params), dx: reference.backward(x, dout, c.params) },
+        );
+      });
+    }
   });
 
   describe(`${layer}: numeric gradient check of dx (float64)`, () => {
@@ -124,8 +114,7 @@ for (const layer of ['max-pool', 'avg-pool'] as const) {
     const check = (s: PoolShape) => {
       // distinct values 0.01 apart: h = 1e-5 never moves a window's maximum
       const { x, dout, params } = makeCase({ ...s, data: 'distinct' });
-      const numeric = numericGradient(() => fast.forward(x, params).data, x.data, dout.data);
-      expect(relError(fast.backward(x, dout, params).data, numeric)).toBeLessThan(TOL.gradcheck);
+      expectGradients(() => fast.forward(x, params).data as Float64Array, { x: [fast.backward(x, dout, params).data, x.data as Float64Array] }, dout.data as Float64Array);
     };
     vtest.each<[string, Partial<PoolShape>]>([
       ['2x2 stride 2', {}],
