@@ -2,10 +2,11 @@
  * Minor page faults per conv A forward+backward (x (16,32,32,32), w (64,32,3,3), pad 1), as a worker
  * serves it: process.resourceUsage().minorPageFault around each convForwardBackward call, after
  * warm-up, in this thread. Modes:
- *   drop     the results are dropped (or transferred away, the same for this thread's malloc): what the
- *            service does today, each call's outputs are fresh memory;
+ *   drop     the results are dropped (or transferred away, the same for this thread's malloc): each
+ *            call's outputs are fresh memory, as before the buffer pool;
  *   recycle  the results are read (a checksum, standing in for the encoder) and given back with
- *            recycle() from src/kernels/buffers.ts: what a worker that encodes its answer can do.
+ *            recycle() from src/kernels/buffers.ts: what the worker pipeline does after encoding
+ *            (src/pool/pipeline.ts).
  *
  *   npx tsx bench/page-faults.ts [--calls 40] [--warmup 5] [--dtype float32|float64|both] [--mode drop|recycle|both]
  *
