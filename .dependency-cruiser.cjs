@@ -46,7 +46,7 @@ module.exports = {
     {
       name: 'endpoint-parts-import-no-http',
       severity: 'error',
-      comment: "The endpoint parts (schema, prepare, compute, encode) run on workers soon: nothing of fastify, src/routes or src/plugins (COMMON.md).",
+      comment: "The endpoint parts (schema, prepare, compute, encode) run on the workers: nothing of fastify, src/routes or src/plugins.",
       from: { path: '^src/(layers|check|optimizers|networks|tensors|errors)/' },
       to: { path: ['^src/routes/', '^src/plugins/', 'node_modules/(fastify|@fastify/[^/]+|fastify-[^/]+)/'] },
     },

@@ -65,7 +65,7 @@ const pick = () => {
 };
 
 const started = performance.now();
-const stats = { requests: 0, statuses: {}, errors: {}, failures: [], latency: {} };
+const stats = { requests: 0, statuses: {}, errors: {}, failures: [], latency: {}, samples: {} };
 let running = true;
 
 async function one() {
@@ -79,8 +79,10 @@ async function one() {
       body: k.json,
       signal: AbortSignal.timeout(70_000),
     });
-    await res.arrayBuffer();
+    const body = await res.text();
     outcome = res.status;
+    // the first answer of each failing status, to tell who refused (HAProxy or a replica) and why
+    if (res.status !== 200 && !(res.status in stats.samples)) stats.samples[res.status] = `${res.headers.get('content-type')}: ${body.slice(0, 300)}`;
     stats.statuses[res.status] = (stats.statuses[res.status] ?? 0) + 1;
   } catch (e) {
     outcome = e.cause?.code ?? e.code ?? e.name;
@@ -130,6 +132,7 @@ const stop = async () => {
       statuses: stats.statuses,
       errors: stats.errors,
       failed: stats.failures.length,
+      samples: stats.samples,
       failures: stats.failures,
       latency,
     }),

@@ -70,8 +70,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# HAProxy's count of replicas that pass their checks (its Prometheus exporter)
-active() { curl -fsS --max-time 2 "$METRICS" 2>/dev/null | awk '/^haproxy_backend_active_servers\{proxy="replicas"\}/ {print $2}' || true; }
+# Replicas that HAProxy sends traffic to AND whose last check passed (its Prometheus exporter). A
+# server that DNS has just given an address counts as UP in HAProxy 2.6 before any check ran (3.1 has
+# init-state for that), so the UP count alone would call a replica back while it still refuses connections.
+active() {
+  curl -fsS --max-time 2 "$METRICS" 2>/dev/null | awk '
+    /^haproxy_server_status\{proxy="replicas",.*state="UP"\} 1$/ { match($0, /server="[^"]*"/); up[substr($0, RSTART, RLENGTH)] = 1 }
+    /^haproxy_server_check_status\{proxy="replicas",.*state="L7OK"\} 1$/ { match($0, /server="[^"]*"/); ok[substr($0, RSTART, RLENGTH)] = 1 }
+    END { n = 0; for (s in up) if (s in ok) n++; print n }' || true
+}
 wait_active() {  # wait_active N TIMEOUT_S
   local s; s=$(now)
   for _ in $(seq 1 $(($2 * 4))); do [ "$(active)" = "$1" ] && { echo "$(since "$s")"; return 0; }; sleep 0.25; done
@@ -112,7 +119,10 @@ phase() {  # phase NAME stop|kill
     console.log(`${name}: ${r.requests} requests in ${r.seconds} s (${r.rate}/s); statuses ${JSON.stringify(r.statuses)}; ` +
       `transport errors ${JSON.stringify(r.errors)}; failed ${r.failed}`);
     console.log(`  latency p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms; ${r.over_1s} took over 1 s`);
-    for (const f of r.failures) console.log(`  failed at ${f.at_s} s: ${f.kind} -> ${f.outcome}`);
+    for (const [status, body] of Object.entries(r.samples)) console.log(`  first ${status} answer: ${body}`);
+    const shown = r.failures.slice(0, 20);
+    for (const f of shown) console.log(`  failed at ${f.at_s} s: ${f.kind} -> ${f.outcome}`);
+    if (r.failures.length > shown.length) console.log(`  ... and ${r.failures.length - shown.length} more (${process.argv[1]})`);
     console.log(`  docker ${action}: ${acted} s, exit code ${code}; out of HAProxy after ${down} s; back in ${back} s after docker start`);
   ' "$OUT/$name.json" "$name" "$action" "$acted" "$code" "$down_s" "$back_s" | tee -a "$OUT/summary.txt"
 }
@@ -120,7 +130,14 @@ phase() {  # phase NAME stop|kill
 phase graceful-stop stop
 phase sigkill kill
 
+# everything needed to explain a failure, kept after the project is gone
+curl -fsS --max-time 5 "$METRICS" >"$OUT/haproxy-metrics.txt" 2>/dev/null || true
+for c in $(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"); do
+  docker logs "$c" >"$OUT/$(docker inspect -f '{{.Name}}' "$c" | tr -d /).log" 2>&1 || true
+done
+say "HAProxy's per-replica answers (5xx from a replica, retries, redispatches):"
+grep -E '^haproxy_server_(http_responses_total\{[^}]*code="5xx"|retry_warnings_total|redispatch_warnings_total|connection_errors_total)' "$OUT/haproxy-metrics.txt" | sed 's/^/  /' || true
 say "HAProxy's log of the replicas' state changes:"
-docker logs "$LBC" 2>/dev/null | grep -E "is (DOWN|UP)|changed its IP|maintenance|READY" | sed 's/^/  /' | tail -30 || true
+docker logs "$LBC" 2>&1 | grep -v '^\[WARNING\]' | grep -E "is (DOWN|UP)|changed its IP|maintenance|READY" | sed 's/^/  /' | tail -30 || true
 say "summary (raw JSON per phase in $OUT)"
 cat "$OUT/summary.txt"

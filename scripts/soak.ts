@@ -186,8 +186,12 @@ for (const r of [result, closed]) {
 const warm = samples.find((s) => s.t >= Math.min(60, SECONDS / 5)) ?? samples[0];
 const end = samples.at(-1)!;
 const peak = samples.reduce((a, s) => (s.rss > a.rss ? s : a));
-const lateHalf = samples.filter((s) => s.t >= end.t / 2);
+// the load runs SECONDS; the slow readers' last answers and the idle tail come after
+const loaded = samples.filter((s) => s.t <= SECONDS);
+const loadEnd = loaded.at(-1)!;
+const lateHalf = loaded.filter((s) => s.t >= SECONDS / 2);
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+const range = (xs: { rss: number }[]) => `${Math.min(...xs.map((s) => s.rss)).toFixed(1)}–${Math.max(...xs.map((s) => s.rss)).toFixed(1)} MiB`;
 const lines = [
   `| metric | value |`,
   `|---|---|`,
@@ -202,9 +206,11 @@ const lines = [
   `| conv A bytes delivered / expected (200s) | ${big.delivered} / ${big.expected} (${mib(big.delivered)} MiB) |`,
   `| conv A 200s truncated / differing from the first answer | ${big.truncated} / ${big.differing} |`,
   `| server RSS start / peak (at ${peak.t.toFixed(0)} s) / end | ${samples[0].rss.toFixed(1)} / ${peak.rss.toFixed(1)} / ${end.rss.toFixed(1)} MiB |`,
-  `| RSS after warm-up (${warm.t.toFixed(0)} s) → end; range over the second half | ${warm.rss.toFixed(1)} → ${end.rss.toFixed(1)} MiB (${(((end.rss - warm.rss) / warm.rss) * 100).toFixed(1)} %); ${Math.min(...lateHalf.map((s) => s.rss)).toFixed(1)}–${Math.max(...lateHalf.map((s) => s.rss)).toFixed(1)} MiB |`,
+  `| RSS under load: after warm-up (${warm.t.toFixed(0)} s) → at ${loadEnd.t.toFixed(0)} s; range over the second half; range over the first half after warm-up | ${warm.rss.toFixed(1)} → ${loadEnd.rss.toFixed(1)} MiB (${(((loadEnd.rss - warm.rss) / warm.rss) * 100).toFixed(1)} %); ${range(lateHalf)}; ${range(loaded.filter((s) => s.t >= warm.t && s.t < SECONDS / 2))} |`,
+  `| RSS samples (1 s) | ${samples.length}, ${loaded.length} under load |`,
   `| SIGTERM with a nested conv A answer in flight | ${last.status}, ${last.delivered} of ${last.expected} bytes, ${last.complete && last.sha === reference.nested.sha ? 'whole and identical' : 'NOT WHOLE'}; exit code ${code} |`,
 ];
-console.log(lines.join('\n'));
+console.log(lines.join("\n"));
+if (process.env.SOAK_DEBUG) console.log(samples.map((s) => `${s.t.toFixed(1)}:${s.rss.toFixed(0)}`).join(" "));
 const fiveXX = [byStatus, big.byStatus].flatMap((b) => Object.entries(b)).filter(([k]) => k.startsWith('5')).reduce((a, [, v]) => a + Number(v), 0);
 process.exit(fiveXX > 0 || big.truncated > 0 || big.differing > 0 || code !== 0 ? 1 : 0);

@@ -17,6 +17,7 @@ import catalogueRoutes from './routes/catalogue.ts';
 import checkRoutes from './routes/check.ts';
 import healthRoutes from './routes/health.ts';
 import layerRoutes from './routes/layers.ts';
+import v2Routes from './routes/v2.ts';
 import networkRoutes from './routes/networks.ts';
 import optimizerRoutes from './routes/optimizers.ts';
 
@@ -101,6 +102,7 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   await app.register(catalogueRoutes, { layers });
   await app.register(layerRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(checkRoutes, { layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
+  await app.register(v2Routes, { prefix: '/v2', layers, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(networkRoutes, { testLayers: config.ENABLE_FAULT_LAYER, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   await app.register(optimizerRoutes, { rules: RULES, limits: { maxRank: config.MAX_RANK, maxElements: config.MAX_ELEMENTS } });
   return app;

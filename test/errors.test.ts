@@ -11,15 +11,9 @@ afterAll(() => app.close());
 
 const isProblem = (headers: Record<string, unknown>) => String(headers['content-type']).startsWith('application/problem+json');
 
-/** v1.1 error cases of routes another change brings (as in vectors.test.ts): delete the line when it lands. */
-const NOT_YET_SERVED: Record<string, string> = {
-};
-
 const cases = [
   ...errorCases(VECTOR_DIR).map((c) => ({ ...c, file: 'errors.json' })),
-  ...errorCases(V11_DIR)
-    .filter((c) => !(c.layer in NOT_YET_SERVED))
-    .map((c) => ({ ...c, file: 'v1.1/errors.json' })),
+  ...errorCases(V11_DIR).map((c) => ({ ...c, file: 'v1.1/errors.json' })),
 ];
 
 describe('errors.json: every reference error case, v1 and v1.1, to its route', () => {

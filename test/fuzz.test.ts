@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAYERS } from '../src/layers/registry.ts';
-import { buildTestApp, postLayer } from './helpers/app.ts';
+import { RULES } from '../src/optimizers/registry.ts';
+import { buildTestApp, post } from './helpers/app.ts';
 import { malformedBody } from './helpers/fuzz.ts';
 
 // `npm run fuzz` runs the same property longer: FUZZ_RUNS per layer, a fresh seed unless FUZZ_SEED is set.
@@ -20,15 +21,20 @@ afterAll(async () => {
   await app.close();
 });
 
-describe('fuzz: malformed bodies to every layer route get 4xx problems, never a 5xx', () => {
-  for (const def of LAYERS) {
-    it(`${def.name}`, async () => {
+const routes = [
+  ...LAYERS.map((def) => ({ url: `/v1/layers/${def.name}`, example: def.example })),
+  ...RULES.map((rule) => ({ url: `/v1/optimizers/${rule.name}`, example: rule.example })),
+];
+
+describe('fuzz: malformed bodies to every layer and update-rule route get 4xx problems, never a 5xx', () => {
+  for (const { url, example } of routes) {
+    it(url, async () => {
       await fc.assert(
-        fc.asyncProperty(malformedBody(def.example), async (input) => {
+        fc.asyncProperty(malformedBody(example), async (input) => {
           sent++;
           const res = await app.inject({
             method: 'POST',
-            url: `/v1/layers/${def.name}`,
+            url,
             headers: { 'content-type': 'application/json' },
             payload: input.kind === 'raw' ? input.text : JSON.stringify(input.body),
           });
@@ -43,7 +49,7 @@ describe('fuzz: malformed bodies to every layer route get 4xx problems, never a 
         }),
         { numRuns: RUNS, seed: SEED, endOnFailure: true },
       );
-      const ok = await postLayer(app, def.name, def.example);
+      const ok = await post(app, url, example);
       expect(ok.status, ok.body).toBe(200);
     }, 120_000);
   }

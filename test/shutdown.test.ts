@@ -1,4 +1,4 @@
-import { Agent } from 'node:http';
+import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { bigConv, download } from './helpers/client.ts';
@@ -40,6 +40,12 @@ describe('graceful shutdown of the real process', () => {
       download(`${server.url}/v1/layers/conv`, { body: seventyFive.body, pace: 0 }),
     ]);
     expect([d10.status, d75.status]).toEqual([200, 200]);
+    // a client that leaves while its kernel runs: its request is cancelled and must not hold the shutdown
+    const leaving = request(`${server.url}/v1/layers/fault`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    leaving.on('error', () => undefined).end(JSON.stringify({ inputs: { x: [1] }, params: { kind: 'hang', ms: 1_000 } }));
+    await new Promise((r) => setTimeout(r, 100));
+    leaving.destroy();
+    await logged(server, /client disconnected; its work was cancelled/);
     const x = Array.from({ length: 150 }, (_, i) => i + 0.25);
     const small = download(`${server.url}/v1/layers/fault`, { body: { inputs: { x }, params: { kind: 'hang', ms: 1_500 } } });
     await new Promise((r) => setTimeout(r, 200));

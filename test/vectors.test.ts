@@ -11,26 +11,19 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-/**
- * v1.1 files whose routes another change brings: replayed once it lands (delete the line then). Every
- * other file is replayed, and a route that is not served fails its cases: nothing is skipped.
- */
-const NOT_YET_SERVED: Record<string, string> = {
-};
+/** Every file of both folders is replayed; a route that is not served fails its cases: nothing is skipped. */
+const files: VectorFile[] = [...vectorFiles(VECTOR_DIR), ...vectorFiles(V11_DIR)];
 
-const files: VectorFile[] = [...vectorFiles(VECTOR_DIR), ...vectorFiles(V11_DIR).filter((f) => !(f.file in NOT_YET_SERVED))];
-
-const all = [...vectorFiles(VECTOR_DIR), ...vectorFiles(V11_DIR)];
 
 describe('every layer and update rule the service exposes over HTTP has reference vectors', () => {
   // The test-only fault layer and the workers' internal tasks (the check probe) are not in LAYERS.
   it.each(LAYERS.map((l) => l.name))('%s', (name) => {
-    const file = all.find((f) => f.route === `/v1/layers/${name}`);
+    const file = files.find((f) => f.route === `/v1/layers/${name}`);
     expect(file, `no vector file for layer ${name}: add test/vectors/v1.1/${name}.json`).toBeDefined();
     expect(file!.cases.length).toBeGreaterThan(0);
   });
   it.each(RULES.map((r) => r.name))('update rule %s', (name) => {
-    expect(all.find((f) => f.route === `/v1/optimizers/${name}`), `no vector file for update rule ${name}`).toBeDefined();
+    expect(files.find((f) => f.route === `/v1/optimizers/${name}`), `no vector file for update rule ${name}`).toBeDefined();
   });
   it('and the layers HTTP exposes are exactly those (plus the test-only ones when enabled)', async () => {
     expect(app.layerNames.filter((n) => !TEST_LAYERS.some((t) => t.name === n))).toEqual(LAYERS.map((l) => l.name));

@@ -29,7 +29,7 @@ export interface SplitFinish {
 
 /** What `merge` sees of the whole task: its shapes (a merge may need them), none of its numbers. */
 const shapeOnly = (t: { shape: number[] }) => ({ shape: t.shape, data: new Float64Array(0) });
-const withoutTensors = (task: LayerTask): LayerTask => ({
+export const withoutTensors = (task: LayerTask): LayerTask => ({
   ...task,
   inputs: Object.fromEntries(Object.entries(task.inputs).map(([k, t]) => [k, shapeOnly(t)])),
   labels: {},

@@ -1,22 +1,27 @@
 import { ProblemError } from '../errors/problems.ts';
-import type { Tensor } from '../kernels/types.ts';
+import type { Dtype, FloatArray } from '../kernels/types.ts';
 import type { Limits } from '../layers/prepare.ts';
 import { expectShape } from '../layers/shape-rules.ts';
-import type { LayerTask } from '../layers/types.ts';
 import { decodeTensor, readHeader, type TensorHeader } from '../tensors/decode.ts';
 import type { Form } from '../tensors/wire.ts';
 import type { StepRequest } from './schema.ts';
-import type { RuleDefinition } from './types.ts';
+import type { RuleDefinition, RuleState } from './types.ts';
 
-/** The worker task name of a rule's step: no layer has a ':' in its name. */
-export const stepTaskName = (rule: string) => `optimizer:${rule}`;
+/** A checked, decoded step: plain data and typed arrays (w's dtype), ready for the rule's step. */
+export interface StepTask {
+  dtype: Dtype;
+  /** w's shape (dw and every state tensor have it too) */
+  shape: number[];
+  w: FloatArray;
+  dw: FloatArray;
+  params: unknown;
+  /** the state sent: tensors as typed arrays, integers (adam's t) as numbers; missing keys start fresh */
+  state: Partial<RuleState>;
+}
 
 export interface PreparedStep {
-  /**
-   * The step as a worker task: inputs w and dw, the rule's params, state tensors under their names
-   * and integer state (adam's t) as one-element Float64Arrays, so that every value crosses as a buffer.
-   */
-  task: LayerTask;
+  task: StepTask;
+  /** the wire form of the answer's tensors */
   form: Form;
 }
 
@@ -39,31 +44,23 @@ export function prepareStep(rule: RuleDefinition, body: StepRequest, limits: Lim
   for (const [name, h] of Object.entries(stateHeaders)) expectShape(`state.${name}`, h.shape, w.shape, `${rule.name} keeps one value per element of w, so`);
 
   const dtype = body.dtype;
-  const state: Record<string, Tensor> = {};
+  const state: Partial<RuleState> = {};
   for (const key of rule.state) {
+    const v = body.state?.[key.name];
     if (key.kind === 'integer') {
-      const v = body.state?.[key.name];
-      if (v !== undefined) state[key.name] = { shape: [1], data: Float64Array.of(v as number) };
+      if (v !== undefined) state[key.name] = v as number;
       continue;
     }
     const h = stateHeaders[key.name];
     if (!h) continue;
-    const t = decodeTensor(h, dtype);
+    const { data } = decodeTensor(h, dtype);
     if (key.nonNegative) {
-      for (let i = 0; i < t.data.length; i++) {
-        if (t.data[i] < 0) throw ProblemError.at('invalidParam', `state.${key.name}[${i}]`, `is ${t.data[i]}; ${key.name} is a moving average of squares, so it must be >= 0`);
+      for (let i = 0; i < data.length; i++) {
+        if (data[i] < 0) throw ProblemError.at('invalidParam', `state.${key.name}[${i}]`, `is ${data[i]}; ${key.name} is a moving average of squares, so it must be >= 0`);
       }
     }
-    state[key.name] = t;
+    state[key.name] = data;
   }
-  const task: LayerTask = {
-    layer: stepTaskName(rule.name),
-    dtype,
-    mode: 'train',
-    params: body.params,
-    inputs: { w: decodeTensor(w, dtype), dw: decodeTensor(dw, dtype) },
-    labels: {},
-    state,
-  };
+  const task: StepTask = { dtype, shape: w.shape, w: decodeTensor(w, dtype).data, dw: decodeTensor(dw, dtype).data, params: body.params, state };
   return { task, form: body.encoding ?? w.form };
 }

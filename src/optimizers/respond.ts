@@ -1,10 +1,10 @@
 import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
-import type { LayerResult } from '../layers/types.ts';
 import { firstNonFinite } from '../tensors/decode.ts';
 import { encodeTensor } from '../tensors/encode.ts';
 import { assemble, BinaryWriter, type EncodedBody } from '../tensors/frame.ts';
 import type { Form } from '../tensors/wire.ts';
+import type { StepResult } from './compute.ts';
 import type { RuleDefinition } from './types.ts';
 
 /**
@@ -12,7 +12,7 @@ import type { RuleDefinition } from './types.ts';
  * integer; framed with a binary section in the binary form. Non-finite values only travel in base64 or
  * binary; in a JSON form they are a 422 naming the field.
  */
-export function encodeStep(rule: RuleDefinition, result: LayerResult, form: Form, dtype: Dtype): EncodedBody {
+export function encodeStep(rule: RuleDefinition, result: StepResult, form: Form, dtype: Dtype): EncodedBody {
   const section = form === 'binary' ? new BinaryWriter() : undefined;
   const tensor = (path: string, t: Tensor) => {
     const bad = form === 'base64' || form === 'binary' ? -1 : firstNonFinite(t.data);
@@ -21,10 +21,10 @@ export function encodeStep(rule: RuleDefinition, result: LayerResult, form: Form
     }
     return encodeTensor(t, form, dtype, section);
   };
+  const w = tensor('w', { shape: result.shape, data: result.w });
   const state = rule.state.map((k) => {
-    const t = result.state![k.name]!;
-    return `"${k.name}":${k.kind === 'integer' ? String(t.data[0]) : tensor(`state.${k.name}`, t)}`;
+    const v = result.state[k.name];
+    return `"${k.name}":${typeof v === 'number' ? String(v) : tensor(`state.${k.name}`, { shape: result.shape, data: v })}`;
   });
-  const w = tensor('w', result.out!);
   return assemble(`{"w":${w},"state":{${state.join(',')}}}`, section);
 }

@@ -19,11 +19,12 @@ export function tokenMatches(given: string, tokens: readonly Buffer[]): boolean 
   return ok;
 }
 
-/** Which routes need a bearer token: /v1 when tokens are set, /docs and /metrics as configured. Health stays open. */
+/** Which routes need a bearer token: /v1 and /v2 when tokens are set, /docs and /metrics as configured. Health stays open. */
 async function access(app: FastifyInstance, opts: AccessOptions) {
   const tokens = opts.tokens.map(digest);
   const guarded = (url: string) =>
     url.startsWith('/v1') ||
+    (url.startsWith('/v2') && !url.startsWith('/v2/health')) ||
     (opts.docs === 'token' && url.startsWith('/docs')) ||
     (opts.metrics === 'token' && url.startsWith('/metrics'));
 

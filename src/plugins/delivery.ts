@@ -91,11 +91,15 @@ export class Delivery {
     private readonly log: FastifyBaseLogger,
   ) {}
 
-  /** Starts following a response (idempotent); it is forgotten when it closes. */
+  /**
+   * Starts following a response (idempotent); it is forgotten when it closes. One already closed
+   * (its client left before a hook ran) is not followed: its 'close' will not come again.
+   */
   track(req: IncomingMessage, res: ServerResponse): Answer {
     let answer = this.#open.get(res);
     if (answer) return answer;
     answer = { res, url: req.url ?? '', bytes: 0 };
+    if (res.closed) return answer;
     this.#open.set(res, answer);
     res.once('close', () => {
       this.#open.delete(res);
@@ -180,7 +184,7 @@ async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
 
   app.addHook('onRequest', async (request, reply) => {
     d.track(request.raw, reply.raw).log = request.log;
-    if (request.url.startsWith('/health/')) return;
+    if (request.url.startsWith('/health/') || request.url.startsWith('/v2/health/')) return;
     if (d.refusing) {
       throw new ProblemError('shuttingDown', 'the service is shutting down; send this request to another instance', {
         headers: { 'retry-after': RETRY_AFTER_S, connection: 'close' },

@@ -33,7 +33,7 @@ async function overload(app: FastifyInstance, opts: OverloadOptions) {
     await app.register(rateLimit, {
       max: opts.rateLimitMax,
       timeWindow: opts.rateLimitWindowMs,
-      allowList: (request) => request.url.startsWith('/health'),
+      allowList: (request) => request.url.startsWith('/health') || request.url.startsWith('/v2/health'),
       errorResponseBuilder: (_request, context) =>
         new ProblemError('rateLimited', `more than ${context.max} requests in ${context.after}; try again after ${context.after}`),
     });

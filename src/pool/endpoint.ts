@@ -20,7 +20,7 @@ export type Handled<R = any> =
   | { handoff: unknown };
 
 /**
- * One POST endpoint as the workers run it (COMMON.md, "The endpoint shape"). `key` is the route's
+ * One POST endpoint as the workers run it. `key` is the route's
  * variable part (a layer, an update rule, …). Nothing here may import fastify, src/routes or src/plugins.
  */
 export interface WorkerEndpoint {

@@ -2,6 +2,7 @@ import { checkEndpoint, gradcheckEndpoint } from '../check/endpoint.ts';
 import { layerEndpoint } from '../layers/endpoint.ts';
 import { networkGradcheckEndpoint, networkStepEndpoint } from '../networks/endpoint.ts';
 import { optimizerEndpoint } from '../optimizers/endpoint.ts';
+import { v2InferEndpoint } from '../v2/endpoint.ts';
 
 import type { WorkerEndpoint } from './endpoint.ts';
 
@@ -13,10 +14,10 @@ export const ENDPOINTS = {
   layer: layerEndpoint,
   check: checkEndpoint,
   gradcheck: gradcheckEndpoint,
+  'v2-infer': v2InferEndpoint,
   'network-step': networkStepEndpoint,
   'network-gradcheck': networkGradcheckEndpoint,
   optimizer: optimizerEndpoint,
-
 } satisfies Record<string, WorkerEndpoint>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

@@ -1,11 +1,10 @@
-import secureJson from 'secure-json-parse';
-import type { z } from 'zod';
 import { ProblemError, type FieldError, type ProblemKind } from '../errors/problems.ts';
-import { describeIssues, type IssueLike } from '../errors/zod-issues.ts';
 import type { Limits } from '../layers/prepare.ts';
-import { keysAt } from '../layers/schema-keys.ts';
+import { recycle } from '../kernels/buffers.ts';
+import type { FloatArray } from '../kernels/types.ts';
 import { BinarySection, withSection, type EncodedBody } from '../tensors/frame.ts';
 import type { WorkerEndpoint } from './endpoint.ts';
+import { parseJson, validate } from './validate.ts';
 import { ENDPOINTS, type EndpointName } from './endpoints.ts';
 
 /**
@@ -17,8 +16,11 @@ export interface RequestMessage {
   op: 'request';
   endpoint: EndpointName;
   key: string;
-  /** the whole body (transferred); null when the request had none */
+  /** the buffer holding the body (transferred); null when the request had none */
   body: ArrayBuffer | null;
+  /** where the body is in it */
+  offset: number;
+  length: number;
   /** framed bodies: the JSON header's byte length (already checked against the body's length) */
   headerLength?: number;
   limits: Limits;
@@ -62,32 +64,6 @@ const now = () => performance.timeOrigin + performance.now();
 export const toPlain = (e: ProblemError): PlainProblem => ({ kind: e.kind, detail: e.message, errors: e.errors, headers: e.headers, extensions: e.extensions });
 export const fromPlain = (p: PlainProblem): ProblemError => new ProblemError(p.kind, p.detail, { errors: p.errors, headers: p.headers, extensions: p.extensions });
 
-/** JSON text to a value as fastify's own parser did on the main thread: proto-poisoning refused, same problem. */
-export function parseJson(text: string, framed: boolean): unknown {
-  if (text.length === 0) {
-    throw new ProblemError('malformedJson', framed ? 'the body is not valid JSON: the JSON header is empty' : "the body is not valid JSON: Body cannot be empty when content-type is set to 'application/json'");
-  }
-  try {
-    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-  } catch {
-    throw new ProblemError(
-      'malformedJson',
-      framed ? 'the body is not valid JSON: the JSON header (the first Inference-Header-Content-Length bytes) is not valid JSON' : "the body is not valid JSON: Body is not valid JSON but content-type is set to 'application/json'",
-    );
-  }
-}
-
-/** zod validation with the service's located messages (what the main thread's validator produced before). */
-export function validate<T = unknown>(schema: z.ZodType, body: unknown): T {
-  const result = schema.safeParse(body);
-  if (result.success) return result.data as T;
-  const issues = result.error.issues as IssueLike[];
-  const errors = describeIssues(issues, body, (path) => keysAt(schema, path));
-  const first = errors[0] ?? { path: '(body)', message: 'the request does not match the schema' };
-  const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''}, see errors)` : '';
-  throw new ProblemError('invalidRequest', `${first.path}: ${first.message}${more}`, { errors });
-}
-
 /** Problems about a request name its context once ("conv: …", "conv/check: …" rather than "conv/check: conv: …"). */
 export function inContext(e: ProblemError, context: string, key: string): ProblemError {
   if (context !== key && e.message.startsWith(`${key}: `)) {
@@ -112,7 +88,7 @@ export function handleRequest(msg: RequestMessage): Outcome {
     let json: unknown;
     let section: BinarySection | null = null;
     if (msg.body) {
-      const bytes = new Uint8Array(msg.body);
+      const bytes = new Uint8Array(msg.body, msg.offset, msg.length);
       const head = framed ? bytes.subarray(0, msg.headerLength) : bytes;
       json = parseJson(Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('utf8'), framed);
       if (framed) section = new BinarySection(bytes.subarray(msg.headerLength));
@@ -127,12 +103,15 @@ export function handleRequest(msg: RequestMessage): Outcome {
         return h;
       });
       timing.decode = lap();
-      if ('handoff' in handled) return { kind: 'handoff', value: handled.handoff, timing };
+      // Tensors read in place from the body would carry the whole body along wherever they go next.
+      if ('handoff' in handled) return { kind: 'handoff', value: compact(handled.handoff), timing };
       msg.clock[0] = now();
       const result = handled.compute();
       msg.clock[1] = now();
       timing.kernel = lap();
       const answer = handled.encode(result);
+      // The answer is a copy: the kernel's pooled output arrays go back to this thread's pool.
+      recycle(...floatArraysOf(result));
       timing.encode = lap();
       return { kind: 'answer', answer, timing };
     } catch (e) {
@@ -153,4 +132,23 @@ export function handleFinish(msg: FinishMessage): { kind: 'answer'; answer: Enco
     if (!(e instanceof ProblemError)) throw e;
     return { kind: 'problem', problem: toPlain(inContext(e, endpoint.context(msg.key), msg.key)) };
   }
+}
+
+/** Every float typed array in a result (out, grads, state, …), for the buffer pool; it ignores arrays it did not lend. */
+function floatArraysOf(value: unknown, out: FloatArray[] = [], depth = 0): FloatArray[] {
+  if (value === null || typeof value !== 'object' || depth > 4) return out;
+  if (value instanceof Float32Array || value instanceof Float64Array) out.push(value);
+  else if (!ArrayBuffer.isView(value)) for (const v of Object.values(value)) floatArraysOf(v, out, depth + 1);
+  return out;
+}
+
+/** The value with every typed array that views only part of its buffer replaced by a copy of its own. */
+function compact(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (ArrayBuffer.isView(value)) {
+    const v = value as unknown as { byteLength: number; buffer: ArrayBufferLike; slice(): unknown };
+    return v.byteLength !== v.buffer.byteLength && 'slice' in v ? v.slice() : value;
+  }
+  if (Array.isArray(value)) return value.map((e) => compact(e, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, e]) => [k, compact(e, depth + 1)]));
 }

@@ -1,13 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { ProblemSchema, requestSchema, responseSchema } from '../layers/envelope.ts';
-import type { SplitHandoff } from '../layers/endpoint.ts';
 import type { Limits } from '../layers/prepare.ts';
 import type { LayerDefinition } from '../layers/types.ts';
-import { runParts } from '../pool/dispatch.ts';
-import { fromPlain } from '../pool/pipeline.ts';
-import { acceptRawBodies, postOnWorker, type Continue } from './worker-route.ts';
-
-const ms = (d: number) => d.toFixed(3);
+import { acceptRawBodies, postOnWorker, splitContinuation } from './worker-route.ts';
 
 export interface LayerRouteOptions {
   layers: readonly LayerDefinition[];
@@ -27,25 +22,12 @@ export const FRAMING_NOTE =
 export default async function layerRoutes(app: FastifyInstance, opts: LayerRouteOptions) {
   acceptRawBodies(app);
   for (const def of opts.layers) {
-    // A big request the layer splits: the parts run on several workers at once, then one worker
-    // merges them and encodes the answer.
-    const onHandoff: Continue = async (value: SplitHandoff, { cancel, timing }) => {
-      const answers = await runParts(app.pool, value.parts, cancel);
-      const results = answers.map((a) => a.result);
-      const t0 = performance.now();
-      const end = await app.pool.finish({ endpoint: 'layer', key: def.name, value: { results, task: value.task, form: value.form } }, cancel);
-      if (end.kind === 'problem') throw fromPlain(end.problem);
-      const kernel = Math.max(...answers.map((a) => a.kernelMs));
-      timing[3] = `queue;dur=${ms(Math.min(...answers.map((a) => a.queueMs)))}`;
-      timing.push(`kernel;dur=${ms(kernel)};desc="${answers.length} workers"`, `encode;dur=${ms(performance.now() - t0)}`);
-      return end.answer;
-    };
     postOnWorker(app, {
       url: `/v1/layers/${def.name}`,
       endpoint: 'layer',
       key: def.name,
       limits: opts.limits,
-      onHandoff,
+      onHandoff: splitContinuation(app, 'layer', def.name),
       config: { layer: def.name },
       schema: {
         tags: ['layers'],

@@ -154,8 +154,18 @@ function decodeBinary(h: TensorHeader, dtype: Dtype): Tensor {
   if (wire.dtype !== dtype) {
     throw ProblemError.at('invalidTensor', `${h.path}.dtype`, `is ${wire.dtype}, but the request's dtype is ${dtype}: a bytes tensor must use the request's dtype`);
   }
-  const data = allocate(dtype, h.size);
-  new Uint8Array(data.buffer).set(h.bytes!);
+  const bytes = h.bytes!;
+  const item = BYTES[dtype];
+  const w = h.wire as unknown as { bytes: [number, number] };
+  // Read in place when aligned and no other tensor shares the bytes (a kernel may write into its
+  // inputs); otherwise copied. The body is the worker's own: nothing else holds it.
+  const inPlace = bytes.byteOffset % item === 0 && !sectionFor(h.path).overlapsAnother(w.bytes);
+  let data: FloatArray;
+  if (inPlace) data = dtype === 'float32' ? new Float32Array(bytes.buffer, bytes.byteOffset, h.size) : new Float64Array(bytes.buffer, bytes.byteOffset, h.size);
+  else {
+    data = allocate(dtype, h.size);
+    new Uint8Array(data.buffer).set(bytes);
+  }
   const bad = firstNonFinite(data);
   if (bad >= 0) {
     throw ProblemError.at('nonFiniteInput', h.path, `holds ${data[bad]} at flat index ${bad}: values must be finite`);

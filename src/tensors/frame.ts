@@ -51,6 +51,22 @@ export class BinarySection {
     return this.bytes.subarray(start, end);
   }
 
+  /** Whether [start, end) overlaps a range claimed by another tensor (the same range claimed once more counts). */
+  overlapsAnother(range: readonly [number, number]): boolean {
+    const [start, end] = range;
+    let self = false;
+    for (let i = 0; i < this.used.length; i += 2) {
+      const s = this.used[i];
+      const e = this.used[i + 1];
+      if (s === start && e === end && !self) {
+        self = true;
+        continue;
+      }
+      if (s < end && start < e) return true;
+    }
+    return false;
+  }
+
   /** A 400 naming the first run of bytes no tensor used: a client's offsets are off somewhere. */
   checkAllUsed(): void {
     const pairs: [number, number][] = [];

@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 /**
  * Centered-difference numeric gradients in float64, as in cs231n's gradient_check.py.
  * numericGradient(f, x, dout) returns d(sum(f(x) * dout))/dx, perturbing x in place and restoring it.
@@ -64,6 +66,22 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
+/**
+ * The body of every numeric gradient check: each analytic gradient, by name, against centered
+ * differences of f (a scalar, or sum(f() · dout)) with respect to its input, within TOL.gradcheck by
+ * `measure` (cs231n's relative error unless the test needs a scale-aware one).
+ */
+export function expectGradients(
+  f: () => Float64Array | number,
+  grads: Record<string, [analytic: ArrayLike<number>, input: Float64Array]>,
+  dout?: Float64Array,
+  measure: (a: ArrayLike<number>, b: ArrayLike<number>) => number = relError,
+): void {
+  for (const [name, [analytic, input]] of Object.entries(grads)) {
+    expect(measure(analytic, numericGradient(f, input, dout)), `d${name}`).toBeLessThan(TOL.gradcheck);
+  }
+}
+
 /** Seeded randomness shared with the service's gradcheck, so failures replay. */
 export { randn, rng } from '../../src/util/random.ts';
 
@@ -109,4 +127,11 @@ export const TOL = {
   float32VsFloat64: 1e-5,
   /** /check's float64 reference of float32 inputs against PyTorch's float64 expectations of the same inputs */
   checkReference64: 1e-12,
+  /**
+   * /check's relative error for a reference vector's own expectations claimed (cs231n's measure, which
+   * magnifies differences on elements near 0): float64 cases; float32 cases, whose float64 expectations
+   * PyTorch computed from the float32 inputs in another order of operations.
+   */
+  checkVectorClaim64: 1e-8,
+  checkVectorClaim32: 1e-7,
 } as const;

@@ -19,7 +19,11 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   });
   const logs: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${logs.join('')}`)), 20_000);
+    // A server that never says it listens is killed, not left running after the test gives up on it.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${logs.join('')}`));
+    }, 20_000);
     const onData = (chunk: Buffer) => {
       logs.push(chunk.toString());
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(chunk.toString());

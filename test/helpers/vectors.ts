@@ -104,11 +104,13 @@ export function unwire(t: any): Flat {
   return t as Flat;
 }
 
-/** The request with every float tensor (not labels) mapped to another wire form. */
-export function mapTensors(req: Record<string, any>, f: (t: Flat) => unknown): Record<string, any> {
+/** The request with every float tensor of inputs, state and dout (nested or flat; not labels) mapped by f: the fuzz bodies' forms. */
+export function mapTensors(req: Record<string, any>, f: (t: any) => unknown): Record<string, any> {
   const r = structuredClone(req);
-  for (const k of Object.keys(r.inputs ?? {})) if (k !== 'y' && isFlat(r.inputs[k])) r.inputs[k] = f(r.inputs[k]);
-  for (const k of Object.keys(r.state ?? {})) r.state[k] = f(r.state[k]);
+  // a tensor in the nested or the flat form; labels (y) and integers (adam's state.t) stay as they are
+  const tensor = (v: unknown) => Array.isArray(v) || isFlat(v);
+  for (const k of Object.keys(r.inputs ?? {})) if (k !== 'y' && tensor(r.inputs[k])) r.inputs[k] = f(r.inputs[k]);
+  for (const k of Object.keys(r.state ?? {})) if (tensor(r.state[k])) r.state[k] = f(r.state[k]);
   if (r.dout) r.dout = f(r.dout);
   return r;
 }

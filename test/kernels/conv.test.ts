@@ -8,7 +8,7 @@ import { convBackward, convForward, convForwardBackward, WINOGRAD_MIN_CHANNELS, 
 import { convBackwardReference, convForwardReference } from '../../src/kernels/reference/conv.ts';
 import type { ConvParams } from '../../src/kernels/geometry.ts';
 import type { Dtype, Tensor } from '../../src/kernels/types.ts';
-import { numericGradient, randn, relError, relErrorScaled, TOL } from '../helpers/gradcheck.ts';
+import { expectGradients, randn, relError, relErrorScaled, TOL } from '../helpers/gradcheck.ts';
 import { dtypeRuns, expectFastMatchesReference, inDtype, scaledDiff, toFloat32 } from './conv-pool-helpers.ts';
 
 interface ConvCase {
@@ -223,9 +223,7 @@ function gradcheck(c: ConvCase, error = relError): void {
   const { x, w, b, dout, params } = c;
   const f = () => convForward(x, w, b, params).data;
   const g = convBackward(x, w, dout, params);
-  expect(error(g.dx.data, numericGradient(f, x.data, dout.data))).toBeLessThan(TOL.gradcheck);
-  expect(error(g.dw.data, numericGradient(f, w.data, dout.data))).toBeLessThan(TOL.gradcheck);
-  expect(error(g.db.data, numericGradient(f, b.data, dout.data))).toBeLessThan(TOL.gradcheck);
+  expectGradients(f, { x: [g.dx.data, x.data], w: [g.dw.data, w.data], b: [g.db.data, b.data] }, dout.data, error);
 }
 
 const base: Shape = {

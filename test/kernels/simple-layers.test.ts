@@ -4,7 +4,7 @@ import { affineBackward, affineForward } from '../../src/kernels/affine.ts';
 import { reluBackward, reluForward } from '../../src/kernels/relu.ts';
 import { softmaxLoss } from '../../src/kernels/softmax-loss.ts';
 import { svmLoss } from '../../src/kernels/svm-loss.ts';
-import { numericGradient, randn, relError, TOL } from '../helpers/gradcheck.ts';
+import { expectGradients, randn, TOL } from '../helpers/gradcheck.ts';
 
 // Numeric gradient checks (centered differences, float64) on random shapes, replayable by seed.
 const dims = fc.integer({ min: 1, max: 6 });
@@ -17,9 +17,7 @@ describe('affine backward matches numeric gradients', () => {
     const dout = randn(N * M, seed + 3);
     const { dx, dw, db } = affineBackward(x, w, dout, N, D, M);
     const f = () => affineForward(x, w, b, N, D, M);
-    expect(relError(dx, numericGradient(f, x, dout))).toBeLessThan(TOL.gradcheck);
-    expect(relError(dw, numericGradient(f, w, dout))).toBeLessThan(TOL.gradcheck);
-    expect(relError(db, numericGradient(f, b, dout))).toBeLessThan(TOL.gradcheck);
+    expectGradients(f, { x: [dx, x], w: [dw, w], b: [db, b] }, dout);
   });
 });
 
@@ -28,7 +26,7 @@ describe('relu backward matches numeric gradients', () => {
     // Keep values away from the kink at 0, where the numeric gradient is undefined.
     const x = randn(n, seed).map((v) => (Math.abs(v) < 1e-3 ? v + 0.01 : v));
     const dout = randn(n, seed + 1);
-    expect(relError(reluBackward(x, dout), numericGradient(() => reluForward(x), x, dout))).toBeLessThan(TOL.gradcheck);
+    expectGradients(() => reluForward(x), { x: [reluBackward(x, dout), x] }, dout);
   });
 
   test.prop([fc.integer({ min: 1, max: 20 })])('the gradient at exactly 0 is 0', (n) => {
@@ -43,7 +41,7 @@ describe('loss gradients match numeric gradients', () => {
     const x = randn(N * C, seed);
     const y = labels(N, C, seed);
     const { dx } = softmaxLoss(x, y, N, C);
-    expect(relError(dx, numericGradient(() => softmaxLoss(x, y, N, C).loss, x))).toBeLessThan(TOL.gradcheck);
+    expectGradients(() => softmaxLoss(x, y, N, C).loss, { x: [dx, x] });
   });
 
   test.prop([dims, fc.integer({ min: 2, max: 7 }), fc.integer(), fc.double({ min: 0.1, max: 2, noNaN: true })], { numRuns: 25 })(
@@ -54,7 +52,7 @@ describe('loss gradients match numeric gradients', () => {
       // Skip draws with a hinge within h of its kink: the numeric gradient is undefined there.
       for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) if (Math.abs(x[n * C + c] - x[n * C + y[n]] + margin) < 1e-4) return;
       const { dx } = svmLoss(x, y, N, C, margin);
-      expect(relError(dx, numericGradient(() => svmLoss(x, y, N, C, margin).loss, x))).toBeLessThan(TOL.gradcheck);
+      expectGradients(() => svmLoss(x, y, N, C, margin).loss, { x: [dx, x] });
     },
   );
 
