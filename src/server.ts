@@ -10,7 +10,18 @@ try {
   console.error((e as Error).message);
   process.exit(1);
 }
+// A signal while the app is still being built is remembered, not lost: in a container Node is PID 1,
+// which ignores SIGTERM without a handler, so `docker stop` would wait for its SIGKILL.
+let early: NodeJS.Signals | undefined;
+const remember = (signal: NodeJS.Signals) => (early ??= signal);
+process.on('SIGTERM', remember).on('SIGINT', remember);
 const app = await buildApp(config);
+process.off('SIGTERM', remember).off('SIGINT', remember);
+if (early) {
+  app.log.info({ signal: early }, 'stopped while starting: closing without listening');
+  await app.close();
+  process.exit(0);
+}
 
 // SIGTERM/SIGINT: readiness turns 503, requests are served for SHUTDOWN_DRAIN_MS more, then refused
 // with 503; every answer started is delivered whole, the pool closes, and the process exits 0. Past
