@@ -284,6 +284,34 @@ async function main() {
   }
   rows.push(...cells.values());
   detail.push(...details.values());
+
+  // In-process, interleaved: one run of each in turn, many times, keeping each one's minimum. Under
+  // contention a minimum is the least disturbed figure, and interleaving exposes all three alike.
+  const interleaved: string[] = [];
+  for (const c of cases) {
+    for (const dtype of DTYPES) {
+      const task = stepTask(c, makeData(c, dtype), dtype);
+      const layersCalls = layerTasks(task);
+      const reps = Math.max(3, Math.round((opts.quick ? 300 : 1500) / Math.max(1, (cells.get(`${c.id}/${dtype}`)!.kernels as number) * 3)));
+      log(`interleaved ${c.id} ${dtype}: ${reps} runs`);
+      let kernels = Infinity;
+      let step = Infinity;
+      let naive = Infinity;
+      const time = (f: () => unknown) => {
+        const t = performance.now();
+        f();
+        return performance.now() - t;
+      };
+      for (let r = 0; r < reps; r++) {
+        let sum = 0;
+        for (const l of layersCalls) sum += time(l.run);
+        kernels = Math.min(kernels, sum + time(() => adamAll(task)));
+        step = Math.min(step, time(() => runStep(task, findLayer)));
+        naive = Math.min(naive, time(() => (naiveStep(task), adamAll(task))));
+      }
+      interleaved.push(`| ${c.id} | ${dtype} | ${reps} | ${kernels.toFixed(3)} | ${step.toFixed(3)} | ${naive.toFixed(3)} | ${(step / kernels).toFixed(2)}× | ${(naive / step).toFixed(2)}× |`);
+    }
+  }
   await app.close();
   log('torch');
   const torch = await torchPeer(cases);
@@ -316,6 +344,12 @@ async function main() {
       'Targets (issue 14): HTTP / kernels ≤ 1.2×, HTTP / PyTorch ≤ 3×.',
     '',
     ...detail.map((l) => `- ${l}`),
+    '',
+    'In-process, interleaved (each run of the three in turn, the minimum of each over the runs):',
+    '',
+    '| case | dtype | runs | layer kernels + adam | step in-process | naive chain | step / kernels | naive / step |',
+    '|---|---|---|---|---|---|---|---|',
+    ...interleaved,
     '',
   ];
   const text = lines.join('\n');
