@@ -50,6 +50,8 @@ describe('graceful shutdown of the real process', () => {
     const small = download(`${server.url}/v1/layers/fault`, { body: { inputs: { x }, params: { kind: 'hang', ms: 1_500 } } });
     await new Promise((r) => setTimeout(r, 200));
     const exited = server.stop('SIGTERM');
+    // The signal is taken once the process says so (under load that can come after our next request).
+    await logged(server, /"signal":"SIGTERM"/);
 
     // The drain: not ready, but still serving; answers close their connections.
     expect((await download(`${server.url}/health/ready`)).status).toBe(503);
