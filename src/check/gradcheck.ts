@@ -52,8 +52,12 @@ export function sampleIndices(n: number, k: number, seed: number): number[] {
   return [...picked].sort((a, b) => a - b);
 }
 
-/** Runs the probes with at most `workers` in flight; the first failure stops the rest (a timeout wins over the cancellations it caused). */
-async function runProbes(tasks: LayerTask[], run: Runner, workers: number): Promise<LayerResult[]> {
+/**
+ * Runs the probe tasks with at most `workers` in flight and returns their rows (numeric, right and left
+ * slope per coordinate) in coordinate order. The first failure stops the rest (a timeout wins over the
+ * cancellations it caused) and a timeout says what one task was: `forwards` finishes "… forwards".
+ */
+export async function probeRows<T extends LayerTask<any>>(tasks: T[], run: (task: T) => Promise<LayerResult>, workers: number, forwards: string, smaller: string): Promise<Float64Array> {
   const results: LayerResult[] = new Array(tasks.length);
   const errors: unknown[] = [];
   let next = 0;
@@ -61,21 +65,68 @@ async function runProbes(tasks: LayerTask[], run: Runner, workers: number): Prom
     while (next < tasks.length && errors.length === 0) {
       const i = next++;
       try {
-        results[i] = await run(PROBE, tasks[i]);
+        results[i] = await run(tasks[i]);
       } catch (e) {
         errors.push(e);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(workers, tasks.length) }, lane));
-  if (!errors.length) return results;
-  const error = errors.find((e) => !(e instanceof ClientGoneError)) ?? errors[0];
-  if (error instanceof ProblemError && error.kind === 'timeout') {
-    // The pool names the task (the internal probe); say what it was and what to change.
-    const per = (tasks[0].params as { coords: unknown[] }).coords.length;
-    throw new ProblemError('timeout', `one task of the numeric gradient (${per} coordinates, ${2 * per + 1} forwards) ran past the compute time limit; send fewer samples or smaller inputs`);
+  if (errors.length) {
+    const error = errors.find((e) => !(e instanceof ClientGoneError)) ?? errors[0];
+    if (error instanceof ProblemError && error.kind === 'timeout') {
+      // The pool names the task (the internal probe); say what it was and what to change.
+      const per = (tasks[0].params as { coords: unknown[] }).coords.length;
+      throw new ProblemError('timeout', `one task of the numeric gradient (${per} coordinates, ${2 * per + 1} ${forwards}) ran past the compute time limit; send fewer samples or ${smaller}`);
+    }
+    throw error;
   }
-  throw error;
+  const rows = new Float64Array(results.reduce((n, r) => n + r.out!.data.length, 0));
+  let o = 0;
+  for (const r of results) {
+    rows.set(r.out!.data, o);
+    o += r.out!.data.length;
+  }
+  return rows;
+}
+
+/** How many coordinates each probe task takes: at least one task per worker, at most COORDS_PER_TASK each. */
+export function coordsPerTask(coords: number, workers: number): number {
+  return Math.ceil(coords / Math.max(Math.min(workers, coords), Math.ceil(coords / COORDS_PER_TASK)));
+}
+
+/**
+ * One tensor's verdict: its analytic gradient against the numeric rows at the coordinates `at`
+ * (positions k in the rows, each with its flat index into the tensor), cs231n's relative error.
+ */
+export function tensorVerdict(key: string, shape: number[], grad: ArrayLike<number>, rows: Float64Array, at: { k: number; index: number }[], step: number, threshold: number): GradcheckResult {
+  let relError = 0;
+  let maxAbsError = 0;
+  let worst = at[0];
+  for (const c of at) {
+    const n = rows[3 * c.k];
+    const a = grad[c.index];
+    const r = Math.abs(n - a) / Math.max(REL_ERROR_FLOOR, Math.abs(n) + Math.abs(a));
+    if (r > relError) {
+      relError = r;
+      worst = c;
+    }
+    maxAbsError = Math.max(maxAbsError, Math.abs(n - a));
+  }
+  const of = shape.reduce((a, d) => a * d, 1);
+  const passed = relError <= threshold;
+  const index = unravel(worst.index, shape);
+  const numeric = rows[3 * worst.k];
+  return {
+    passed,
+    relError,
+    maxAbsError,
+    checked: at.length,
+    of,
+    sampled: at.length < of,
+    worst: { index, numeric, analytic: grad[worst.index] },
+    hints: passed ? [] : gradcheckHints(key, index, numeric, grad[worst.index], rows[3 * worst.k + 1], rows[3 * worst.k + 2], step),
+  };
 }
 
 /** A gradcheck request with every 4xx decided and its tensors decoded (float64): plain data, it crosses threads. */
@@ -109,53 +160,18 @@ export async function runGradcheck(def: LayerDefinition, prepared: PreparedGradc
   const coords: Coordinate[] = floats.flatMap((input, k) =>
     sampleIndices(task.inputs[input].data.length, samples, (seed + k * 0x9e3779b9) >>> 0).map((index) => ({ input, index })),
   );
-  const parts = Math.max(Math.min(workers, coords.length), Math.ceil(coords.length / COORDS_PER_TASK));
-  const per = Math.ceil(coords.length / parts);
+  const per = coordsPerTask(coords.length, workers);
   const tasks: LayerTask[] = [];
   for (let o = 0; o < coords.length; o += per) {
     const params: ProbeParams = { op: 'perturb', layer: def.name, params: task.params, step, objective: def.loss ? 'loss' : 'dot', coords: coords.slice(o, o + per) };
     tasks.push({ ...task, layer: PROBE.name, params });
   }
-  const probes = await runProbes(tasks, run, workers);
-  const rows = new Float64Array(coords.length * 3);
-  let o = 0;
-  for (const p of probes) {
-    rows.set(p.out!.data, o);
-    o += p.out!.data.length;
-  }
+  const rows = await probeRows(tasks, (t) => run(PROBE, t), workers, 'forwards', 'smaller inputs');
 
   const results: Record<string, GradcheckResult> = {};
   for (const input of floats) {
-    const x = task.inputs[input];
-    const grad = analytic.grads![input].data;
-    let relError = 0;
-    let maxAbsError = 0;
-    let worst = -1;
-    let checked = 0;
-    coords.forEach((c, k) => {
-      if (c.input !== input) return;
-      checked++;
-      const n = rows[3 * k];
-      const a = grad[c.index];
-      const r = Math.abs(n - a) / Math.max(REL_ERROR_FLOOR, Math.abs(n) + Math.abs(a));
-      if (worst < 0 || r > relError) {
-        relError = r;
-        worst = k;
-      }
-      maxAbsError = Math.max(maxAbsError, Math.abs(n - a));
-    });
-    const w = coords[worst];
-    const passed = relError <= threshold;
-    results[`grads.${input}`] = {
-      passed,
-      relError,
-      maxAbsError,
-      checked,
-      of: x.data.length,
-      sampled: checked < x.data.length,
-      worst: { index: unravel(w.index, x.shape), numeric: rows[3 * worst], analytic: grad[w.index] },
-      hints: passed ? [] : gradcheckHints(`grads.${input}`, unravel(w.index, x.shape), rows[3 * worst], grad[w.index], rows[3 * worst + 1], rows[3 * worst + 2], step),
-    };
+    const at = coords.flatMap((c, k) => (c.input === input ? [{ k, index: c.index }] : []));
+    results[`grads.${input}`] = tensorVerdict(`grads.${input}`, task.inputs[input].shape, analytic.grads![input].data, rows, at, step, threshold);
   }
   return { passed: Object.values(results).every((r) => r.passed), step, threshold, objective, results };
 }
