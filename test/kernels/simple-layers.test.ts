@@ -2,6 +2,7 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { affineBackward, affineForward } from '../../src/kernels/affine.ts';
 import { reluBackward, reluForward } from '../../src/kernels/relu.ts';
+import { reluBackwardReference, reluForwardReference } from '../../src/kernels/reference/relu.ts';
 import { softmaxLoss } from '../../src/kernels/softmax-loss.ts';
 import { svmLoss } from '../../src/kernels/svm-loss.ts';
 import { expectGradients, randn, TOL } from '../helpers/gradcheck.ts';
@@ -32,6 +33,21 @@ describe('relu backward matches numeric gradients', () => {
   test.prop([fc.integer({ min: 1, max: 20 })])('the gradient at exactly 0 is 0', (n) => {
     expect([...reluBackward(new Float64Array(n), new Float64Array(n).fill(1))]).toEqual(new Array(n).fill(0));
   });
+});
+
+describe('relu: the branch-free kernel equals the plain reference bit for bit', () => {
+  // ±0, denormals, the extremes of each type, and random values of both signs
+  const special = [0, -0, 5e-324, -5e-324, 1e-45, -1e-45, 1.4e-45, -3.4e38, 3.4e38, 1.7e308, -1.7e308, 1, -1];
+  const value = fc.oneof(fc.constantFrom(...special), fc.double({ noNaN: true, noDefaultInfinity: true }));
+  const bits = (a: Float32Array | Float64Array) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  for (const T of [Float32Array, Float64Array]) {
+    test.prop([fc.array(fc.tuple(value, value), { minLength: 1, maxLength: 300 })])(`${T.name}`, (pairs) => {
+      const x = T.from(pairs.map((p) => p[0]));
+      const dout = T.from(pairs.map((p) => p[1]));
+      expect(bits(reluForward(x))).toEqual(bits(reluForwardReference(x)));
+      expect(bits(reluBackward(x, dout))).toEqual(bits(reluBackwardReference(x, dout)));
+    });
+  }
 });
 
 const labels = (N: number, C: number, seed: number) => Int32Array.from({ length: N }, (_, i) => Math.abs((seed * 31 + i * 17) % C));
