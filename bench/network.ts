@@ -29,6 +29,7 @@ import { findRule } from '../src/optimizers/registry.ts';
 import { randn } from '../src/util/random.ts';
 import { environment, loadLine } from './lib/env.ts';
 import { FULL, measure, median, QUICK, type Budget } from './lib/measure.ts';
+import { post, startService } from './lib/child-service.ts';
 
 const { values: opts } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' } } });
 const rounds = Math.max(1, Number(opts.rounds ?? (opts.quick ? 1 : 3)));
@@ -229,10 +230,9 @@ async function main() {
   const rows: Record<string, number | string>[] = [];
   const detail: string[] = [];
 
-  const { buildApp } = await import('../src/app.ts');
-  const { loadConfig } = await import('../src/config.ts');
-  const app = await buildApp(loadConfig({ WORKERS: '1', LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1', MAX_EVENT_LOOP_DELAY_MS: '0' }));
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  // The service in a process of its own, one worker, as `npm start` runs it (request logs included).
+  const service = await startService({ MAX_EVENT_LOOP_DELAY_MS: '0' });
+  const url = service.url;
 
   const cells = new Map<string, Record<string, number | string>>();
   const details = new Map<string, string>();
@@ -270,14 +270,18 @@ async function main() {
           log(`round ${round}/${rounds} ${c.id} ${dtype}: HTTP ${form}`);
           const { body, headers } = httpBody(c, d, dtype, form);
           const kernel: number[] = [];
+          const parts = new Map<string, number[]>();
           const t = await measure(async () => {
-            const res = await fetch(`${url}/v1/networks/step`, { method: 'POST', headers, body });
-            await res.arrayBuffer();
+            const res = await post(`${url}/v1/networks/step`, body, headers);
             if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-            kernel.push(timingParts(res.headers.get('server-timing')).kernel);
+            const timing = timingParts(res.timing);
+            kernel.push(timing.kernel);
+            for (const [k, v] of Object.entries(timing)) parts.set(k, [...(parts.get(k) ?? []), v]);
           }, budget);
           keep(row, `http ${form}`, t.ms);
           if (form === 'binary') keep(row, 'kernel (Server-Timing)', median(kernel));
+          const where = [...parts].map(([k, v]) => `${k} ${median(v).toFixed(3)}`).join(', ');
+          details.set(`${id}/${form}`, `${c.id} ${dtype} HTTP ${form}: Server-Timing medians (ms): ${where}; body ${(body.length / 1024).toFixed(0)} KiB`);
         }
       }
     }
@@ -312,7 +316,7 @@ async function main() {
       interleaved.push(`| ${c.id} | ${dtype} | ${reps} | ${kernels.toFixed(3)} | ${step.toFixed(3)} | ${naive.toFixed(3)} | ${(step / kernels).toFixed(2)}× | ${(naive / step).toFixed(2)}× |`);
     }
   }
-  await app.close();
+  service.child.kill('SIGTERM');
   log('torch');
   const torch = await torchPeer(cases);
   for (const row of rows) row.torch = torch.ms.get(`${row.case}/${row.dtype}`) ?? NaN;

@@ -14,57 +14,21 @@
  * Writes bench/results/transport.md and prints it.
  */
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { CASES, makeData, type Dtype } from './lib/cases.ts';
 import { FULL, measure, median, QUICK } from './lib/measure.ts';
 import { Results } from './lib/results.ts';
 import { runPython } from './peers/python.ts';
+import { post, startChild as start } from './lib/child-service.ts';
 import { conv } from '../src/layers/conv.ts';
 import type { LayerTask } from '../src/layers/types.ts';
 
 const { values: opts } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const budget = opts.quick ? QUICK : FULL;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const log = (line: string) => console.error(`bench:transport: ${line}`);
-
-/** Starts a child process and resolves with the URL it prints. */
-function start(args: string[], env: Record<string, string>, pattern: RegExp): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (b: Buffer) => {
-      seen += b;
-      const m = pattern.exec(seen);
-      if (m) resolve({ url: m[1], child });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${seen.slice(-400)}`)));
-  });
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-interface Answer {
-  status: number;
-  body: Buffer;
-  timing: string;
-}
-function post(url: string, body: Buffer, headers: Record<string, string>): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), timing: String(res.headers['server-timing'] ?? '') }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const convA = CASES.find((c) => c.id === 'conv-A')!;
 const bytesOf = (a: Float32Array | Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
