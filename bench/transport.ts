@@ -22,7 +22,7 @@ import { CASES, makeData, type Dtype } from './lib/cases.ts';
 import { FULL, measure, median, QUICK } from './lib/measure.ts';
 import { Results } from './lib/results.ts';
 import { runPython } from './peers/python.ts';
-import { post, startChild as start } from './lib/child-service.ts';
+import { post, startChild as start, startService } from './lib/child-service.ts';
 import { conv } from '../src/layers/conv.ts';
 import type { LayerTask } from '../src/layers/types.ts';
 
@@ -167,6 +167,18 @@ async function main() {
     const svcRps = await reqPerSec(`${service.url}/v1/layers/relu`, small, seconds);
     const bareRps = await reqPerSec(`${bare.url}/relu`, small, seconds);
 
+    // Issue 16 item 5: both cores on one big request, end to end (the service splits conv A along N).
+    log('conv A over HTTP with WORKERS=2 (binary float32 and float64)');
+    const two = await startService({ WORKERS: '2', MAX_EVENT_LOOP_DELAY_MS: '0' });
+    let two32: Awaited<ReturnType<typeof timeHttp>>;
+    let two64: Awaited<ReturnType<typeof timeHttp>>;
+    try {
+      two32 = await timeHttp(`${two.url}/v1/layers/conv`, f32, headersOf(f32));
+      two64 = await timeHttp(`${two.url}/v1/layers/conv`, f64, headersOf(f64));
+    } finally {
+      two.child.kill('SIGTERM');
+    }
+
     const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : 'n/a');
     const lines = [
       `# Transport targets (issue 11): one run of \`npm run bench:transport${opts.quick ? ' -- --quick' : ''}\``,
@@ -183,6 +195,14 @@ async function main() {
       `| conv A fwd+bwd float32, nested JSON over HTTP / in-process | ${fmt(nested32.ms)} ms / ${fmt(local32.ms)} ms | ${ratio(nested32.ms, local32.ms)} | ≤ 12× | ≤ 6× |`,
       `| /health/live max latency while one ${health.mib.toFixed(0)} MiB nested request is parsed, computed and encoded | ${fmt(health.maxMs)} ms (${health.probes} probes from their own process during ${fmt(health.requestMs)} ms) | | ≤ 50 ms | ≤ 10 ms |`,
       `| relu on 64 values, 10 connections: req/s / a bare fastify route in-process | ${svcRps.toFixed(0)} / ${bareRps.toFixed(0)} req/s | ${(svcRps / bareRps).toFixed(2)} | ≥ 0.3 | ≥ 0.5 |`,
+      '',
+      'Both cores on one request (issue 16 item 5: the time with one worker / with two, client in its own process):',
+      '',
+      '| what | WORKERS=1 | WORKERS=2 | ratio | target |',
+      '|---|---:|---:|---:|---:|',
+      `| conv A fwd+bwd float32, binary over HTTP | ${fmt(http32.ms)} ms | ${fmt(two32.ms)} ms | ${ratio(http32.ms, two32.ms)} | ≥ 1.6× |`,
+      `| conv A fwd+bwd float64, binary over HTTP | ${fmt(http64.ms)} ms | ${fmt(two64.ms)} ms | ${ratio(http64.ms, two64.ms)} | ≥ 1.5× |`,
+      `- WORKERS=2 Server-Timing medians: float32 ${two32.timing}; float64 ${two64.timing}`,
       '',
       'Server-Timing medians (ms):',
       `- binary float32 (${(f32.length / 2 ** 20).toFixed(1)} MiB in, ${(http32.answerBytes / 2 ** 20).toFixed(1)} MiB out): ${http32.timing}`,
