@@ -3,7 +3,7 @@ import type { LayerRequest } from '../layers/envelope.ts';
 import { prepareTask, type Limits } from '../layers/prepare.ts';
 import type { Tensor } from '../kernels/types.ts';
 import type { LayerDefinition, LayerResult, LayerTask } from '../layers/types.ts';
-import { firstNonFinite } from '../tensors/decode.ts';
+import { firstNonFinite } from '../tensors/finite.ts';
 import { inFloat64, outShapeOf, prepareClaims, type Claim } from './claims.ts';
 import { compare, unravel } from './compare.ts';
 import { hintsFor, type Expected } from './hints.ts';

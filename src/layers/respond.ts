@@ -1,6 +1,6 @@
 import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
-import { firstNonFinite } from '../tensors/decode.ts';
+import { firstNonFinite } from '../tensors/finite.ts';
 import { encodeTensor } from '../tensors/encode.ts';
 import { assemble, BinaryWriter, type EncodedBody } from '../tensors/frame.ts';
 import type { Form } from '../tensors/wire.ts';

@@ -2,7 +2,7 @@ import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
 import type { LayerResult } from '../layers/types.ts';
 import { findRule } from '../optimizers/registry.ts';
-import { firstNonFinite } from '../tensors/decode.ts';
+import { firstNonFinite } from '../tensors/finite.ts';
 import { encodeTensor } from '../tensors/encode.ts';
 import { assemble, BinaryWriter, type EncodedBody } from '../tensors/frame.ts';
 import type { Form } from '../tensors/wire.ts';

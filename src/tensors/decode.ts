@@ -1,5 +1,6 @@
 import { ProblemError } from '../errors/problems.ts';
 import { formatShape, type Dtype, type FloatArray, type Tensor } from '../kernels/types.ts';
+import { firstNonFinite } from './finite.ts';
 import { sectionFor } from './frame.ts';
 import { formOf, type Form, type WireLabels, type WireTensor } from './wire.ts';
 
@@ -140,12 +141,6 @@ function fillBase64(h: TensorHeader, b64: string, out: FloatArray): void {
   if (bad >= 0) {
     throw ProblemError.at('nonFiniteInput', h.path, `holds ${out[bad]} at flat index ${bad}: values must be finite`);
   }
-}
-
-/** Index of the first NaN or ±Infinity, or -1. */
-export function firstNonFinite(a: FloatArray): number {
-  for (let i = 0; i < a.length; i++) if (a[i] - a[i] !== 0) return i;
-  return -1;
 }
 
 /** A binary-form tensor: its dtype must be the request's; the bytes are copied (they need not be aligned). */

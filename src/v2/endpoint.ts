@@ -7,7 +7,7 @@ import { findLayer } from '../layers/registry.ts';
 import type { LayerDefinition, LayerResult, Mode } from '../layers/types.ts';
 import { memoSchema, type WorkerEndpoint } from '../pool/endpoint.ts';
 import { validate } from '../pool/validate.ts';
-import { firstNonFinite } from '../tensors/decode.ts';
+import { firstNonFinite } from '../tensors/finite.ts';
 import { assemble, BinaryWriter } from '../tensors/frame.ts';
 import { InferRequest, isProtocolParam, MODEL_VERSION, outputNames, PAIR_PARAMS, stateInputs, type InferRequest as Infer, type OutputName } from './protocol.ts';
 
