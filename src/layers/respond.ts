@@ -1,7 +1,6 @@
 import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, Tensor } from '../kernels/types.ts';
-import { firstNonFinite } from '../tensors/finite.ts';
-import { encodeTensor } from '../tensors/encode.ts';
+import { answerTensors } from '../tensors/encode.ts';
 import { assemble, BinaryWriter, type EncodedBody } from '../tensors/frame.ts';
 import type { Form } from '../tensors/wire.ts';
 import type { LayerResult } from './types.ts';
@@ -18,17 +17,7 @@ export function encodeAnswer(result: LayerResult, form: Form, dtype: Dtype): Enc
  */
 export function encodeResult(result: LayerResult, form: Form, dtype: Dtype, section?: BinaryWriter): string {
   const parts: string[] = [];
-  const tensor = (path: string, t: Tensor) => {
-    const bad = form === 'base64' || form === 'binary' ? -1 : firstNonFinite(t.data);
-    if (bad >= 0) {
-      throw ProblemError.at(
-        'nonFiniteResult',
-        path,
-        `holds ${t.data[bad]} at flat index ${bad} (${dtype} overflow?); JSON cannot carry it: ask for "encoding": "base64" or use float64`,
-      );
-    }
-    return encodeTensor(t, form, dtype, section);
-  };
+  const tensor = answerTensors(form, dtype, section);
   if (result.loss !== undefined) {
     if (!Number.isFinite(result.loss)) {
       throw ProblemError.at('nonFiniteResult', 'loss', `is ${result.loss}`);

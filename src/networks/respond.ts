@@ -1,9 +1,8 @@
 import { ProblemError } from '../errors/problems.ts';
-import type { Dtype, Tensor } from '../kernels/types.ts';
+import type { Dtype } from '../kernels/types.ts';
 import type { LayerResult } from '../layers/types.ts';
 import { findRule } from '../optimizers/registry.ts';
-import { firstNonFinite } from '../tensors/finite.ts';
-import { encodeTensor } from '../tensors/encode.ts';
+import { answerTensors } from '../tensors/encode.ts';
 import { assemble, BinaryWriter, type EncodedBody } from '../tensors/frame.ts';
 import type { Form } from '../tensors/wire.ts';
 import { key, type NetworkPlan } from './plan.ts';
@@ -17,13 +16,7 @@ import { key, type NetworkPlan } from './plan.ts';
  */
 export function encodeStep(result: LayerResult, plan: NetworkPlan, form: Form, dtype: Dtype): EncodedBody {
   const section = form === 'binary' ? new BinaryWriter() : undefined;
-  const tensor = (path: string, t: Tensor) => {
-    const bad = form === 'base64' || form === 'binary' ? -1 : firstNonFinite(t.data);
-    if (bad >= 0) {
-      throw ProblemError.at('nonFiniteResult', path, `holds ${t.data[bad]} at flat index ${bad} (${dtype} overflow?); JSON cannot carry it: ask for "encoding": "base64" or use float64`);
-    }
-    return encodeTensor(t, form, dtype, section);
-  };
+  const tensor = answerTensors(form, dtype, section);
   const q = JSON.stringify;
   const parts: string[] = [];
   const found = result.grads ?? {};

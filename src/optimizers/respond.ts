@@ -1,7 +1,5 @@
-import { ProblemError } from '../errors/problems.ts';
-import type { Dtype, Tensor } from '../kernels/types.ts';
-import { firstNonFinite } from '../tensors/finite.ts';
-import { encodeTensor } from '../tensors/encode.ts';
+import type { Dtype } from '../kernels/types.ts';
+import { answerTensors } from '../tensors/encode.ts';
 import { assemble, BinaryWriter, type EncodedBody } from '../tensors/frame.ts';
 import type { Form } from '../tensors/wire.ts';
 import type { StepResult } from './compute.ts';
@@ -14,13 +12,7 @@ import type { RuleDefinition } from './types.ts';
  */
 export function encodeStep(rule: RuleDefinition, result: StepResult, form: Form, dtype: Dtype): EncodedBody {
   const section = form === 'binary' ? new BinaryWriter() : undefined;
-  const tensor = (path: string, t: Tensor) => {
-    const bad = form === 'base64' || form === 'binary' ? -1 : firstNonFinite(t.data);
-    if (bad >= 0) {
-      throw ProblemError.at('nonFiniteResult', path, `holds ${t.data[bad]} at flat index ${bad} (${dtype} overflow?); JSON cannot carry it: ask for "encoding": "base64" or use float64`);
-    }
-    return encodeTensor(t, form, dtype, section);
-  };
+  const tensor = answerTensors(form, dtype, section);
   const w = tensor('w', { shape: result.shape, data: result.w });
   const state = rule.state.map((k) => {
     const v = result.state[k.name];

@@ -1,6 +1,22 @@
+import { ProblemError } from '../errors/problems.ts';
 import type { Dtype, FloatArray, Tensor } from '../kernels/types.ts';
+import { firstNonFinite } from './finite.ts';
 import type { BinaryWriter } from './frame.ts';
 import type { Form } from './wire.ts';
+
+/**
+ * The encoder of an answer's tensors, by path: non-finite values only travel in base64 or binary; in a
+ * JSON form they are a 422 naming the tensor (its path in the answer).
+ */
+export function answerTensors(form: Form, dtype: Dtype, section?: BinaryWriter): (path: string, t: Tensor) => string {
+  return (path, t) => {
+    const bad = form === 'base64' || form === 'binary' ? -1 : firstNonFinite(t.data);
+    if (bad >= 0) {
+      throw ProblemError.at('nonFiniteResult', path, `holds ${t.data[bad]} at flat index ${bad} (${dtype} overflow?); JSON cannot carry it: ask for "encoding": "base64" or use float64`);
+    }
+    return encodeTensor(t, form, dtype, section);
+  };
+}
 
 /**
  * Tensors to JSON text, straight from typed arrays. `Array.prototype.join` on a typed array prints
