@@ -8,30 +8,11 @@ python: /usr/bin/python3 (apt-get install python3-torch).
 """
 import json
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-
-def measure(fn, budget):
-    """Median ms after warm-up; the rules of bench/lib/measure.ts."""
-    t = time.perf_counter()
-    fn()
-    first = (time.perf_counter() - t) * 1e3
-    if first > budget["singleShotMs"]:
-        return first, 1
-    for _ in range(1, budget["warmups"]):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < budget["minReps"] or (len(times) < budget["maxReps"] and (time.perf_counter() - start) * 1e3 < budget["budgetMs"]):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    times.sort()
-    m = len(times) // 2
-    return (times[m] if len(times) % 2 else (times[m - 1] + times[m]) / 2), len(times)
+from torch_bench import measure  # the same timing rules as the layer peers (bench/lib/measure.ts)
 
 
 def step_fn(c):
