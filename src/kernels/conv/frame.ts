@@ -6,7 +6,7 @@
  *   - float32, 3×3, stride 1, no dilation, one group, C and F ≥ WINOGRAD4_MIN_CHANNELS, wasm helpers:
  *     Winograd F(4×4, 3×3) (./winograd4.ts), 4× fewer multiplies, within its error budget (./accuracy.ts);
  *   - the same shapes with C and F ≥ WINOGRAD_MIN_CHANNELS (either dtype): Winograd F(2×2, 3×3)
- *     (./winograd.ts), 2.25× fewer multiplies;
+ *     (./winograd.ts), 2.25× fewer multiplies (both Winograd algorithms run the driver in ./winograd-frame.ts);
  *   - otherwise im2col + GEMM (./im2col-gemm.ts).
  * options.winograd true/false forces F(2×2) on or off (and F(4×4) off); options.algorithm forces any.
  */
