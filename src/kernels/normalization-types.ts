@@ -43,11 +43,14 @@ export interface BatchnormForward<A extends FloatArray = FloatArray> {
   runningVar?: A;
 }
 
-export interface BatchnormGrads<A extends FloatArray = FloatArray> {
+/** The gradients every normalization returns: dx shaped like x, dgamma and dbeta per feature/channel. */
+export interface NormalizationGrads<A extends FloatArray = FloatArray> {
   dx: Tensor<A>;
   dgamma: A;
   dbeta: A;
 }
+
+export type BatchnormGrads<A extends FloatArray = FloatArray> = NormalizationGrads<A>;
 
 /** Forward and backward of one call: the forward's fields and the gradients. */
 export type BatchnormForwardBackward<A extends FloatArray = FloatArray> = BatchnormForward<A> & BatchnormGrads<A>;
@@ -73,11 +76,7 @@ export interface LayernormForward<A extends FloatArray = FloatArray> {
   cache: LayernormCache<A>;
 }
 
-export interface LayernormGrads<A extends FloatArray = FloatArray> {
-  dx: Tensor<A>;
-  dgamma: A;
-  dbeta: A;
-}
+export type LayernormGrads<A extends FloatArray = FloatArray> = NormalizationGrads<A>;
 
 /** Forward and backward of one call. */
 export type LayernormForwardBackward<A extends FloatArray = FloatArray> = LayernormForward<A> & LayernormGrads<A>;
@@ -108,11 +107,7 @@ export interface GroupnormForward<A extends FloatArray = FloatArray> {
   cache: GroupnormCache<A>;
 }
 
-export interface GroupnormGrads<A extends FloatArray = FloatArray> {
-  dx: Tensor<A>;
-  dgamma: A;
-  dbeta: A;
-}
+export type GroupnormGrads<A extends FloatArray = FloatArray> = NormalizationGrads<A>;
 
 /** Forward and backward of one call. */
 export type GroupnormForwardBackward<A extends FloatArray = FloatArray> = GroupnormForward<A> & GroupnormGrads<A>;
