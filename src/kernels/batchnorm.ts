@@ -2,7 +2,7 @@ import type { FloatArray, Tensor } from './types.ts';
 import type { BatchnormMode, BatchnormOptions, BatchnormCache, BatchnormForward, BatchnormGrads, BatchnormForwardBackward } from './normalization-types.ts';
 import { zerosLike } from './types.ts';
 import { batchnormBackwardNCSJs, batchnormForwardNCSJs } from './batchnorm-js.ts';
-import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './wasm/norm-engine.ts';
+import { normEngine, skewedBlock, uninitialized, unitsPerChunk, type NormEngine } from './wasm/norm-engine.ts';
 
 /**
  * Batch normalization (cs231n `batchnorm_forward` / `batchnorm_backward_alt`).
@@ -287,16 +287,21 @@ function statistics<A extends FloatArray>(
 }
 
 /**
- * float32 (N, D) coefficients for the f32x4 kernels (bnRowAffineF32x4, bnRowGradF32x4): cf = hi | lo |
- * the other arrays rounded to float32, with hi = fround(mean), lo = fround(mean − hi).
+ * float32 (N, D) coefficients for the f32x4 kernels (bnRowAffineF32x4, bnRowGradF32x4): cf = hi | k |
+ * the rest, rounded to float32, with hi = fround(mean) and the mean's remainder lo = mean − hi folded
+ * into the last (additive) array in float64 before it is rounded: (x − mean)·k + c = (x − hi)·k + (c − lo·k).
+ * Forward: k = scale, rest = shift. Backward: k = p (the dout coefficient) is not the one that multiplies
+ * x − mean, so `kx` names the one that does (q), rest = q | r.
  */
-function float32Coefficients(cf: Float32Array, C: number, mean: Float64Array, ...rest: Float64Array[]): void {
+function float32Coefficients(cf: Float32Array, C: number, mean: Float64Array, arrays: Float64Array[], kx: Float64Array): void {
+  const last = arrays.length; // the additive array is arrays[last − 1], at (last)·C
+  for (let i = 0; i < last - 1; i++) cf.set(arrays[i], (1 + i) * C);
+  const add = arrays[last - 1];
   for (let c = 0; c < C; c++) {
     const hi = Math.fround(mean[c]);
     cf[c] = hi;
-    cf[C + c] = mean[c] - hi;
+    cf[last * C + c] = add[c] - (mean[c] - hi) * kx[c];
   }
-  for (let i = 0; i < rest.length; i++) cf.set(rest[i], (2 + i) * C);
 }
 
 /** sb = mean | scale = gamma · invstd | shift = beta (f64 × 3C from offset 0 of sv). */
@@ -364,22 +369,22 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
   const out = uninitialized(xd, xd.length);
   const st = arena.scope(() => {
     const xb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.outChunk);
+    const yb = skewedBlock(arena, dtype, plan.outChunk, plan.unit * xd.BYTES_PER_ELEMENT, [xb.byteOffset]);
     const sb = arena.alloc('float64', 4 * C);
-    const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
-    const [xv, yv, sv] = [xb.view, yb.view, sb.view];
+    const cf = f32 && plan.rows ? arena.alloc('float32', 3 * C) : undefined;
+    const [xv, yv, sv] = [xb.view, yb.view(), sb.view];
     const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C);
     // sb = mean | scale | shift
     affineCoefficients(sv, C, gamma, beta, stats);
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C));
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C)], sv.subarray(C, 2 * C));
     const [m, sc, sh] = [sb.byteOffset, sb.byteOffset + 8 * C, sb.byteOffset + 16 * C];
     const copied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!copied) xv.set(xd.subarray(e0, e1));
       eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
-        if (cf) k.bnRowAffineF32x4(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, cf.byteOffset);
-        else if (plan.rows) k.bnRowAffineF64(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, m, sc, sh);
-        else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset + at, yb.byteOffset, s0, s1, C, S, m, sc, sh);
+        if (cf) k.bnRowAffineF32x4(xb.byteOffset + at, yb.ptr, s1 - s0, C, cf.byteOffset);
+        else if (plan.rows) k.bnRowAffineF64(xb.byteOffset + at, yb.ptr, s1 - s0, C, m, sc, sh);
+        else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset + at, yb.ptr, s0, s1, C, S, m, sc, sh);
         out.set(yv.subarray(0, o1 - o0), o0);
       });
     });
@@ -403,12 +408,13 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
   const { k, arena } = eng;
   const dx = uninitialized(x, x.length);
   const grads = arena.scope(() => {
+    const rowBytes = plan.unit * x.BYTES_PER_ELEMENT;
     const xb = arena.alloc(dtype, plan.chunk);
-    const gb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.outChunk);
+    const gb = skewedBlock(arena, dtype, plan.chunk, rowBytes, [xb.byteOffset]);
+    const yb = skewedBlock(arena, dtype, plan.outChunk, rowBytes, [xb.byteOffset, gb.ptr]);
     const sb = arena.alloc('float64', 6 * C);
-    const cf = f32 && plan.rows ? arena.alloc('float32', 5 * C) : undefined;
-    const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
+    const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
+    const [xv, gv, yv, sv] = [xb.view, gb.view(), yb.view(), sb.view];
     // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r
     sv.set(mean);
     sv.fill(0, C, 3 * C);
@@ -416,16 +422,16 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
     eachChunk(plan, (u0, u1, e0, e1) => {
       xv.set(x.subarray(e0, e1));
       gv.set(g.subarray(e0, e1));
-      if (plan.rows) (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.byteOffset, xb.byteOffset, 0, u1 - u0, C, ptr(0), 0, 0, ptr(1), ptr(2));
-      else (f32 ? k.bnPlaneGradSumsF32 : k.bnPlaneGradSumsF64)(gb.byteOffset, xb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2));
+      if (plan.rows) (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.ptr, xb.byteOffset, 0, u1 - u0, C, ptr(0), 0, 0, ptr(1), ptr(2));
+      else (f32 ? k.bnPlaneGradSumsF32 : k.bnPlaneGradSumsF64)(gb.ptr, xb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2));
     });
     const coefficients = gradientCoefficients(
       x, mode, N * S, C, gamma, invstd, sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C),
       sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C),
     );
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C));
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C)], sv.subarray(4 * C, 5 * C));
     gradient(
-      eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5),
+      eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.ptr, yb.ptr, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5),
       cf?.byteOffset ?? 0,
     );
     return coefficients;
@@ -475,24 +481,25 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
   const out = uninitialized(xd, xd.length);
   const dx = uninitialized(xd, xd.length);
   const { st, grads } = arena.scope(() => {
+    const rowBytes = plan.unit * xd.BYTES_PER_ELEMENT;
     const xb = arena.alloc(dtype, plan.chunk);
-    const gb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.outChunk);
+    const gb = skewedBlock(arena, dtype, plan.chunk, rowBytes, [xb.byteOffset]);
+    const yb = skewedBlock(arena, dtype, plan.outChunk, rowBytes, [xb.byteOffset, gb.ptr]);
     const sb = arena.alloc('float64', 8 * C);
-    const cf = f32 && plan.rows ? arena.alloc('float32', 5 * C) : undefined;
-    const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
+    const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
+    const [xv, gv, yv, sv] = [xb.view, gb.view(), yb.view(), sb.view];
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
     const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2));
     // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r
     affineCoefficients(sv, C, gamma, beta, st);
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C));
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C)], sv.subarray(C, 2 * C));
     sv.fill(0, 3 * C, 5 * C);
     const xCopied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!xCopied) xv.set(xd.subarray(e0, e1));
       gv.set(g.subarray(e0, e1));
       eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
-        const [gp, xp, yp] = [gb.byteOffset + at, xb.byteOffset + at, yb.byteOffset];
+        const [gp, xp, yp] = [gb.ptr + at, xb.byteOffset + at, yb.ptr];
         if (cf) {
           // out as the forward computes it (f32x4), then the float64 sums in a second pass over the chunk in cache
           k.bnRowAffineF32x4(xp, yp, s1 - s0, C, cf.byteOffset);
@@ -509,9 +516,9 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
       xd, options.mode, N * S, C, gamma, st.invstd, sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C),
       sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C),
     );
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C));
+    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C)], sv.subarray(6 * C, 7 * C));
     gradient(
-      eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7),
+      eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.ptr, yb.ptr, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7),
       cf?.byteOffset ?? 0,
     );
     return { st, grads };

@@ -637,32 +637,54 @@ function bnRowGrad<T>(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: us
 
 // ---- batchnorm (N, D), float32 elementwise passes in f32x4 ----------------------------------------
 // The statistics stay float64 (bnRowStats, bnRowGradSums); the per-feature coefficients are rounded to
-// float32 once, the mean split in two (hi = fround(mean), lo = fround(mean − hi)) so that
-// (x − hi) − lo loses nothing to a large common offset: x − hi is exact when x is within a factor 2 of
-// hi (Sterbenz), and lo carries the mean's next 24 bits. Four values per vector instead of two, and no
-// promote/demote.
+// float32 once, the mean split in two (hi = fround(mean), lo = mean − hi) so that x − hi loses nothing
+// to a large common offset: it is exact when x is within a factor 2 of hi (Sterbenz), and lo, the
+// mean's next bits, is folded into the additive coefficient in float64 before that is rounded:
+// (x − mean)·k + c = (x − hi)·k + (c − lo·k). Four values per vector instead of two, no promote/demote,
+// and four rows per sweep share the loads of the coefficients.
 
 @inline function madd32(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_madd<f32>(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
-/** out = ((x − hi[d]) − lo[d]) · scale[d] + shift[d], float32; cf = hi | lo | scale | shift (D float32 each). */
+/** out = (x − hi[d]) · scale[d] + shift[d], float32; cf = hi | scale | shift (D float32 each; shift has lo folded in). */
 export function bnRowAffineF32x4(x: usize, out: usize, rows: i32, D: i32, cf: usize): void {
   const rb = <usize>D * 4;
-  const lo = cf + rb;
-  const sc = lo + rb;
+  const sc = cf + rb;
   const sh = sc + rb;
-  for (let r = 0; r < rows; r++) {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
     let d = 0;
     for (; d + 4 <= D; d += 4) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(lo + o));
-      v128.store(out + o, madd32(v, v128.load(sc + o), v128.load(sh + o)));
+      const h = v128.load(cf + o);
+      const k = v128.load(sc + o);
+      const b = v128.load(sh + o);
+      v128.store(out + o, madd32(f32x4.sub(v128.load(x + o), h), k, b));
+      v128.store(out + rb + o, madd32(f32x4.sub(v128.load(x + rb + o), h), k, b));
+      v128.store(out + 2 * rb + o, madd32(f32x4.sub(v128.load(x + 2 * rb + o), h), k, b));
+      v128.store(out + 3 * rb + o, madd32(f32x4.sub(v128.load(x + 3 * rb + o), h), k, b));
     }
     for (; d < D; d++) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o)), v128.load32_zero(lo + o));
+      for (let i: usize = 0; i < 4; i++) {
+        const v = f32x4.sub(v128.load32_zero(x + i * rb + o), v128.load32_zero(cf + o));
+        v128.store32_lane(out + i * rb + o, madd32(v, v128.load32_zero(sc + o), v128.load32_zero(sh + o)), 0);
+      }
+    }
+    x += 4 * rb;
+    out += 4 * rb;
+  }
+  for (; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 4;
+      v128.store(out + o, madd32(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(sc + o), v128.load(sh + o)));
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o));
       v128.store32_lane(out + o, madd32(v, v128.load32_zero(sc + o), v128.load32_zero(sh + o)), 0);
     }
     x += rb;
@@ -670,23 +692,52 @@ export function bnRowAffineF32x4(x: usize, out: usize, rows: i32, D: i32, cf: us
   }
 }
 
-/** dx = p[d] · g + (q[d] · ((x − hi[d]) − lo[d]) + r[d]), float32; cf = hi | lo | p | q | r (D float32 each). */
+/** dx = p[d] · g + (q[d] · (x − hi[d]) + r[d]), float32; cf = hi | p | q | r (D float32 each; r has lo folded in). */
 export function bnRowGradF32x4(g: usize, x: usize, dx: usize, rows: i32, D: i32, cf: usize): void {
   const rb = <usize>D * 4;
-  const lo = cf + rb;
-  const pc = lo + rb;
+  const pc = cf + rb;
   const qc = pc + rb;
   const rc = qc + rb;
-  for (let r = 0; r < rows; r++) {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
     let d = 0;
     for (; d + 4 <= D; d += 4) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(lo + o));
+      const h = v128.load(cf + o);
+      const p = v128.load(pc + o);
+      const q = v128.load(qc + o);
+      const c = v128.load(rc + o);
+      const o1 = o + rb;
+      const o2 = o1 + rb;
+      const o3 = o2 + rb;
+      v128.store(dx + o, madd32(p, v128.load(g + o), madd32(q, f32x4.sub(v128.load(x + o), h), c)));
+      v128.store(dx + o1, madd32(p, v128.load(g + o1), madd32(q, f32x4.sub(v128.load(x + o1), h), c)));
+      v128.store(dx + o2, madd32(p, v128.load(g + o2), madd32(q, f32x4.sub(v128.load(x + o2), h), c)));
+      v128.store(dx + o3, madd32(p, v128.load(g + o3), madd32(q, f32x4.sub(v128.load(x + o3), h), c)));
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 4;
+      for (let i: usize = 0; i < 4; i++) {
+        const at = i * rb + o;
+        const v = f32x4.sub(v128.load32_zero(x + at), v128.load32_zero(cf + o));
+        const t = madd32(v128.load32_zero(pc + o), v128.load32_zero(g + at), madd32(v128.load32_zero(qc + o), v, v128.load32_zero(rc + o)));
+        v128.store32_lane(dx + at, t, 0);
+      }
+    }
+    g += 4 * rb;
+    x += 4 * rb;
+    dx += 4 * rb;
+  }
+  for (; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(v128.load(x + o), v128.load(cf + o));
       v128.store(dx + o, madd32(v128.load(pc + o), v128.load(g + o), madd32(v128.load(qc + o), v, v128.load(rc + o))));
     }
     for (; d < D; d++) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o)), v128.load32_zero(lo + o));
+      const v = f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o));
       const t = madd32(v128.load32_zero(pc + o), v128.load32_zero(g + o), madd32(v128.load32_zero(qc + o), v, v128.load32_zero(rc + o)));
       v128.store32_lane(dx + o, t, 0);
     }
