@@ -2,7 +2,7 @@ import type { FloatArray, Tensor } from './types.ts';
 import type { LayernormOptions, LayernormCache, LayernormForward, LayernormGrads, LayernormForwardBackward } from './normalization-types.ts';
 import { zerosLike } from './types.ts';
 import { layernormBackwardJs, layernormForwardJs } from './layernorm-js.ts';
-import { normEngine, uninitialized, unitsPerChunk } from './wasm/norm-engine.ts';
+import { normEngine, skewedBlock, uninitialized, unitsPerChunk } from './wasm/norm-engine.ts';
 
 /**
  * Layer normalization (cs231n `layernorm_forward` / `layernorm_backward`), over the last axis.
@@ -125,17 +125,21 @@ export function layernormForwardWasm<A extends FloatArray>(
   const invstd = new Float64Array(rows);
   arena.scope(() => {
     const xb = arena.alloc(f32 ? 'float32' : 'float64', per * D);
-    const yb = arena.alloc(f32 ? 'float32' : 'float64', per * D);
-    // gamma | beta | mean | invstd
+    const yb = skewedBlock(arena, f32 ? 'float32' : 'float64', per * D, D * xd.BYTES_PER_ELEMENT, [xb.byteOffset]);
+    // gamma | beta | mean | invstd; float32: gamma | beta as float32 in cf for the f32x4 pass
     const pb = arena.alloc('float64', 2 * D + 2 * per);
-    const [xv, yv, pv] = [xb.view, yb.view, pb.view];
+    const cf = f32 ? arena.alloc('float32', 2 * D) : undefined;
+    const [xv, yv, pv] = [xb.view, yb.view(), pb.view];
     pv.set(gamma, 0);
     pv.set(beta, D);
+    cf?.view.set(gamma, 0);
+    cf?.view.set(beta, D);
     const at = (i: number) => pb.byteOffset + 8 * i;
     eachChunk(rows, per, (r0, r1) => {
       const n = r1 - r0;
       xv.set(xd.subarray(r0 * D, r1 * D));
-      (f32 ? k.lnForwardF32 : k.lnForwardF64)(xb.byteOffset, yb.byteOffset, n, D, options.eps, at(0), at(D), at(2 * D), at(2 * D + per));
+      if (cf) k.lnForwardF32x4(xb.byteOffset, yb.ptr, n, D, options.eps, cf.byteOffset, at(2 * D), at(2 * D + per));
+      else k.lnForwardF64(xb.byteOffset, yb.ptr, n, D, options.eps, at(0), at(D), at(2 * D), at(2 * D + per));
       out.set(yv.subarray(0, n * D), r0 * D);
       mean.set(pv.subarray(2 * D, 2 * D + n), r0);
       invstd.set(pv.subarray(2 * D + per, 2 * D + per + n), r0);
@@ -164,12 +168,15 @@ export function layernormBackwardWasm<A extends FloatArray>(
   const dbeta = zerosLike(x, D);
   arena.scope(() => {
     const dtype = f32 ? 'float32' : 'float64';
+    const rowBytes = D * x.BYTES_PER_ELEMENT;
     const xb = arena.alloc(dtype, per * D);
-    const gb = arena.alloc(dtype, per * D);
-    const yb = arena.alloc(dtype, per * D);
-    // gamma | dgamma | dbeta | mean | invstd
+    const gb = skewedBlock(arena, dtype, per * D, rowBytes, [xb.byteOffset]);
+    const yb = skewedBlock(arena, dtype, per * D, rowBytes, [xb.byteOffset, gb.ptr]);
+    // gamma | dgamma | dbeta | mean | invstd; float32: gamma also as float32 in cf (beta's half unused)
     const pb = arena.alloc('float64', 3 * D + 2 * per);
-    const [xv, gv, yv, pv] = [xb.view, gb.view, yb.view, pb.view];
+    const cf = f32 ? arena.alloc('float32', 2 * D) : undefined;
+    const [xv, gv, yv, pv] = [xb.view, gb.view(), yb.view(), pb.view];
+    cf?.view.set(gamma, 0);
     pv.set(gamma, 0);
     pv.fill(0, D, 3 * D);
     const at = (i: number) => pb.byteOffset + 8 * i;
@@ -179,9 +186,8 @@ export function layernormBackwardWasm<A extends FloatArray>(
       gv.set(g.subarray(r0 * D, r1 * D));
       pv.set(mean.subarray(r0, r1), 3 * D);
       pv.set(invstd.subarray(r0, r1), 3 * D + per);
-      (f32 ? k.lnBackwardF32 : k.lnBackwardF64)(
-        gb.byteOffset, xb.byteOffset, yb.byteOffset, 0, n, D, at(0), 0, at(3 * D), at(3 * D + per), at(D), at(2 * D),
-      );
+      if (cf) k.lnBackwardF32x4(gb.ptr, xb.byteOffset, yb.ptr, 0, n, D, at(0), cf.byteOffset, at(3 * D), at(3 * D + per), at(D), at(2 * D));
+      else k.lnBackwardF64(gb.ptr, xb.byteOffset, yb.ptr, 0, n, D, at(0), 0, at(3 * D), at(3 * D + per), at(D), at(2 * D));
       dx.set(yv.subarray(0, n * D), r0 * D);
     });
     dgamma.set(pv.subarray(D, 2 * D));
@@ -211,13 +217,17 @@ export function layernormForwardBackwardWasm<A extends FloatArray>(
   const dbeta = zerosLike(xd, D);
   arena.scope(() => {
     const dtype = f32 ? 'float32' : 'float64';
+    const rowBytes = D * xd.BYTES_PER_ELEMENT;
     const xb = arena.alloc(dtype, per * D);
-    const gb = arena.alloc(dtype, per * D);
-    const ob = arena.alloc(dtype, per * D);
-    const db = arena.alloc(dtype, per * D);
-    // gamma | beta | dgamma | dbeta | mean | invstd
+    const gb = skewedBlock(arena, dtype, per * D, rowBytes, [xb.byteOffset]);
+    const ob = skewedBlock(arena, dtype, per * D, rowBytes, [xb.byteOffset, gb.ptr]);
+    const db = skewedBlock(arena, dtype, per * D, rowBytes, [xb.byteOffset, gb.ptr, ob.ptr]);
+    // gamma | beta | dgamma | dbeta | mean | invstd; float32: gamma | beta as float32 in cf
     const pb = arena.alloc('float64', 4 * D + 2 * per);
-    const [xv, gv, ov, dv, pv] = [xb.view, gb.view, ob.view, db.view, pb.view];
+    const cf = f32 ? arena.alloc('float32', 2 * D) : undefined;
+    const [xv, gv, ov, dv, pv] = [xb.view, gb.view(), ob.view(), db.view(), pb.view];
+    cf?.view.set(gamma, 0);
+    cf?.view.set(beta, D);
     pv.set(gamma, 0);
     pv.set(beta, D);
     pv.fill(0, 2 * D, 4 * D);
@@ -227,9 +237,11 @@ export function layernormForwardBackwardWasm<A extends FloatArray>(
       xv.set(xd.subarray(r0 * D, r1 * D));
       gv.set(g.subarray(r0 * D, r1 * D));
       (f32 ? k.lnStatsF32 : k.lnStatsF64)(xb.byteOffset, n, D, options.eps, at(4 * D), at(4 * D + per));
-      (f32 ? k.lnBackwardF32 : k.lnBackwardF64)(
-        gb.byteOffset, xb.byteOffset, db.byteOffset, ob.byteOffset, n, D, at(0), at(D), at(4 * D), at(4 * D + per), at(2 * D), at(3 * D),
-      );
+      if (cf) {
+        k.lnBackwardF32x4(gb.ptr, xb.byteOffset, db.ptr, ob.ptr, n, D, at(0), cf.byteOffset, at(4 * D), at(4 * D + per), at(2 * D), at(3 * D));
+      } else {
+        k.lnBackwardF64(gb.ptr, xb.byteOffset, db.ptr, ob.ptr, n, D, at(0), at(D), at(4 * D), at(4 * D + per), at(2 * D), at(3 * D));
+      }
       out.set(ov.subarray(0, n * D), r0 * D);
       dx.set(dv.subarray(0, n * D), r0 * D);
       mean.set(pv.subarray(4 * D, 4 * D + n), r0);

@@ -36,6 +36,7 @@ export interface NormExports {
   lnStatsF32: Fn; lnStatsF64: Fn;
   lnForwardF32: Fn; lnForwardF64: Fn;
   lnBackwardF32: Fn; lnBackwardF64: Fn;
+  lnForwardF32x4: Fn; lnBackwardF32x4: Fn;
   maxPool2x2ForwardF32: Fn; maxPool2x2ForwardF64: Fn;
   maxPool2x2BackwardF32: Fn; maxPool2x2BackwardF64: Fn;
   avgPool2x2ForwardF32: Fn; avgPool2x2ForwardF64: Fn;

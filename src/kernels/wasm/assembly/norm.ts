@@ -938,6 +938,172 @@ function lnBackward<T>(
   }
 }
 
+// ---- layernorm, float32 elementwise passes in f32x4 -----------------------------------------------
+// As the batchnorm (N, D) ones: the per-row statistics and the backward's sums (Σ dout·gamma, Σ
+// dout·gamma·(x − mean), dgamma, dbeta) stay float64; the elementwise passes run in f32x4 with the
+// row's mean split hi = fround(mean), lo = fround(mean − hi) and invstd rounded to float32 once.
+// gamma and beta come as float32 arrays (cf = gamma | beta, D each).
+
+@inline function nmadd32(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_nmadd<f32>(a, b, c);
+  return f32x4.sub(c, f32x4.mul(a, b));
+}
+
+/** out row = ((x − hi) − lo) · k · gamma + beta for n rows (1 ≤ n ≤ 4) at x, rb bytes apart. */
+@inline function lnNormalizeRowsF32x4(x: usize, out: usize, n: i32, D: i32, cf: usize, mean: usize, invstd: usize): void {
+  const rb = <usize>D * 4;
+  const beta = cf + rb;
+  // per row: hi, lo, k splatted (rows past n repeat row 0 and are not stored)
+  const m0 = load<f64>(mean);
+  const m1 = n > 1 ? load<f64>(mean, 8) : m0;
+  const m2 = n > 2 ? load<f64>(mean, 16) : m0;
+  const m3 = n > 3 ? load<f64>(mean, 24) : m0;
+  const h0 = <f32>m0;
+  const h1 = <f32>m1;
+  const h2 = <f32>m2;
+  const h3 = <f32>m3;
+  const H0 = f32x4.splat(h0);
+  const H1 = f32x4.splat(h1);
+  const H2 = f32x4.splat(h2);
+  const H3 = f32x4.splat(h3);
+  const L0 = f32x4.splat(<f32>(m0 - <f64>h0));
+  const L1 = f32x4.splat(<f32>(m1 - <f64>h1));
+  const L2 = f32x4.splat(<f32>(m2 - <f64>h2));
+  const L3 = f32x4.splat(<f32>(m3 - <f64>h3));
+  const k0 = load<f64>(invstd);
+  const K0 = f32x4.splat(<f32>k0);
+  const K1 = f32x4.splat(<f32>(n > 1 ? load<f64>(invstd, 8) : k0));
+  const K2 = f32x4.splat(<f32>(n > 2 ? load<f64>(invstd, 16) : k0));
+  const K3 = f32x4.splat(<f32>(n > 3 ? load<f64>(invstd, 24) : k0));
+  let j = 0;
+  if (n == 4) {
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j * 4;
+      const gm = v128.load(cf + o);
+      const bt = v128.load(beta + o);
+      v128.store(out + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), H0), L0), K0), gm, bt));
+      v128.store(out + rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + rb + o), H1), L1), K1), gm, bt));
+      v128.store(out + 2 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + 2 * rb + o), H2), L2), K2), gm, bt));
+      v128.store(out + 3 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + 3 * rb + o), H3), L3), K3), gm, bt));
+    }
+  } else {
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j * 4;
+      const gm = v128.load(cf + o);
+      const bt = v128.load(beta + o);
+      v128.store(out + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), H0), L0), K0), gm, bt));
+      if (n > 1) v128.store(out + rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + rb + o), H1), L1), K1), gm, bt));
+      if (n > 2) v128.store(out + 2 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + 2 * rb + o), H2), L2), K2), gm, bt));
+    }
+  }
+  for (; j < D; j++) {
+    const o = <usize>j * 4;
+    const gm = v128.load32_zero(cf + o);
+    const bt = v128.load32_zero(beta + o);
+    v128.store32_lane(out + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + o), H0), L0), K0), gm, bt), 0);
+    if (n > 1) v128.store32_lane(out + rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + rb + o), H1), L1), K1), gm, bt), 0);
+    if (n > 2) v128.store32_lane(out + 2 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + 2 * rb + o), H2), L2), K2), gm, bt), 0);
+    if (n > 3) v128.store32_lane(out + 3 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + 3 * rb + o), H3), L3), K3), gm, bt), 0);
+  }
+}
+
+/** Forward, float32: the statistics of every row (float64), then the rows normalized four at a time in f32x4. */
+export function lnForwardF32x4(x: usize, out: usize, rows: i32, D: i32, eps: f64, cf: usize, mean: usize, invstd: usize): void {
+  lnStats<f32>(x, rows, D, eps, mean, invstd);
+  const rb = <usize>D * 4;
+  for (let r = 0; r < rows; r += 4) {
+    lnNormalizeRowsF32x4(x, out, min(4, rows - r), D, cf, mean + <usize>r * 8, invstd + <usize>r * 8);
+    x += 4 * rb;
+    out += 4 * rb;
+  }
+}
+
+/**
+ * Backward, float32, on rows [0, rows) with the forward's mean and invstd: per row the float64 sums
+ * sy = Σ g·gamma, sd = Σ g·gamma·(x − mean), dgamma += g·(x − mean)·invstd, dbeta += g (gamma64: gamma
+ * as f64), then in f32x4 dx = k · ((g·gamma − a) − v·b) with v = (x − hi) − lo, a = sy/D, b = k²·sd/D,
+ * and with out ≠ 0 the forward's out = v·k·gamma + beta in the same sweep.
+ */
+export function lnBackwardF32x4(
+  g: usize, x: usize, dx: usize, out: usize, rows: i32, D: i32, gamma64: usize, cf: usize,
+  mean: usize, invstd: usize, dgamma: usize, dbeta: usize,
+): void {
+  const rb = <usize>D * 4;
+  const beta = cf + rb;
+  const n = <f64>D;
+  for (let r = 0; r < rows; r++) {
+    const ms = load<f64>(mean + <usize>r * 8);
+    const ks = load<f64>(invstd + <usize>r * 8);
+    const m = f64x2.splat(ms);
+    const k = f64x2.splat(ks);
+    let s0 = f64x2.splat(0);
+    let t0 = s0;
+    let s1 = s0;
+    let t1 = s0;
+    let j = 0;
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j * 4;
+      const f = <usize>j * 8;
+      const ga = v128.load(gamma64 + f);
+      const gb = v128.load(gamma64 + f, 16);
+      const ua = ld2<f32>(g + o);
+      const ub = ld2<f32>(g + o + 8);
+      const da = f64x2.sub(ld2<f32>(x + o), m);
+      const db = f64x2.sub(ld2<f32>(x + o + 8), m);
+      const ya = f64x2.mul(ua, ga);
+      const yb = f64x2.mul(ub, gb);
+      s0 = f64x2.add(s0, ya);
+      t0 = madd(ya, da, t0);
+      s1 = f64x2.add(s1, yb);
+      t1 = madd(yb, db, t1);
+      v128.store(dgamma + f, madd(f64x2.mul(ua, da), k, v128.load(dgamma + f)));
+      v128.store(dgamma + f, madd(f64x2.mul(ub, db), k, v128.load(dgamma + f, 16)), 16);
+      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), ua));
+      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f, 16), ub), 16);
+    }
+    let sy = hsum(f64x2.add(s0, s1));
+    let sd = hsum(f64x2.add(t0, t1));
+    for (; j < D; j++) {
+      const o = <usize>j * 4;
+      const f = <usize>j * 8;
+      const u = <f64>load<f32>(g + o);
+      const du = <f64>load<f32>(x + o) - ms;
+      const yu = u * load<f64>(gamma64 + f);
+      sy += yu;
+      sd += yu * du;
+      store<f64>(dgamma + f, load<f64>(dgamma + f) + u * du * ks);
+      store<f64>(dbeta + f, load<f64>(dbeta + f) + u);
+    }
+    const hi = <f32>ms;
+    const H = f32x4.splat(hi);
+    const L = f32x4.splat(<f32>(ms - <f64>hi));
+    const K = f32x4.splat(<f32>ks);
+    const A = f32x4.splat(<f32>(sy / n));
+    const B = f32x4.splat(<f32>((sd * ks * ks) / n));
+    j = 0;
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j * 4;
+      const gm = v128.load(cf + o);
+      const v = f32x4.sub(f32x4.sub(v128.load(x + o), H), L);
+      if (out != 0) v128.store(out + o, madd32(f32x4.mul(v, K), gm, v128.load(beta + o)));
+      const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load(g + o), gm), A));
+      v128.store(dx + o, f32x4.mul(K, y));
+    }
+    for (; j < D; j++) {
+      const o = <usize>j * 4;
+      const gm = v128.load32_zero(cf + o);
+      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), H), L);
+      if (out != 0) v128.store32_lane(out + o, madd32(f32x4.mul(v, K), gm, v128.load32_zero(beta + o)), 0);
+      const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load32_zero(g + o), gm), A));
+      v128.store32_lane(dx + o, f32x4.mul(K, y), 0);
+    }
+    g += rb;
+    x += rb;
+    dx += rb;
+    if (out != 0) out += rb;
+  }
+}
+
 // ---- exports ----------------------------------------------------------------------------------------
 
 export function bnPlaneStatsF32(x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, m2: usize): void {
