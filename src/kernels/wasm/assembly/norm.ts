@@ -1018,89 +1018,145 @@ export function lnForwardF32x4(x: usize, out: usize, rows: i32, D: i32, eps: f64
   }
 }
 
+// Results of the last lnRowSums (wasm globals): Σ g·gamma and Σ g·gamma·(x − mean) of rows 0 and 1.
+let rSy0: f64 = 0;
+let rSd0: f64 = 0;
+let rSy1: f64 = 0;
+let rSd1: f64 = 0;
+
 /**
- * Backward, float32, on rows [0, rows) with the forward's mean and invstd: per row the float64 sums
- * sy = Σ g·gamma, sd = Σ g·gamma·(x − mean), dgamma += g·(x − mean)·invstd, dbeta += g (gamma64: gamma
- * as f64), then in f32x4 dx = k · ((g·gamma − a) − v·b) with v = (x − hi) − lo, a = sy/D, b = k²·sd/D,
- * and with out ≠ 0 the forward's out = v·k·gamma + beta in the same sweep.
+ * The backward's float64 sums over two float32 rows at x, g (rows 0 and 1, rb bytes apart; two = false:
+ * row 0 only): rSy, rSd per row, and dgamma += Σ g·(x − mean)·invstd, dbeta += Σ g over the rows, one
+ * load and store of the accumulators per pair of rows. gamma64: gamma as f64.
+ */
+@inline function lnRowSums(
+  g: usize, x: usize, two: bool, D: i32, gamma64: usize, ms0: f64, ks0: f64, ms1: f64, ks1: f64, dgamma: usize, dbeta: usize,
+): void {
+  const rb = <usize>D * 4;
+  const m0 = f64x2.splat(ms0);
+  const k0 = f64x2.splat(ks0);
+  const m1 = f64x2.splat(ms1);
+  const k1 = f64x2.splat(ks1);
+  let s0 = f64x2.splat(0);
+  let t0 = s0;
+  let s1 = s0;
+  let t1 = s0;
+  let j = 0;
+  if (two) {
+    for (; j + 2 <= D; j += 2) {
+      const o = <usize>j * 4;
+      const f = <usize>j * 8;
+      const gm = v128.load(gamma64 + f);
+      const u0 = ld2<f32>(g + o);
+      const u1 = ld2<f32>(g + rb + o);
+      const p0 = f64x2.mul(u0, f64x2.sub(ld2<f32>(x + o), m0));
+      const p1 = f64x2.mul(u1, f64x2.sub(ld2<f32>(x + rb + o), m1));
+      s0 = madd(u0, gm, s0);
+      t0 = madd(p0, gm, t0);
+      s1 = madd(u1, gm, s1);
+      t1 = madd(p1, gm, t1);
+      v128.store(dgamma + f, madd(p1, k1, madd(p0, k0, v128.load(dgamma + f))));
+      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), f64x2.add(u0, u1)));
+    }
+  } else {
+    for (; j + 2 <= D; j += 2) {
+      const o = <usize>j * 4;
+      const f = <usize>j * 8;
+      const gm = v128.load(gamma64 + f);
+      const u0 = ld2<f32>(g + o);
+      const p0 = f64x2.mul(u0, f64x2.sub(ld2<f32>(x + o), m0));
+      s0 = madd(u0, gm, s0);
+      t0 = madd(p0, gm, t0);
+      v128.store(dgamma + f, madd(p0, k0, v128.load(dgamma + f)));
+      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), u0));
+    }
+  }
+  let sy0 = hsum(s0);
+  let sd0 = hsum(t0);
+  let sy1 = hsum(s1);
+  let sd1 = hsum(t1);
+  if (j < D) {
+    const o = <usize>j * 4;
+    const f = <usize>j * 8;
+    const gm = load<f64>(gamma64 + f);
+    const u0 = <f64>load<f32>(g + o);
+    const p0 = u0 * (<f64>load<f32>(x + o) - ms0);
+    sy0 += u0 * gm;
+    sd0 += p0 * gm;
+    let dg = p0 * ks0;
+    let db = u0;
+    if (two) {
+      const u1 = <f64>load<f32>(g + rb + o);
+      const p1 = u1 * (<f64>load<f32>(x + rb + o) - ms1);
+      sy1 += u1 * gm;
+      sd1 += p1 * gm;
+      dg += p1 * ks1;
+      db += u1;
+    }
+    store<f64>(dgamma + f, load<f64>(dgamma + f) + dg);
+    store<f64>(dbeta + f, load<f64>(dbeta + f) + db);
+  }
+  rSy0 = sy0;
+  rSd0 = sd0;
+  rSy1 = sy1;
+  rSd1 = sd1;
+}
+
+/** dx (and, with out ≠ 0, out) of one float32 row in f32x4 from its float64 statistics and sums; see lnBackwardF32x4. */
+@inline function lnRowGradF32x4(g: usize, x: usize, dx: usize, out: usize, D: i32, cf: usize, ms: f64, ks: f64, sy: f64, sd: f64): void {
+  const beta = cf + <usize>D * 4;
+  const n = <f64>D;
+  const hi = <f32>ms;
+  const H = f32x4.splat(hi);
+  const L = f32x4.splat(<f32>(ms - <f64>hi));
+  const K = f32x4.splat(<f32>ks);
+  const A = f32x4.splat(<f32>(sy / n));
+  const B = f32x4.splat(<f32>((sd * ks * ks) / n));
+  let j = 0;
+  for (; j + 4 <= D; j += 4) {
+    const o = <usize>j * 4;
+    const gm = v128.load(cf + o);
+    const v = f32x4.sub(f32x4.sub(v128.load(x + o), H), L);
+    if (out != 0) v128.store(out + o, madd32(f32x4.mul(v, K), gm, v128.load(beta + o)));
+    const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load(g + o), gm), A));
+    v128.store(dx + o, f32x4.mul(K, y));
+  }
+  for (; j < D; j++) {
+    const o = <usize>j * 4;
+    const gm = v128.load32_zero(cf + o);
+    const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), H), L);
+    if (out != 0) v128.store32_lane(out + o, madd32(f32x4.mul(v, K), gm, v128.load32_zero(beta + o)), 0);
+    const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load32_zero(g + o), gm), A));
+    v128.store32_lane(dx + o, f32x4.mul(K, y), 0);
+  }
+}
+
+/**
+ * Backward, float32, on rows [0, rows) with the forward's mean and invstd, two rows at a time: the
+ * float64 sums (lnRowSums: sy = Σ g·gamma, sd = Σ g·gamma·(x − mean), dgamma, dbeta), then in f32x4
+ * dx = k · ((g·gamma − a) − v·b) with v = (x − hi) − lo, a = sy/D, b = k²·sd/D, and with out ≠ 0 the
+ * forward's out = v·k·gamma + beta in the same sweep. cf = gamma | beta as float32 (D each).
  */
 export function lnBackwardF32x4(
   g: usize, x: usize, dx: usize, out: usize, rows: i32, D: i32, gamma64: usize, cf: usize,
   mean: usize, invstd: usize, dgamma: usize, dbeta: usize,
 ): void {
   const rb = <usize>D * 4;
-  const beta = cf + rb;
-  const n = <f64>D;
-  for (let r = 0; r < rows; r++) {
-    const ms = load<f64>(mean + <usize>r * 8);
-    const ks = load<f64>(invstd + <usize>r * 8);
-    const m = f64x2.splat(ms);
-    const k = f64x2.splat(ks);
-    let s0 = f64x2.splat(0);
-    let t0 = s0;
-    let s1 = s0;
-    let t1 = s0;
-    let j = 0;
-    for (; j + 4 <= D; j += 4) {
-      const o = <usize>j * 4;
-      const f = <usize>j * 8;
-      const ga = v128.load(gamma64 + f);
-      const gb = v128.load(gamma64 + f, 16);
-      const ua = ld2<f32>(g + o);
-      const ub = ld2<f32>(g + o + 8);
-      const da = f64x2.sub(ld2<f32>(x + o), m);
-      const db = f64x2.sub(ld2<f32>(x + o + 8), m);
-      const ya = f64x2.mul(ua, ga);
-      const yb = f64x2.mul(ub, gb);
-      s0 = f64x2.add(s0, ya);
-      t0 = madd(ya, da, t0);
-      s1 = f64x2.add(s1, yb);
-      t1 = madd(yb, db, t1);
-      v128.store(dgamma + f, madd(f64x2.mul(ua, da), k, v128.load(dgamma + f)));
-      v128.store(dgamma + f, madd(f64x2.mul(ub, db), k, v128.load(dgamma + f, 16)), 16);
-      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), ua));
-      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f, 16), ub), 16);
-    }
-    let sy = hsum(f64x2.add(s0, s1));
-    let sd = hsum(f64x2.add(t0, t1));
-    for (; j < D; j++) {
-      const o = <usize>j * 4;
-      const f = <usize>j * 8;
-      const u = <f64>load<f32>(g + o);
-      const du = <f64>load<f32>(x + o) - ms;
-      const yu = u * load<f64>(gamma64 + f);
-      sy += yu;
-      sd += yu * du;
-      store<f64>(dgamma + f, load<f64>(dgamma + f) + u * du * ks);
-      store<f64>(dbeta + f, load<f64>(dbeta + f) + u);
-    }
-    const hi = <f32>ms;
-    const H = f32x4.splat(hi);
-    const L = f32x4.splat(<f32>(ms - <f64>hi));
-    const K = f32x4.splat(<f32>ks);
-    const A = f32x4.splat(<f32>(sy / n));
-    const B = f32x4.splat(<f32>((sd * ks * ks) / n));
-    j = 0;
-    for (; j + 4 <= D; j += 4) {
-      const o = <usize>j * 4;
-      const gm = v128.load(cf + o);
-      const v = f32x4.sub(f32x4.sub(v128.load(x + o), H), L);
-      if (out != 0) v128.store(out + o, madd32(f32x4.mul(v, K), gm, v128.load(beta + o)));
-      const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load(g + o), gm), A));
-      v128.store(dx + o, f32x4.mul(K, y));
-    }
-    for (; j < D; j++) {
-      const o = <usize>j * 4;
-      const gm = v128.load32_zero(cf + o);
-      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), H), L);
-      if (out != 0) v128.store32_lane(out + o, madd32(f32x4.mul(v, K), gm, v128.load32_zero(beta + o)), 0);
-      const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load32_zero(g + o), gm), A));
-      v128.store32_lane(dx + o, f32x4.mul(K, y), 0);
-    }
-    g += rb;
-    x += rb;
-    dx += rb;
-    if (out != 0) out += rb;
+  for (let r = 0; r < rows; r += 2) {
+    const two = r + 1 < rows;
+    const ms0 = load<f64>(mean + <usize>r * 8);
+    const ks0 = load<f64>(invstd + <usize>r * 8);
+    const ms1 = two ? load<f64>(mean + <usize>r * 8, 8) : ms0;
+    const ks1 = two ? load<f64>(invstd + <usize>r * 8, 8) : ks0;
+    lnRowSums(g, x, two, D, gamma64, ms0, ks0, ms1, ks1, dgamma, dbeta);
+    const sy1 = rSy1;
+    const sd1 = rSd1;
+    lnRowGradF32x4(g, x, dx, out, D, cf, ms0, ks0, rSy0, rSd0);
+    if (two) lnRowGradF32x4(g + rb, x + rb, dx + rb, out != 0 ? out + rb : 0, D, cf, ms1, ks1, sy1, sd1);
+    g += 2 * rb;
+    x += 2 * rb;
+    dx += 2 * rb;
+    if (out != 0) out += 2 * rb;
   }
 }
 
