@@ -232,22 +232,25 @@ interface Statistics<A extends FloatArray> {
 
 /**
  * Train mode: the statistics sweep over x (copied chunk by chunk into xb; left there when resident),
- * then mean, invstd and the running update exactly as batchnorm-js.ts does from Σ(x − mean)².
- * Test mode: the running statistics. statsView (f64, 4·C from statsPtr) receives mean then M2, and its
- * last 2·C are scratch (workPtr must point there).
+ * then mean, invstd and the running update (wasm bnFinalize: the same operations as batchnorm-js.ts,
+ * from Σ(x − mean)²). Test mode: the running statistics. statsView (f64 from statsPtr) receives mean
+ * then M2 at 0 and C, uses 2·C..4·C as scratch (workPtr must point there) and gets invstd at ivAt·C..
+ * (ivAt ≥ 4), where it stays for the coefficient kernels.
  */
 function statistics<A extends FloatArray>(
   eng: NormEngine, plan: Plan, xd: A, N: number, C: number, S: number, options: BatchnormOptions,
-  xv: FloatArray, xPtr: number, statsPtr: number, statsView: Float64Array, workPtr: number,
+  xv: FloatArray, xPtr: number, statsPtr: number, statsView: Float64Array, workPtr: number, ivAt: number,
 ): Statistics<A> {
   const { mode, eps, momentum, runningVarEstimator, runningMean, runningVar } = options;
   const mean = new Float64Array(C);
   const invstd = new Float64Array(C);
+  const iv = statsView.subarray(ivAt * C, (ivAt + 1) * C);
   if (mode === 'test') {
     for (let c = 0; c < C; c++) {
       mean[c] = runningMean![c];
       invstd[c] = 1 / Math.sqrt(runningVar![c] + eps);
     }
+    iv.set(invstd);
     return { mean, invstd };
   }
   const f32 = xd instanceof Float32Array;
@@ -259,26 +262,19 @@ function statistics<A extends FloatArray>(
     else (f32 ? k.bnPlaneStatsF32 : k.bnPlaneStatsF64)(xPtr, u0, u1, C, S, statsPtr, m2Ptr);
   });
   const M = N * S;
-  // Every loop here runs on Float64Arrays only (one dtype, so V8 keeps it monomorphic); the running
-  // statistics are updated in the work area (free once the sweep is done) and get x's dtype in one
-  // set() at the end.
-  const work = statsView.subarray(2 * C, 4 * C);
-  const oldMean = work.subarray(0, C);
-  const oldVar = work.subarray(C, 2 * C);
+  // the running statistics are updated in the work area (free once the sweep is done) and get x's
+  // dtype in one set() at the end
+  const oldMean = statsView.subarray(2 * C, 3 * C);
+  const oldVar = statsView.subarray(3 * C, 4 * C);
   if (runningMean) oldMean.set(runningMean);
   else oldMean.fill(0);
   if (runningVar) oldVar.set(runningVar);
   else oldVar.fill(0);
   // M = 1 gives 0/0 = NaN for the unbiased estimate, as PyTorch's kernel does; see the file comment.
   const runningDivisor = runningVarEstimator === 'unbiased' ? M - 1 : M;
-  const toRunning = (1 - momentum) / runningDivisor;
+  k.bnFinalize(C, M, eps, momentum, (1 - momentum) / runningDivisor, statsPtr, m2Ptr, statsPtr + 8 * ivAt * C, workPtr, workPtr + 8 * C);
   mean.set(statsView.subarray(0, C));
-  for (let c = 0; c < C; c++) {
-    const sumSq = statsView[C + c];
-    invstd[c] = 1 / Math.sqrt(sumSq / M + eps);
-    oldMean[c] = momentum * oldMean[c] + (1 - momentum) * mean[c];
-    oldVar[c] = momentum * oldVar[c] + toRunning * sumSq;
-  }
+  invstd.set(iv);
   const newMean = zerosLike(xd, C);
   const newVar = zerosLike(xd, C);
   newMean.set(oldMean);
@@ -287,58 +283,43 @@ function statistics<A extends FloatArray>(
 }
 
 /**
- * float32 (N, D) coefficients for the f32x4 kernels (bnRowAffineF32x4, bnRowGradF32x4): cf = hi | k |
- * the rest, rounded to float32, with hi = fround(mean) and the mean's remainder lo = mean − hi folded
- * into the last (additive) array in float64 before it is rounded: (x − mean)·k + c = (x − hi)·k + (c − lo·k).
- * Forward: k = scale, rest = shift. Backward: k = p (the dout coefficient) is not the one that multiplies
- * x − mean, so `kx` names the one that does (q), rest = q | r.
+ * float32 (N, D) coefficients for the f32x4 kernels (bnRowAffineF32x4, bnRowGradF32x4), by the wasm
+ * f32Coefficients: cf = hi | k | mid | add − lo·kx rounded to float32, hi = fround(mean), the mean's
+ * remainder lo = mean − hi folded into the additive array in float64 before it is rounded:
+ * (x − mean)·kx + add = (x − hi)·kx + (add − lo·kx). Forward: k = kx = scale, no mid, add = shift.
+ * Backward: k = p (the dout coefficient), mid = kx = q, add = r. Pointers are byte addresses of f64 arrays of C.
  */
-function float32Coefficients(cf: Float32Array, C: number, mean: Float64Array, arrays: Float64Array[], kx: Float64Array): void {
-  const last = arrays.length; // the additive array is arrays[last − 1], at (last)·C
-  for (let i = 0; i < last - 1; i++) cf.set(arrays[i], (1 + i) * C);
-  const add = arrays[last - 1];
-  for (let c = 0; c < C; c++) {
-    const hi = Math.fround(mean[c]);
-    cf[c] = hi;
-    cf[last * C + c] = add[c] - (mean[c] - hi) * kx[c];
-  }
+function float32Coefficients(eng: NormEngine, cf: number, C: number, mean: number, k: number, mid: number, add: number, kx: number): void {
+  eng.k.f32Coefficients(C, mean, k, mid, add, kx, cf);
 }
 
-/** sb = mean | scale = gamma · invstd | shift = beta (f64 × 3C from offset 0 of sv). */
-function affineCoefficients(sv: Float64Array, C: number, gamma: FloatArray, beta: FloatArray, st: Statistics<FloatArray>): void {
+/** sv = mean | scale = gamma · invstd | shift = beta (f64 × 3C from offset 0 of sv, at byte address sp; invstd at ivPtr). */
+function affineCoefficients(
+  eng: NormEngine, sv: Float64Array, sp: number, C: number, gamma: FloatArray, beta: FloatArray, st: Statistics<FloatArray>, ivPtr: number,
+): void {
   sv.set(st.mean);
   sv.set(gamma, C);
   sv.set(beta, 2 * C);
-  const invstd = st.invstd;
-  for (let c = 0; c < C; c++) sv[C + c] *= invstd[c];
+  eng.k.mulInto(C, sp + 8 * C, ivPtr);
 }
 
 /**
  * dgamma, dbeta and the per-channel coefficients of dx = p · dout + q · (x − mean) + r from
- * Σ dout and Σ dout · (x − mean), as batchnorm-js.ts.
+ * Σ dout and Σ dout · (x − mean), as batchnorm-js.ts, by the wasm bnGradCoefficients. sv is the f64
+ * view at byte address sp; the arguments after C are element offsets into it (invstd, Σ dout, Σ dev,
+ * p, q, r, and a scratch array of C for dgamma).
  */
 function gradientCoefficients<A extends FloatArray>(
-  like: A, mode: BatchnormMode, M: number, C: number, gamma: FloatArray, invstd: Float64Array,
-  sumDout: Float64Array, sumDoutDev: Float64Array, p: Float64Array, q: Float64Array, r: Float64Array,
+  eng: NormEngine, like: A, mode: BatchnormMode, M: number, C: number, gamma: FloatArray, sv: Float64Array, sp: number,
+  iv: number, sumDout: number, sumDev: number, p: number, q: number, r: number, dg: number,
 ): { dgamma: A; dbeta: A } {
-  // Float64Arrays only in the loop (monomorphic); dgamma, dbeta get like's dtype in one set().
-  const dg = new Float64Array(C);
-  p.set(gamma);
+  sv.set(gamma, p);
   // test mode: the running statistics are constants, q = r = 0
-  const train = mode === 'train';
-  const perValue = 1 / M;
-  for (let c = 0; c < C; c++) {
-    const k = invstd[c];
-    const pc = p[c] * k;
-    dg[c] = sumDoutDev[c] * k;
-    p[c] = pc;
-    q[c] = train ? -pc * k * k * sumDoutDev[c] * perValue : 0;
-    r[c] = train ? -pc * sumDout[c] * perValue : 0;
-  }
+  eng.k.bnGradCoefficients(C, mode === 'train' ? 1 : 0, 1 / M, sp + 8 * iv, sp + 8 * sumDout, sp + 8 * sumDev, sp + 8 * p, sp + 8 * q, sp + 8 * r, sp + 8 * dg);
   const dgamma = zerosLike(like, C);
   const dbeta = zerosLike(like, C);
-  dgamma.set(dg);
-  dbeta.set(sumDout);
+  dgamma.set(sv.subarray(dg, dg + C));
+  dbeta.set(sv.subarray(sumDout, sumDout + C));
   return { dgamma, dbeta };
 }
 
@@ -370,14 +351,14 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
   const st = arena.scope(() => {
     const xb = arena.alloc(dtype, plan.chunk);
     const yb = skewedBlock(arena, dtype, plan.outChunk, plan.unit * xd.BYTES_PER_ELEMENT, [xb.byteOffset]);
-    const sb = arena.alloc('float64', 4 * C);
+    const sb = arena.alloc('float64', 5 * C);
     const cf = f32 && plan.rows ? arena.alloc('float32', 3 * C) : undefined;
     const [xv, yv, sv] = [xb.view, yb.view(), sb.view];
-    const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C);
-    // sb = mean | scale | shift
-    affineCoefficients(sv, C, gamma, beta, stats);
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C)], sv.subarray(C, 2 * C));
+    const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C, 4);
+    // sb = mean | scale | shift | (scratch) | invstd
     const [m, sc, sh] = [sb.byteOffset, sb.byteOffset + 8 * C, sb.byteOffset + 16 * C];
+    affineCoefficients(eng, sv, m, C, gamma, beta, stats, sb.byteOffset + 32 * C);
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, m, sc, 0, sh, sc);
     const copied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!copied) xv.set(xd.subarray(e0, e1));
@@ -412,12 +393,13 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
     const xb = arena.alloc(dtype, plan.chunk);
     const gb = skewedBlock(arena, dtype, plan.chunk, rowBytes, [xb.byteOffset]);
     const yb = skewedBlock(arena, dtype, plan.outChunk, rowBytes, [xb.byteOffset, gb.ptr]);
-    const sb = arena.alloc('float64', 6 * C);
+    const sb = arena.alloc('float64', 8 * C);
     const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
     const [xv, gv, yv, sv] = [xb.view, gb.view(), yb.view(), sb.view];
-    // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r
+    // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r | invstd | dgamma scratch
     sv.set(mean);
     sv.fill(0, C, 3 * C);
+    sv.set(invstd, 6 * C);
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
     eachChunk(plan, (u0, u1, e0, e1) => {
       xv.set(x.subarray(e0, e1));
@@ -425,11 +407,8 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
       if (plan.rows) (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.ptr, xb.byteOffset, 0, u1 - u0, C, ptr(0), 0, 0, ptr(1), ptr(2));
       else (f32 ? k.bnPlaneGradSumsF32 : k.bnPlaneGradSumsF64)(gb.ptr, xb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2));
     });
-    const coefficients = gradientCoefficients(
-      x, mode, N * S, C, gamma, invstd, sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C),
-      sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C),
-    );
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C)], sv.subarray(4 * C, 5 * C));
+    const coefficients = gradientCoefficients(eng, x, mode, N * S, C, gamma, sv, sb.byteOffset, 6 * C, C, 2 * C, 3 * C, 4 * C, 5 * C, 7 * C);
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, ptr(0), ptr(3), ptr(4), ptr(5), ptr(4));
     gradient(
       eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.ptr, yb.ptr, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5),
       cf?.byteOffset ?? 0,
@@ -485,14 +464,14 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
     const xb = arena.alloc(dtype, plan.chunk);
     const gb = skewedBlock(arena, dtype, plan.chunk, rowBytes, [xb.byteOffset]);
     const yb = skewedBlock(arena, dtype, plan.outChunk, rowBytes, [xb.byteOffset, gb.ptr]);
-    const sb = arena.alloc('float64', 8 * C);
+    const sb = arena.alloc('float64', 10 * C);
     const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
     const [xv, gv, yv, sv] = [xb.view, gb.view(), yb.view(), sb.view];
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
-    const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2));
-    // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r
-    affineCoefficients(sv, C, gamma, beta, st);
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C)], sv.subarray(C, 2 * C));
+    const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2), 8);
+    // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r | invstd | dgamma scratch
+    affineCoefficients(eng, sv, ptr(0), C, gamma, beta, st, ptr(8));
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, ptr(0), ptr(1), 0, ptr(2), ptr(1));
     sv.fill(0, 3 * C, 5 * C);
     const xCopied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
@@ -512,11 +491,8 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
         out.set(yv.subarray(0, o1 - o0), o0);
       });
     });
-    const grads = gradientCoefficients(
-      xd, options.mode, N * S, C, gamma, st.invstd, sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C),
-      sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C),
-    );
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), [sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C)], sv.subarray(6 * C, 7 * C));
+    const grads = gradientCoefficients(eng, xd, options.mode, N * S, C, gamma, sv, ptr(0), 8 * C, 3 * C, 4 * C, 5 * C, 6 * C, 7 * C, 9 * C);
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, ptr(0), ptr(5), ptr(6), ptr(7), ptr(6));
     gradient(
       eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.ptr, yb.ptr, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7),
       cf?.byteOffset ?? 0,

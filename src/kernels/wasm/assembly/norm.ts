@@ -1160,6 +1160,89 @@ export function lnBackwardF32x4(
   }
 }
 
+// ---- batchnorm per-channel finalization (C values; the JS loops cost ~15 µs at C = 1024) ----------
+
+/**
+ * invstd[c] = 1/sqrt(m2[c]/M + eps) and the running update runMean[c] = momentum·runMean[c] +
+ * (1 − momentum)·mean[c], runVar[c] = momentum·runVar[c] + toRunning·m2[c], in place. The same
+ * operations in the same order as the JS version (no fused multiply-adds), so both round alike.
+ */
+export function bnFinalize(C: i32, M: f64, eps: f64, momentum: f64, toRunning: f64, mean: usize, m2: usize, invstd: usize, runMean: usize, runVar: usize): void {
+  const vM = f64x2.splat(M);
+  const vE = f64x2.splat(eps);
+  const one = f64x2.splat(1);
+  const mo = f64x2.splat(momentum);
+  const om = f64x2.splat(1 - momentum);
+  const tr = f64x2.splat(toRunning);
+  let c = 0;
+  for (; c + 2 <= C; c += 2) {
+    const o = <usize>c * 8;
+    const q = v128.load(m2 + o);
+    v128.store(invstd + o, f64x2.div(one, f64x2.sqrt(f64x2.add(f64x2.div(q, vM), vE))));
+    v128.store(runMean + o, f64x2.add(f64x2.mul(mo, v128.load(runMean + o)), f64x2.mul(om, v128.load(mean + o))));
+    v128.store(runVar + o, f64x2.add(f64x2.mul(mo, v128.load(runVar + o)), f64x2.mul(tr, q)));
+  }
+  for (; c < C; c++) {
+    const o = <usize>c * 8;
+    const q = load<f64>(m2 + o);
+    store<f64>(invstd + o, 1 / Math.sqrt(q / M + eps));
+    store<f64>(runMean + o, momentum * load<f64>(runMean + o) + (1 - momentum) * load<f64>(mean + o));
+    store<f64>(runVar + o, momentum * load<f64>(runVar + o) + toRunning * q);
+  }
+}
+
+/** a[i] *= b[i] for n f64 values. */
+export function mulInto(n: i32, a: usize, b: usize): void {
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const o = <usize>i * 8;
+    v128.store(a + o, f64x2.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 8;
+    store<f64>(a + o, load<f64>(a + o) * load<f64>(b + o));
+  }
+}
+
+/**
+ * The float32 coefficients of the f32x4 (N, D) kernels (see bnRowAffineF32x4): cf = hi | k | mid (when
+ * mid ≠ 0) | add − lo·kx, float32, with hi = fround(mean), lo = mean − hi; the others f64 arrays of C.
+ */
+export function f32Coefficients(C: i32, mean: usize, k: usize, mid: usize, add: usize, kx: usize, cf: usize): void {
+  const cb = <usize>C * 4;
+  const last = cf + (mid != 0 ? 3 : 2) * cb;
+  for (let c = 0; c < C; c++) {
+    const o = <usize>c * 8;
+    const f = <usize>c * 4;
+    const m = load<f64>(mean + o);
+    const hi = <f32>m;
+    store<f32>(cf + f, hi);
+    store<f32>(cf + cb + f, <f32>load<f64>(k + o));
+    if (mid != 0) store<f32>(cf + 2 * cb + f, <f32>load<f64>(mid + o));
+    store<f32>(last + f, <f32>(load<f64>(add + o) - (m - <f64>hi) * load<f64>(kx + o)));
+  }
+}
+
+/**
+ * The backward's per-channel coefficients of dx = p·dout + q·(x − mean) + r and dgamma, from Σ dout and
+ * Σ dout·(x − mean): p[c] (in: gamma) = gamma·invstd, dg = Σdev·invstd, q = −p·invstd²·Σdev/M,
+ * r = −p·Σdout/M (train; 0 in test mode). The same operations in the same order as the JS version.
+ */
+export function bnGradCoefficients(
+  C: i32, train: i32, perValue: f64, invstd: usize, sumDout: usize, sumDev: usize, p: usize, q: usize, r: usize, dg: usize,
+): void {
+  for (let c = 0; c < C; c++) {
+    const o = <usize>c * 8;
+    const k = load<f64>(invstd + o);
+    const pc = load<f64>(p + o) * k;
+    const sd = load<f64>(sumDev + o);
+    store<f64>(dg + o, sd * k);
+    store<f64>(p + o, pc);
+    store<f64>(q + o, train ? -pc * k * k * sd * perValue : 0);
+    store<f64>(r + o, train ? -pc * load<f64>(sumDout + o) * perValue : 0);
+  }
+}
+
 // ---- exports ----------------------------------------------------------------------------------------
 
 export function bnPlaneStatsF32(x: usize, p0: i32, p1: i32, C: i32, S: i32, mean: usize, m2: usize): void {
