@@ -17,8 +17,11 @@ import { normEngine, skewedBlock, uninitialized, unitsPerChunk } from './wasm/no
  *
  * Numerics: per-row statistics in float64, never E[x²] − E[x]²: the WebAssembly path sums blocks of at
  * most 4096 values shifted by their first value and merges blocks pairwise (see `batchnorm.ts`); the
- * JS path (layernorm-js.ts: small tensors, no wasm) is the corrected two-pass one. float32
- * inputs are computed in doubles and rounded once at the store. D = 1 gives var 0, out = beta, dx = 0.
+ * JS path (layernorm-js.ts: small tensors, no wasm) is the corrected two-pass one. float32 on the wasm
+ * path: the statistics and the backward's sums (Σ dout·gamma, Σ dout·gamma·(x − mean), dgamma, dbeta)
+ * are float64; the elementwise passes (out, dx) run in f32x4 with the row's mean split hi + lo and
+ * invstd rounded to float32 once (worst error a few float32 roundings of the terms' magnitude:
+ * test/kernels/normalization-accuracy.test.ts prints it). D = 1 gives var 0, out = beta, dx = 0.
  *
  * Speed: rows are independent, so the wasm path streams chunks of whole rows (64 KiB of x each, or
  * one row up to 256 KiB, so a chunk and its results stay in L1/L2) through the thread's arena once: statistics and the

@@ -6,8 +6,10 @@
 // GEMM's arena (same imported memory) and calls these on them.
 //
 // Memory is imported; nothing is allocated here and there is no static data. Pointers are byte
-// addresses. T is the storage type (f32 or f64); every sum, product and statistic is computed in f64
-// (f32 values are promoted on load: f64x2.promote_low_f32x4) and rounded once at the store.
+// addresses. T is the storage type (f32 or f64); every sum and statistic is computed in f64 (f32
+// values are promoted on load: f64x2.promote_low_f32x4). The generic kernels compute the elementwise
+// results in f64 too and round once at the store; the float32 (N, D) batchnorm and layernorm
+// elementwise passes have f32x4 versions (the *F32x4 sections below).
 //
 // Statistics: shifted sums. A block of at most BLOCK values (or rows) is summed as d = x − x_first,
 // Σd and Σd², giving the block's mean x_first + Σd/n and M2 = Σd² − (Σd)²/n; blocks are merged with
