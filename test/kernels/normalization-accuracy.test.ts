@@ -12,9 +12,10 @@
  * contract's float32 tolerance (rtol 2e-4, atol 2e-5). A float64 path computed in float64 and rounded
  * once at the store would reach about 1 u; each f32x4 operation adds at most about one more.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchnormForwardBackwardNCSWasm, batchnormForwardNCSWasm, type BatchnormOptions } from '../../src/kernels/batchnorm.ts';
 import { layernormForwardBackwardWasm, layernormForwardWasm, layernormBackwardWasm } from '../../src/kernels/layernorm.ts';
+import { availableNormBuilds, useNormBuild } from '../../src/kernels/wasm/norm-engine.ts';
 import { randn } from '../helpers/gradcheck.ts';
 import { referenceNorm } from './normalization-helpers.ts';
 
@@ -53,13 +54,26 @@ function record(into: Worst, r: { out?: ArrayLike<number>; dx?: ArrayLike<number
   if (r.dbeta) into.dbeta = Math.max(into.dbeta, worstOf(r.dbeta, want.dbeta, want.scales.dbeta));
 }
 
+let build = '';
+
 function report(name: string, w: Worst): void {
   const parts = Object.entries(w).map(([k, v]) => `${k} ${(v / U).toFixed(2)} u (${v.toExponential(2)})`);
-  console.log(`float32 ${name}, worst error vs the float64 reference over ${CASES} cases: ${parts.join(', ')}; budget ${BUDGET_U} u`);
+  console.log(`${build}: float32 ${name}, worst error vs the float64 reference over ${CASES} cases: ${parts.join(', ')}; budget ${BUDGET_U} u`);
   for (const [k, v] of Object.entries(w)) expect(v, `${name} ${k}`).toBeLessThan(BUDGET_U * U);
 }
 
-describe('float32 normalization kernels: worst error against the float64 reference (printed)', () => {
+it('has both builds to measure (npm run build:wasm)', () => {
+  expect(availableNormBuilds()).toContain('wasm-simd');
+});
+
+// Each build: relaxed SIMD (fused multiply-adds, one rounding) and plain SIMD (multiply then add).
+describe.each(availableNormBuilds())('%s build: float32 normalization kernels, worst error against the float64 reference (printed)', (variant) => {
+  beforeAll(() => {
+    useNormBuild(variant);
+    build = variant;
+  });
+  afterAll(() => useNormBuild(undefined));
+
   it('batchnorm (N, D), train: forward, and forward + backward in one call', () => {
     const fwdWorst = { ...worst };
     const bothWorst = { ...worst };
