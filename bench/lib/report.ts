@@ -254,7 +254,9 @@ export function report(results: Results, cases: readonly Case[], meta: ReportMet
   const sections = [
     '# layerserve benchmark',
     `${meta.date} · \`${meta.command}\` · ${meta.budget}. Medians of repeated runs after warm-up, one thread ` +
-      'everywhere (one service worker over HTTP). Machines are noisy: treat every figure as ±30 %. ' +
+      'everywhere (one service worker over HTTP). Our kernels give their outputs back to the thread\'s buffer pool after each call, as the ' +
+      'service\'s worker does after encoding (pages stay warm; `bench/page-faults.ts` and `bench/norm-recycle.ts` show the fresh-output cost). ' +
+      'Machines are noisy: treat every figure as ±30 %. ' +
       'Nothing here passes or fails a test.',
     '## Environment',
     results.info.map((l) => `- ${l}`).join('\n'),

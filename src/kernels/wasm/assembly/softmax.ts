@@ -1,6 +1,5 @@
-// AssemblyScript source of the softmax loss kernel (cs231n softmax_loss), built by
-// scripts/build-wasm.mjs into loss-simd.wasm and loss-relaxed-simd.wasm. The JS side
-// (src/kernels/softmax-loss.ts) streams blocks of whole rows through the GEMM arena's memory.
+// The softmax loss kernel (cs231n softmax_loss), part of the pointwise module (./pointwise.ts). The JS
+// side (src/kernels/softmax-loss.ts) streams blocks of whole rows through the GEMM arena's memory.
 //
 // Why wasm: the loss is one exp per score, and Math.exp costs ~6 ns in V8 (fdlibm, one value at a
 // time): 512 × 1000 scores took 11 ms against PyTorch's 1 ms. Here exp runs on two doubles at once.
