@@ -51,8 +51,8 @@ describe('relu: the branch-free kernel equals the plain reference bit for bit', 
     test.prop([fc.integer({ min: 4096, max: 40_000 }), fc.array(fc.tuple(value, value), { minLength: 1, maxLength: 64 })], { numRuns: 12 })(
       `${T.name}, wasm (n=%d)`,
       (n, pairs) => {
-        const x = T.from({ length: n }, (_, i) => pairs[i % pairs.length][0] * (i % 3 === 0 ? -1 : 1));
-        const dout = T.from({ length: n }, (_, i) => pairs[(i * 7) % pairs.length][1]);
+        const x = T.from(Array.from({ length: n }, (_, i) => pairs[i % pairs.length][0] * (i % 3 === 0 ? -1 : 1)));
+        const dout = T.from(Array.from({ length: n }, (_, i) => pairs[(i * 7) % pairs.length][1]));
         expect(bits(reluForward(x))).toEqual(bits(reluForwardReference(x)));
         expect(bits(reluBackward(x, dout))).toEqual(bits(reluBackwardReference(x, dout)));
       },
