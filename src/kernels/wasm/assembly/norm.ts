@@ -17,21 +17,13 @@
 // the shift makes a common offset free, and |x_first − mean| ≤ sqrt(n·var) bounds the cancellation in
 // Σd² − (Σd)²/n by a factor n + 1 ≤ BLOCK + 1 (test: values near 1e6 with spread 1e-2 keep 1e-6).
 
+import { ld2, st2 } from './lanes';
+
 const BLOCK: i32 = 4096;
 /** Rows per block of the (N, D) batchnorm statistics (each block is shifted by its first row). */
 const ROW_BLOCK: i32 = 256;
 
-// ---- loads and stores of two elements as one f64x2 ------------------------------------------------
-
-@inline function ld2<T>(p: usize): v128 {
-  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(p));
-  return v128.load(p);
-}
-
-@inline function st2<T>(p: usize, v: v128): void {
-  if (sizeof<T>() == 4) v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
-  else v128.store(p, v);
-}
+// ---- loads and stores: two elements as one f64x2 (./lanes), one as an f64 ------------------------
 
 @inline function ld1<T>(p: usize): f64 {
   return <f64>load<T>(p);

@@ -10,6 +10,8 @@
 // 2e-17 relative on |r| ≤ 0.347), evaluated by Estrin's scheme, times 2^k built in the exponent bits. t below −708 is taken as −708
 // (exp ≈ 3e-308: a probability that is 0 to every reader). Relative error: a few ulp (test against Math.exp).
 
+import { ld2, st2 } from './lanes';
+
 const LOG2E: f64 = 1.4426950408889634;
 const LN2_HI: f64 = 0.693147180369123816490; // ln2's upper bits: k·LN2_HI is exact for |k| < 2^11
 const LN2_LO: f64 = 1.90821492927058770002e-10;
@@ -59,15 +61,6 @@ const C2: f64 = 0.5;
   return f64x2.mul(p, scale);
 }
 
-@inline function ld2<T>(p: usize): v128 {
-  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(p));
-  return v128.load(p);
-}
-
-@inline function st2<T>(p: usize, v: v128): void {
-  if (sizeof<T>() == 4) v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
-  else v128.store(p, v);
-}
 
 /**
  * Rows of scores x (rows × C, type T) with labels y (i32): writes dx = (softmax − onehot(y)) · scale
