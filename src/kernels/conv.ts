@@ -11,7 +11,8 @@
  * Entry points: convForward, convBackward, and convForwardBackward (both passes from one set of
  * im2col columns or input transforms: what a request with dout needs). All three check their inputs
  * here and run one frame (./conv/frame.ts), which picks the algorithm (./conv/im2col-gemm.ts,
- * ./conv/winograd.ts, ./conv/depthwise.ts), so the fused call equals the two separate calls bit for bit.
+ * ./conv/winograd.ts, ./conv/winograd4.ts, ./conv/winograd-s2.ts, ./conv/depthwise.ts), so the fused
+ * call equals the two separate calls bit for bit.
  *
  * Nothing assumes the full batch: run forward on any slice of the batch, and backward on a slice to get
  * that slice's dx and partial dw, db (sum the partials over slices for the whole batch).
@@ -29,6 +30,7 @@ import type { ConvForwardBackward, ConvGrads, ConvOptions } from './conv/types.t
 export type { ConvParams } from './geometry.ts';
 export type { ConvForwardBackward, ConvGrads, ConvOptions } from './conv/types.ts';
 export { WINOGRAD_MIN_CHANNELS } from './conv/winograd.ts';
+export { WINOGRAD_S2_MIN_CHANNELS } from './conv/winograd-s2.ts';
 export { chooseConvAlgorithm } from './conv/frame.ts';
 
 /** Forward: out (N, F, Ho, Wo) = conv(x, w) + b. */

@@ -6,7 +6,10 @@
  *   - float32, 3×3, stride 1, no dilation, one group, C and F ≥ WINOGRAD4_MIN_CHANNELS, wasm helpers:
  *     Winograd F(4×4, 3×3) (./winograd4.ts), 4× fewer multiplies, within its error budget (./accuracy.ts);
  *   - the same shapes with C and F ≥ WINOGRAD_MIN_CHANNELS (either dtype): Winograd F(2×2, 3×3)
- *     (./winograd.ts), 2.25× fewer multiplies (both Winograd algorithms run the driver in ./winograd-frame.ts);
+ *     (./winograd.ts), 2.25× fewer multiplies;
+ *   - 3×3, stride 2, no dilation, one group, C and F ≥ WINOGRAD_S2_MIN_CHANNELS (either dtype, within its
+ *     budget): the strided Winograd scheme (./winograd-s2.ts), 1.44× fewer multiplies (the three Winograd
+ *     algorithms run the driver in ./winograd-frame.ts);
  *   - otherwise im2col + GEMM (./im2col-gemm.ts).
  * options.winograd true/false forces F(2×2) on or off (and F(4×4) off); options.algorithm forces any.
  */
@@ -21,6 +24,7 @@ import { accurateEnough } from './accuracy.ts';
 import { DEFAULT_MAX_COL_ELEMENTS, type ConvAlgorithm, type ConvAlgorithmName, type ConvJob, type ConvOptions } from './types.ts';
 import { useWinograd, winograd2x2 } from './winograd.ts';
 import { winograd4Fits, winograd4x4, WINOGRAD4_MIN_CHANNELS } from './winograd4.ts';
+import { useWinogradS2, winogradS2, winogradS2Shape } from './winograd-s2.ts';
 
 /** This thread's wasm conv helpers (on the GEMM engine's instance and arena). */
 const threadKernels = new ConvKernels(gemmEngine());
@@ -36,6 +40,7 @@ const ALGORITHMS: Record<ConvAlgorithmName, ConvAlgorithm> = {
   'im2col-gemm': im2colGemm,
   'winograd-2x2': winograd2x2,
   'winograd-4x4': winograd4x4,
+  'winograd-s2': winogradS2,
   depthwise,
 };
 
@@ -50,6 +55,7 @@ export function chooseConvAlgorithm(g: ConvInfo, options: ConvOptions, dtype: Dt
   if (options.algorithm !== undefined) {
     const a = options.algorithm;
     const ok = a === 'im2col-gemm' || (wasmHelpers && (a === 'depthwise' ? g.Cg === 1
+      : a === 'winograd-s2' ? winogradS2Shape(g)
       : winogradShape(g) && (a === 'winograd-2x2' || dtype === 'float32')));
     if (!ok) throw new RangeError(`conv: algorithm ${a} cannot run this ${dtype} conv${wasmHelpers ? '' : ' (no wasm helpers)'}`);
     return ALGORITHMS[a];
@@ -61,6 +67,7 @@ export function chooseConvAlgorithm(g: ConvInfo, options: ConvOptions, dtype: Dt
     return winograd4x4;
   }
   if (wasmHelpers && useWinograd(g, options) && (options.winograd === true || accurateEnough('winograd-2x2', dtype))) return winograd2x2;
+  if (wasmHelpers && useWinogradS2(g, options) && accurateEnough('winograd-s2', dtype)) return winogradS2;
   return im2colGemm;
 }
 

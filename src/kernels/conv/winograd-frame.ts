@@ -25,9 +25,11 @@ export type TileBand = Winograd4Band;
 export interface WinogradScheme {
   /** output tile side */
   readonly m: 2 | 4;
-  /** transformed matrices per tile: (m + 2)² */
-  readonly count: 16 | 36;
-  /** padded input rows hold m·tW + extraCols columns (at least the 2 the last patch reaches past its tile) */
+  /** the conv's stride (both axes; default 1): output tile (ti, tj) reads the patch at s·m·(ti, tj) */
+  readonly stride?: 1 | 2;
+  /** transformed matrices per tile: (m + 2)² at stride 1, (s·m + 1)² for the stride-2 scheme */
+  readonly count: 16 | 25 | 36;
+  /** padded input rows hold s·m·tW + extraCols columns (at least the 3 − s the last patch reaches past its tile) */
   readonly extraCols: number;
   /** images are laid side by side in a band until it holds this many tiles (undefined: one image per band) */
   readonly targetTiles?: number;
@@ -63,10 +65,13 @@ export interface WinogradPlan {
 /** The tiling of this conv for a scheme, with tW a multiple of `lanes` (the SIMD lanes of the transforms). */
 export function winogradPlan(g: ConvInfo, options: ConvOptions, scheme: WinogradScheme, lanes: number): WinogradPlan {
   const { m, count, extraCols, targetTiles } = scheme;
+  const s = scheme.stride ?? 1;
   const tH = Math.ceil(g.Ho / m);
   const tW = Math.ceil(Math.ceil(g.Wo / m) / lanes) * lanes;
-  const Hp = m * tH + 2;
-  const Wp = m * tW + extraCols;
+  // At stride 2 the input may hold a row and column no output reads (H + 2·pad − 3 odd): the padded
+  // planes still take all of x.
+  const Hp = Math.max(s * m * tH + 3 - s, g.padH + g.H);
+  const Wp = Math.max(s * m * tW + extraCols, g.padW + g.W);
   const budget = options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS;
   const perTile = count * Math.max(g.C, g.F);
   const bandRows = Math.max(1, Math.min(tH, Math.floor(budget / (perTile * tW))));

@@ -37,7 +37,22 @@ interface ConvExports {
   winoOutputF64: WasmWinoOut;
   winoDoutF32: WasmWinoDout;
   winoDoutF64: WasmWinoDout;
+  winoS2InputF32: WasmWinoS2;
+  winoS2InputF64: WasmWinoS2;
+  winoS2DxF32: WasmWinoS2;
+  winoS2DxF64: WasmWinoS2;
+  winoS2OutputF32: WasmWinoS2Out;
+  winoS2OutputF64: WasmWinoS2Out;
+  winoS2DoutF32: WasmWinoS2Dout;
+  winoS2DoutF64: WasmWinoS2Dout;
 }
+type WasmWinoS2 = (
+  a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
+) => void;
+type WasmWinoS2Out = (
+  M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
+) => void;
+type WasmWinoS2Dout = (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number) => void;
 type WasmWino4 = (
   a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
   work: number,
@@ -343,6 +358,60 @@ export class ConvKernels {
     );
   }
 
+  /**
+   * Strided Winograd (3×3, stride 2; assembly/winograd-s2.ts), either dtype: V (25 × C × ldt) = Bᵀ d B of
+   * the band's 5×5 patches of xpad (C planes of rows ld ≥ 4·tW + 4 wide, patches 4 apart; rows up to
+   * 4·tr1 are read), at tile tOffset of each channel row.
+   */
+  winogradS2InputInArena(xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winogradS2InputInArena');
+    this.#checkBlocks('winogradS2InputInArena', xpad, V);
+    checkTilesS2('V', V.length, band, C, V.dtype);
+    checkPlanes('xpad', xpad.length, 0, C, plane, 4 * band.tr1 + 1, ld, 4 * band.tW + 4);
+    const size = V.dtype === 'float32' ? 4 : 8;
+    (V.dtype === 'float32' ? w.winoS2InputF32 : w.winoS2InputF64)(
+      xpad.byteOffset, V.byteOffset + size * band.tOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+    );
+  }
+
+  /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of winogradS2InputInArena. */
+  winogradS2DxInArena(dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winogradS2DxInArena');
+    this.#checkBlocks('winogradS2DxInArena', dV, dxpad);
+    checkTilesS2('dV', dV.length, band, C, dV.dtype);
+    checkPlanes('dxpad', dxpad.length, 0, C, plane, 4 * band.tr1 + 1, ld, 4 * band.tW + 4);
+    const size = dV.dtype === 'float32' ? 4 : 8;
+    (dV.dtype === 'float32' ? w.winoS2DxF32 : w.winoS2DxF64)(
+      dV.byteOffset + size * band.tOffset, dxpad.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+    );
+  }
+
+  /** opad (F planes, rows 2·tW wide) = Aᵀ M A + b of the band's tiles; M is 25 × F × ldt. */
+  winogradS2OutputInArena(M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winogradS2OutputInArena');
+    this.#checkBlocks('winogradS2OutputInArena', M, opad);
+    this.#checkBlocks('winogradS2OutputInArena', b, opad);
+    checkTilesS2('M', M.length, band, F, M.dtype);
+    checkOperand('b', b.length, 0, 1, F, F);
+    checkPlanes('opad', opad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    const size = M.dtype === 'float32' ? 4 : 8;
+    (M.dtype === 'float32' ? w.winoS2OutputF32 : w.winoS2OutputF64)(
+      M.byteOffset + size * band.tOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+    );
+  }
+
+  /** D (25 × F × ldt) = A dY Aᵀ of the band's 2×2 tiles of dpad: the adjoint of winogradS2OutputInArena. */
+  winogradS2DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winogradS2DoutInArena');
+    this.#checkBlocks('winogradS2DoutInArena', dpad, D);
+    checkTilesS2('D', D.length, band, F, D.dtype);
+    checkPlanes('dpad', dpad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    const size = D.dtype === 'float32' ? 4 : 8;
+    (D.dtype === 'float32' ? w.winoS2DoutF32 : w.winoS2DoutF64)(
+      dpad.byteOffset, D.byteOffset + size * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+    );
+  }
+
   #checkWino4(what: string, a: ArenaBlock, b: ArenaBlock): void {
     this.#checkBlocks(what, a, b);
     if (a.dtype !== 'float32') throw new TypeError(`${what}: float32 only`);
@@ -398,4 +467,18 @@ function checkTiles4(name: string, length: number, band: Winograd4Band, channels
   }
   if (!Number.isInteger(xs) || xs < channels * ldt) throw new RangeError(`winograd4: xs ${xs} < ${channels * ldt} (channels × ldt)`);
   if (35 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${35 * xs + channels * ldt} elements, has ${length}`);
+}
+
+/** Validates a strided-Winograd band: its tiles within channel rows of ldt, 25 matrices of `channels` rows in `length` elements. */
+function checkTilesS2(name: string, length: number, band: Winograd4Band, channels: number, dtype: Dtype): void {
+  const { tr0, tr1, tW, xs, ldt, tOffset } = band;
+  const lanes = dtype === 'float32' ? 4 : 2;
+  if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd-s2: bad tile rows [${tr0}, ${tr1})`);
+  if (!(Number.isInteger(tW) && tW > 0 && tW % lanes === 0)) throw new RangeError(`winograd-s2: tW ${tW} must be a positive multiple of ${lanes}`);
+  if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd-s2: bad channel count ${channels}`);
+  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && tOffset + (tr1 - tr0) * tW <= ldt)) {
+    throw new RangeError(`winograd-s2: tiles [${tOffset}, ${tOffset + (tr1 - tr0) * tW}) do not fit rows of ${ldt}`);
+  }
+  if (!Number.isInteger(xs) || xs < channels * ldt) throw new RangeError(`winograd-s2: xs ${xs} < ${channels * ldt} (channels × ldt)`);
+  if (24 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${24 * xs + channels * ldt} elements, has ${length}`);
 }

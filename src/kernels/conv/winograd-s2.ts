@@ -1,0 +1,109 @@
+/**
+ * Strided Winograd for 3×3, stride-2, undilated, ungrouped convs, either dtype (the wasm helpers only):
+ * per 2×2 output tile, 25 multiplies per channel pair instead of im2col's 36, so the three GEMMs do 1.44×
+ * fewer multiply-adds. Along each axis the even taps (g0, g2 over inputs 0, 2, 4) are a stride-1 2-tap
+ * correlation done as Winograd F(2, 2) and the odd tap g1 directly (see assembly/winograd-s2.ts for the
+ * matrices):
+ *   G = [1 0 0; 1 0 1; 0 0 1; 0 1 0; 0 1 0]   (u = g0, g0 + g2, g2, g1, g1)
+ * 5×5 patches 4 apart, 25 transformed matrices; several images side by side in a band (the driver is
+ * ./winograd-frame.ts, the same as the stride-1 schemes').
+ *
+ * Accuracy: every coefficient of Aᵀ, Bᵀ and G is 0 or ±1 (the transforms only add), so the rounding is
+ * of the same order as im2col's; test/kernels/conv-accuracy.test.ts measures the worst error against the
+ * float64 reference and ./accuracy.ts holds the budget that lets float64 use it.
+ */
+import type { ConvInfo } from '../geometry.ts';
+import type { FloatArray } from '../types.ts';
+import type { ConvAlgorithm, ConvJob, ConvOptions } from './types.ts';
+import { runWinograd, winogradPlan, winogradPlanFits, type WinogradPlan, type WinogradScheme } from './winograd-frame.ts';
+
+export const winogradS2: ConvAlgorithm = { name: 'winograd-s2', run };
+
+/** The strided scheme applies by default from this many input channels and filters on (below, the GEMMs are too thin). */
+export const WINOGRAD_S2_MIN_CHANNELS = 8;
+
+const S2: WinogradScheme = {
+  m: 2,
+  stride: 2,
+  count: 25,
+  // the f32 column gathers of the last 4 tiles read up to column 4·tW + 3
+  extraCols: 4,
+  // Tiles per GEMM row worth gathering: conv B has 4 × 4 tiles per image; images are laid side by side
+  // until a band row holds this many.
+  targetTiles: 256,
+  filterTransform,
+  filterTransformAdjoint,
+  input: (k, xpad, V, C, ld, plane, band) => k.winogradS2InputInArena(xpad, V, C, ld, plane, band),
+  output: (k, M, b, opad, F, plane, band) => k.winogradS2OutputInArena(M, b, opad, F, plane, band),
+  dout: (k, dpad, D, F, plane, band) => k.winogradS2DoutInArena(dpad, D, F, plane, band),
+  dx: (k, dV, dxpad, C, ld, plane, band) => k.winogradS2DxInArena(dV, dxpad, C, ld, plane, band),
+};
+
+/** 3×3, stride 2 on both axes, undilated, one group: where the strided scheme applies. */
+export function winogradS2Shape(g: ConvInfo): boolean {
+  return g.HH === 3 && g.WW === 3 && g.strideH === 2 && g.strideW === 2 && g.dilationH === 1 && g.dilationW === 1 && g.groups === 1;
+}
+
+function plan(g: ConvInfo, options: ConvOptions, lanes: number): WinogradPlan {
+  return winogradPlan(g, options, S2, lanes);
+}
+
+/** Whether the strided scheme runs this conv by default (given the wasm helpers and its accuracy budget). */
+export function useWinogradS2(g: ConvInfo, options: ConvOptions): boolean {
+  if (options.winograd === false || !winogradS2Shape(g)) return false;
+  if (g.C < WINOGRAD_S2_MIN_CHANNELS || g.F < WINOGRAD_S2_MIN_CHANNELS) return false;
+  // One image's padded planes must fit the budget (lanes 4 gives the wider plan of the two dtypes).
+  return winogradPlanFits(g, options, plan(g, options, 4));
+}
+
+function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
+  return runWinograd(job, S2, plan(job.g, job.options, job.dtype === 'float32' ? 4 : 2));
+}
+
+/** Rows of g that G's row i sums: G = [1 0 0; 1 0 1; 0 0 1; 0 1 0; 0 1 0]. */
+const TAPS: readonly (readonly number[])[] = [[0], [0, 2], [2], [1], [1]];
+
+/**
+ * U[ξ][f][c] = (G g Gᵀ)[ξ], ξ = 5·i + j, for the 3×3 filter g = w[f, c]: the sum of g[a][b] over a in
+ * TAPS[i], b in TAPS[j] (one to four taps), in double, rounded once at the store. One matrix ξ at a time
+ * (the 25 matrices are F·C apart: writing them all per filter made 25 streams that fought over L1 sets).
+ */
+function filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): void {
+  const FC = F * C;
+  for (let i = 0; i < 5; i++) {
+    for (let j = 0; j < 5; j++) {
+      const at = (5 * i + j) * FC;
+      const [a0, a1 = -1] = TAPS[i];
+      const [b0, b1 = -1] = TAPS[j];
+      if (j === 4) U.copyWithin(at, at - FC, at); // column 4 of G equals column 3
+      else if (i === 4) U.copyWithin(at, at - 5 * FC, at - 4 * FC); // row 4 equals row 3
+      else if (a1 < 0 && b1 < 0) for (let k = 0, o = 3 * a0 + b0; k < FC; k++, o += 9) U[at + k] = w[o];
+      else if (a1 < 0) for (let k = 0, o = 3 * a0; k < FC; k++, o += 9) U[at + k] = w[o + b0] + w[o + b1];
+      else if (b1 < 0) for (let k = 0, o = b0; k < FC; k++, o += 9) U[at + k] = w[o + 3 * a0] + w[o + 3 * a1];
+      else {
+        for (let k = 0, o = 0; k < FC; k++, o += 9) {
+          U[at + k] = w[o + 3 * a0 + b0] + w[o + 3 * a1 + b0] + (w[o + 3 * a0 + b1] + w[o + 3 * a1 + b1]);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dw[f, c] = Gᵀ dU[f, c] G: the adjoint of filterTransform, in double: tap (a, b) is the sum of dU[5·i + j]
+ * over the i whose TAPS hold a and the j whose TAPS hold b (two or four matrices). One tap at a time.
+ */
+function filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: number): void {
+  const FC = F * C;
+  const rows = [0, 1, 2].map((a) => [0, 1, 2, 3, 4].filter((i) => TAPS[i].includes(a)));
+  for (let a = 0; a < 3; a++) {
+    for (let b = 0; b < 3; b++) {
+      const [i0, i1] = rows[a];
+      const [j0, j1] = rows[b];
+      const p00 = (5 * i0 + j0) * FC, p10 = (5 * i1 + j0) * FC, p01 = (5 * i0 + j1) * FC, p11 = (5 * i1 + j1) * FC;
+      for (let k = 0, o = 3 * a + b; k < FC; k++, o += 9) {
+        dw[o] = dU[p00 + k] + dU[p10 + k] + (dU[p01 + k] + dU[p11 + k]);
+      }
+    }
+  }
+}
