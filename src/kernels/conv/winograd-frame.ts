@@ -29,11 +29,18 @@ export interface WinogradScheme {
   readonly stride?: 1 | 2;
   /** transformed matrices per tile: (m + 2)² at stride 1, (s·m + 1)² for the stride-2 scheme */
   readonly count: 16 | 25 | 36;
+  /**
+   * Where G has equal rows, transformed matrices ξ share one filter matrix: uSlot[ξ] is the U (and dU)
+   * matrix of ξ, uCount their number (default: one each). dU[slot] then sums the products of every ξ in
+   * the slot, which the adjoint of the filter transform adds up anyway.
+   */
+  readonly uSlot?: readonly number[];
+  readonly uCount?: number;
   /** padded input rows hold s·m·tW + extraCols columns (at least the 3 − s the last patch reaches past its tile) */
   readonly extraCols: number;
   /** images are laid side by side in a band until it holds this many tiles (undefined: one image per band) */
   readonly targetTiles?: number;
-  /** U[ξ][f][c] from w (F × C × 3 × 3) */
+  /** U[slot][f][c] from w (F × C × 3 × 3), one matrix per slot (see uSlot) */
   filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): void;
   /** dw from dU: the adjoint of filterTransform */
   filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: number): void;
@@ -91,6 +98,8 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   const { x, w, b, dout, g, dtype, out, dx, arena } = job;
   const kernels = job.kernels!;
   const { m, count } = scheme;
+  const uCount = scheme.uCount ?? count;
+  const slot = (xi: number) => (scheme.uSlot === undefined ? xi : scheme.uSlot[xi]);
   const { N, C, H, W, F, Ho, Wo, padH, padW } = g;
   const { tH, tW, Wp, xPlane, oPlane, bandRows, images } = p;
   const HW = H * W;
@@ -105,7 +114,7 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   const ms = F * Tmax + line;
   const fwd = b !== undefined;
   const bwd = dout !== undefined;
-  const U = arena.alloc(dtype, count * F * C);
+  const U = arena.alloc(dtype, uCount * F * C);
   const xin = arena.alloc(dtype, C * HW);
   const xpad = arena.alloc(dtype, C * xPlane);
   const V = arena.alloc(dtype, count * vs);
@@ -115,7 +124,7 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   const oC = fwd && !compactOut ? arena.alloc(dtype, F * Po) : undefined;
   const dpad = bwd ? arena.alloc(dtype, F * oPlane) : undefined;
   const dC = bwd && !compactOut ? arena.alloc(dtype, F * Po) : undefined;
-  const dU = bwd ? arena.alloc(dtype, count * F * C) : undefined;
+  const dU = bwd ? arena.alloc(dtype, uCount * F * C) : undefined;
   const dxpad = bwd ? arena.alloc(dtype, C * xPlane) : undefined;
   const dxC = bwd ? arena.alloc(dtype, C * HW) : undefined;
   const dbB = job.db;
@@ -148,7 +157,7 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
         for (let xi = 0; xi < count; xi++) {
           gemmInArena({
             transA: false, transB: false, M: F, N: Tb, K: C,
-            A: U, aOffset: xi * F * C, lda: C, B: V, bOffset: xi * vs, ldb: Tb,
+            A: U, aOffset: slot(xi) * F * C, lda: C, B: V, bOffset: xi * vs, ldb: Tb,
             beta: 0, C: Mb, cOffset: xi * ms, ldc: Tb,
           });
         }
@@ -179,11 +188,11 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
           gemmInArena({
             transA: false, transB: true, M: F, N: C, K: Tb,
             A: Mb, aOffset: xi * ms, lda: Tb, B: V, bOffset: xi * vs, ldb: Tb,
-            beta: 1, C: dU!, cOffset: xi * F * C, ldc: C,
+            beta: 1, C: dU!, cOffset: slot(xi) * F * C, ldc: C,
           });
           gemmInArena({
             transA: true, transB: false, M: C, N: Tb, K: F,
-            A: U, aOffset: xi * F * C, lda: C, B: Mb, bOffset: xi * ms, ldb: Tb,
+            A: U, aOffset: slot(xi) * F * C, lda: C, B: Mb, bOffset: xi * ms, ldb: Tb,
             beta: 0, C: V, cOffset: xi * vs, ldc: Tb,
           });
         }

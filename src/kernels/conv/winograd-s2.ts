@@ -19,6 +19,15 @@ import { runWinograd, winogradPlan, winogradPlanFits, type WinogradPlan, type Wi
 
 export const winogradS2: ConvAlgorithm = { name: 'winograd-s2', run };
 
+/**
+ * Rows of g that G's row i sums, G = [1 0 0; 1 0 1; 0 0 1; 0 1 0; 0 1 0], for the 4 distinct rows (row 4
+ * equals row 3, so the 25 matrices ξ = 5·i + j use 16 filter matrices: slot 4·min(i, 3) + min(j, 3)).
+ */
+const TAPS: readonly (readonly number[])[] = [[0], [0, 2], [2], [1]];
+const U_SLOT: readonly number[] = Array.from({ length: 25 }, (_, xi) => 4 * Math.min(3, Math.floor(xi / 5)) + Math.min(3, xi % 5));
+/** For each tap row a of g, the slot rows whose TAPS hold it (the adjoint sums them). */
+const ROWS_OF_TAP: readonly (readonly number[])[] = [0, 1, 2].map((a) => [0, 1, 2, 3].filter((i) => TAPS[i].includes(a)));
+
 /** The strided scheme applies by default from this many input channels and filters on (below, the GEMMs are too thin). */
 export const WINOGRAD_S2_MIN_CHANNELS = 8;
 
@@ -26,6 +35,8 @@ const S2: WinogradScheme = {
   m: 2,
   stride: 2,
   count: 25,
+  uSlot: U_SLOT,
+  uCount: 16,
   // the f32 column gathers of the last 4 tiles read up to column 4·tW + 3
   extraCols: 4,
   // Tiles per GEMM row worth gathering: conv B has 4 × 4 tiles per image; images are laid side by side
@@ -60,24 +71,19 @@ function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
   return runWinograd(job, S2, plan(job.g, job.options, job.dtype === 'float32' ? 4 : 2));
 }
 
-/** Rows of g that G's row i sums: G = [1 0 0; 1 0 1; 0 0 1; 0 1 0; 0 1 0]. */
-const TAPS: readonly (readonly number[])[] = [[0], [0, 2], [2], [1], [1]];
-
 /**
- * U[ξ][f][c] = (G g Gᵀ)[ξ], ξ = 5·i + j, for the 3×3 filter g = w[f, c]: the sum of g[a][b] over a in
- * TAPS[i], b in TAPS[j] (one to four taps), in double, rounded once at the store. One matrix ξ at a time
- * (the 25 matrices are F·C apart: writing them all per filter made 25 streams that fought over L1 sets).
+ * U[4·i + j][f][c] = (G g Gᵀ)[i][j] for i, j < 4, g = w[f, c]: the sum of g[a][b] over a in TAPS[i], b in
+ * TAPS[j] (one to four taps), in double, rounded once at the store. One matrix at a time (writing all 16
+ * per filter made 16 streams F·C apart that fought over L1 sets).
  */
 function filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): void {
   const FC = F * C;
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      const at = (5 * i + j) * FC;
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      const at = (4 * i + j) * FC;
       const [a0, a1 = -1] = TAPS[i];
       const [b0, b1 = -1] = TAPS[j];
-      if (j === 4) U.copyWithin(at, at - FC, at); // column 4 of G equals column 3
-      else if (i === 4) U.copyWithin(at, at - 5 * FC, at - 4 * FC); // row 4 equals row 3
-      else if (a1 < 0 && b1 < 0) for (let k = 0, o = 3 * a0 + b0; k < FC; k++, o += 9) U[at + k] = w[o];
+      if (a1 < 0 && b1 < 0) for (let k = 0, o = 3 * a0 + b0; k < FC; k++, o += 9) U[at + k] = w[o];
       else if (a1 < 0) for (let k = 0, o = 3 * a0; k < FC; k++, o += 9) U[at + k] = w[o + b0] + w[o + b1];
       else if (b1 < 0) for (let k = 0, o = b0; k < FC; k++, o += 9) U[at + k] = w[o + 3 * a0] + w[o + 3 * a1];
       else {
@@ -90,20 +96,22 @@ function filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): vo
 }
 
 /**
- * dw[f, c] = Gᵀ dU[f, c] G: the adjoint of filterTransform, in double: tap (a, b) is the sum of dU[5·i + j]
- * over the i whose TAPS hold a and the j whose TAPS hold b (two or four matrices). One tap at a time.
+ * dw[f, c] = Gᵀ dU[f, c] G: the adjoint of filterTransform, in double: tap (a, b) is the sum of the slots
+ * 4·i + j over i in ROWS_OF_TAP[a], j in ROWS_OF_TAP[b] (one to four matrices; a slot of row or column 3
+ * already holds the products of both equal rows of G). One tap at a time.
  */
 function filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: number): void {
   const FC = F * C;
-  const rows = [0, 1, 2].map((a) => [0, 1, 2, 3, 4].filter((i) => TAPS[i].includes(a)));
   for (let a = 0; a < 3; a++) {
     for (let b = 0; b < 3; b++) {
-      const [i0, i1] = rows[a];
-      const [j0, j1] = rows[b];
-      const p00 = (5 * i0 + j0) * FC, p10 = (5 * i1 + j0) * FC, p01 = (5 * i0 + j1) * FC, p11 = (5 * i1 + j1) * FC;
-      for (let k = 0, o = 3 * a + b; k < FC; k++, o += 9) {
-        dw[o] = dU[p00 + k] + dU[p10 + k] + (dU[p01 + k] + dU[p11 + k]);
-      }
+      const [i0, i1 = -1] = ROWS_OF_TAP[a];
+      const [j0, j1 = -1] = ROWS_OF_TAP[b];
+      const p00 = (4 * i0 + j0) * FC, p10 = (4 * i1 + j0) * FC, p01 = (4 * i0 + j1) * FC, p11 = (4 * i1 + j1) * FC;
+      const o = 3 * a + b;
+      if (i1 < 0 && j1 < 0) for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k];
+      else if (i1 < 0) for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k] + dU[p01 + k];
+      else if (j1 < 0) for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k] + dU[p10 + k];
+      else for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k] + dU[p10 + k] + (dU[p01 + k] + dU[p11 + k]);
     }
   }
 }
