@@ -40,10 +40,14 @@ export interface WinogradScheme {
   readonly extraCols: number;
   /** images are laid side by side in a band until it holds this many tiles (undefined: one image per band) */
   readonly targetTiles?: number;
-  /** U[slot][f][c] from w (F × C × 3 × 3), one matrix per slot (see uSlot) */
-  filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): void;
-  /** dw from dU: the adjoint of filterTransform */
-  filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: number): void;
+  /**
+   * U[slot][f][c] from w (F × C × 3 × 3), one matrix per slot (see uSlot), and dw from dU (its adjoint):
+   * in JS (filterTransform, filterTransformAdjoint) or in wasm on arena blocks (the …InArena pair).
+   */
+  filterTransform?(w: FloatArray, U: FloatArray, F: number, C: number): void;
+  filterTransformAdjoint?(dU: FloatArray, dw: FloatArray, F: number, C: number): void;
+  filterTransformInArena?(k: ConvKernels, w: ArenaBlock, U: ArenaBlock, F: number, C: number): void;
+  filterTransformAdjointInArena?(k: ConvKernels, dU: ArenaBlock, dw: ArenaBlock, F: number, C: number): void;
   /** V = Bᵀ d B of the band's patches of xpad (C planes) */
   input(k: ConvKernels, xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: TileBand): void;
   /** opad (F planes) = Aᵀ M A + b of the band's tiles */
@@ -93,7 +97,7 @@ export function winogradPlanFits(g: ConvInfo, options: ConvOptions, p: WinogradP
   return Math.max(g.C * p.xPlane, g.F * p.oPlane) <= (options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS);
 }
 
-/** Runs the job with this scheme and plan (see the top of this file). Everything but U and dw runs in wasm on the arena. */
+/** Runs the job with this scheme and plan (see the top of this file). Everything but (for some schemes) U and dw runs in wasm on the arena. */
 export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: WinogradScheme, p: WinogradPlan): A | undefined {
   const { x, w, b, dout, g, dtype, out, dx, arena } = job;
   const kernels = job.kernels!;
@@ -127,9 +131,17 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   const dU = bwd ? arena.alloc(dtype, uCount * F * C) : undefined;
   const dxpad = bwd ? arena.alloc(dtype, C * xPlane) : undefined;
   const dxC = bwd ? arena.alloc(dtype, C * HW) : undefined;
+  const inArena = scheme.filterTransformInArena !== undefined;
+  const wB = inArena ? arena.alloc(dtype, F * C * 9) : undefined;
+  const dwB = inArena && bwd ? arena.alloc(dtype, F * C * 9) : undefined;
   const dbB = job.db;
   // Views only after the last alloc.
-  scheme.filterTransform(w.data, U.view, F, C);
+  if (wB) {
+    wB.view.set(w.data);
+    scheme.filterTransformInArena!(kernels, wB, U, F, C);
+  } else {
+    scheme.filterTransform!(w.data, U.view, F, C);
+  }
   bB?.view.set(b!.data);
   xpad.view.fill(0);
   dpad?.view.fill(0);
@@ -209,6 +221,11 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   }
   if (!bwd) return undefined;
   const dw = zerosLike(x.data, F * C * 9);
-  scheme.filterTransformAdjoint(dU!.view, dw, F, C);
+  if (dwB) {
+    scheme.filterTransformAdjointInArena!(kernels, dU!, dwB, F, C);
+    dw.set(dwB.view);
+  } else {
+    scheme.filterTransformAdjoint!(dU!.view, dw, F, C);
+  }
   return dw;
 }

@@ -20,13 +20,10 @@ import { runWinograd, winogradPlan, winogradPlanFits, type WinogradPlan, type Wi
 export const winogradS2: ConvAlgorithm = { name: 'winograd-s2', run };
 
 /**
- * Rows of g that G's row i sums, G = [1 0 0; 1 0 1; 0 0 1; 0 1 0; 0 1 0], for the 4 distinct rows (row 4
- * equals row 3, so the 25 matrices ξ = 5·i + j use 16 filter matrices: slot 4·min(i, 3) + min(j, 3)).
+ * G's rows 3 and 4 are equal, so the 25 products ξ = 5·i + j use 16 filter matrices: slot 4·min(i, 3) +
+ * min(j, 3). The filter transform and its adjoint run in wasm (assembly/winograd-s2.ts).
  */
-const TAPS: readonly (readonly number[])[] = [[0], [0, 2], [2], [1]];
 const U_SLOT: readonly number[] = Array.from({ length: 25 }, (_, xi) => 4 * Math.min(3, Math.floor(xi / 5)) + Math.min(3, xi % 5));
-/** For each tap row a of g, the slot rows whose TAPS hold it (the adjoint sums them). */
-const ROWS_OF_TAP: readonly (readonly number[])[] = [0, 1, 2].map((a) => [0, 1, 2, 3].filter((i) => TAPS[i].includes(a)));
 
 /** The strided scheme applies by default from this many input channels and filters on (below, the GEMMs are too thin). */
 export const WINOGRAD_S2_MIN_CHANNELS = 8;
@@ -42,8 +39,8 @@ const S2: WinogradScheme = {
   // Tiles per GEMM row worth gathering: conv B has 4 × 4 tiles per image; images are laid side by side
   // until a band row holds this many.
   targetTiles: 256,
-  filterTransform,
-  filterTransformAdjoint,
+  filterTransformInArena: (k, w, U, F, C) => k.winogradS2FilterInArena(w, U, F, C),
+  filterTransformAdjointInArena: (k, dU, dw, F, C) => k.winogradS2FilterAdjointInArena(dU, dw, F, C),
   input: (k, xpad, V, C, ld, plane, band) => k.winogradS2InputInArena(xpad, V, C, ld, plane, band),
   output: (k, M, b, opad, F, plane, band) => k.winogradS2OutputInArena(M, b, opad, F, plane, band),
   dout: (k, dpad, D, F, plane, band) => k.winogradS2DoutInArena(dpad, D, F, plane, band),
@@ -69,49 +66,4 @@ export function useWinogradS2(g: ConvInfo, options: ConvOptions): boolean {
 
 function run<A extends FloatArray>(job: ConvJob<A>): A | undefined {
   return runWinograd(job, S2, plan(job.g, job.options, job.dtype === 'float32' ? 4 : 2));
-}
-
-/**
- * U[4·i + j][f][c] = (G g Gᵀ)[i][j] for i, j < 4, g = w[f, c]: the sum of g[a][b] over a in TAPS[i], b in
- * TAPS[j] (one to four taps), in double, rounded once at the store. One matrix at a time (writing all 16
- * per filter made 16 streams F·C apart that fought over L1 sets).
- */
-function filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): void {
-  const FC = F * C;
-  for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) {
-      const at = (4 * i + j) * FC;
-      const [a0, a1 = -1] = TAPS[i];
-      const [b0, b1 = -1] = TAPS[j];
-      if (a1 < 0 && b1 < 0) for (let k = 0, o = 3 * a0 + b0; k < FC; k++, o += 9) U[at + k] = w[o];
-      else if (a1 < 0) for (let k = 0, o = 3 * a0; k < FC; k++, o += 9) U[at + k] = w[o + b0] + w[o + b1];
-      else if (b1 < 0) for (let k = 0, o = b0; k < FC; k++, o += 9) U[at + k] = w[o + 3 * a0] + w[o + 3 * a1];
-      else {
-        for (let k = 0, o = 0; k < FC; k++, o += 9) {
-          U[at + k] = w[o + 3 * a0 + b0] + w[o + 3 * a1 + b0] + (w[o + 3 * a0 + b1] + w[o + 3 * a1 + b1]);
-        }
-      }
-    }
-  }
-}
-
-/**
- * dw[f, c] = Gᵀ dU[f, c] G: the adjoint of filterTransform, in double: tap (a, b) is the sum of the slots
- * 4·i + j over i in ROWS_OF_TAP[a], j in ROWS_OF_TAP[b] (one to four matrices; a slot of row or column 3
- * already holds the products of both equal rows of G). One tap at a time.
- */
-function filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: number): void {
-  const FC = F * C;
-  for (let a = 0; a < 3; a++) {
-    for (let b = 0; b < 3; b++) {
-      const [i0, i1 = -1] = ROWS_OF_TAP[a];
-      const [j0, j1 = -1] = ROWS_OF_TAP[b];
-      const p00 = (4 * i0 + j0) * FC, p10 = (4 * i1 + j0) * FC, p01 = (4 * i0 + j1) * FC, p11 = (4 * i1 + j1) * FC;
-      const o = 3 * a + b;
-      if (i1 < 0 && j1 < 0) for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k];
-      else if (i1 < 0) for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k] + dU[p01 + k];
-      else if (j1 < 0) for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k] + dU[p10 + k];
-      else for (let k = 0; k < FC; k++) dw[o + 9 * k] = dU[p00 + k] + dU[p10 + k] + (dU[p01 + k] + dU[p11 + k]);
-    }
-  }
 }

@@ -45,7 +45,12 @@ interface ConvExports {
   winoS2OutputF64: WasmWinoS2Out;
   winoS2DoutF32: WasmWinoS2Dout;
   winoS2DoutF64: WasmWinoS2Dout;
+  winoS2FilterF32: WasmWinoS2Filter;
+  winoS2FilterF64: WasmWinoS2Filter;
+  winoS2FilterAdjointF32: WasmWinoS2Filter;
+  winoS2FilterAdjointF64: WasmWinoS2Filter;
 }
+type WasmWinoS2Filter = (src: number, dst: number, FC: number) => void;
 type WasmWinoS2 = (
   a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
 ) => void;
@@ -410,6 +415,26 @@ export class ConvKernels {
     (D.dtype === 'float32' ? w.winoS2DoutF32 : w.winoS2DoutF64)(
       dpad.byteOffset, D.byteOffset + size * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
     );
+  }
+
+  /** U (16 matrices of F·C) = G g Gᵀ of the strided scheme for every 3×3 filter g of w (F·C·9 elements). */
+  winogradS2FilterInArena(w: ArenaBlock, U: ArenaBlock, F: number, C: number): void {
+    const ex = this.#exportsOrThrow('winogradS2FilterInArena');
+    this.#checkBlocks('winogradS2FilterInArena', w, U);
+    const FC = F * C;
+    checkOperand('w', w.length, 0, 1, 9 * FC, 9 * FC);
+    checkOperand('U', U.length, 0, 16, FC, FC);
+    (w.dtype === 'float32' ? ex.winoS2FilterF32 : ex.winoS2FilterF64)(w.byteOffset, U.byteOffset, FC);
+  }
+
+  /** dw (F·C·9) = Gᵀ dU G: the adjoint of winogradS2FilterInArena. */
+  winogradS2FilterAdjointInArena(dU: ArenaBlock, dw: ArenaBlock, F: number, C: number): void {
+    const ex = this.#exportsOrThrow('winogradS2FilterAdjointInArena');
+    this.#checkBlocks('winogradS2FilterAdjointInArena', dU, dw);
+    const FC = F * C;
+    checkOperand('dU', dU.length, 0, 16, FC, FC);
+    checkOperand('dw', dw.length, 0, 1, 9 * FC, 9 * FC);
+    (dU.dtype === 'float32' ? ex.winoS2FilterAdjointF32 : ex.winoS2FilterAdjointF64)(dU.byteOffset, dw.byteOffset, FC);
   }
 
   #checkWino4(what: string, a: ArenaBlock, b: ArenaBlock): void {

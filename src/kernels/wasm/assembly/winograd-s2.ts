@@ -1,6 +1,5 @@
 // Strided Winograd transforms for conv with a 3×3 kernel, stride 2, dilation 1 (both dtypes), on arena
-// memory; the GEMMs in between are the module's gemm, the filter transforms (once per call) are in JS
-// (src/kernels/conv/winograd-s2.ts).
+// memory; the GEMMs in between are the module's gemm (driven by src/kernels/conv/winograd-frame.ts).
 //
 // Along one axis, two outputs of a stride-2, 3-tap correlation read 5 inputs d0..d4:
 //   y0 = g0·d0 + g1·d1 + g2·d2,  y1 = g0·d2 + g1·d3 + g2·d4.
@@ -243,6 +242,82 @@ function dxT<T>(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, 
       }
     }
   }
+}
+
+// ---- the filter transform and its adjoint (once per call) ----
+// G's rows 3 and 4 are equal, so the 25 products use 16 filter matrices U[4·i + j], i, j < 4 (slot
+// 4·min(i, 3) + min(j, 3) of ξ = 5·i + j); dU likewise, each slot summing the products of its ξ.
+
+/** Row i < 4 of G g (column s of g at p, p + 3, p + 6 elements): g0, g0 + g2, g2, g1. */
+@inline function gRow<T>(p: usize, i: i32, s: i32): f64 {
+  const sz = <usize>sizeof<T>();
+  const q = p + <usize>s * sz;
+  if (i == 0) return <f64>load<T>(q);
+  if (i == 1) return <f64>load<T>(q) + <f64>load<T>(q + 6 * sz);
+  if (i == 2) return <f64>load<T>(q + 6 * sz);
+  return <f64>load<T>(q + 3 * sz);
+}
+
+/**
+ * U[4·i + j][k] = (G g Gᵀ)[i][j] for k < FC = F·C filters g = w[k] (3×3, 9 elements apart), matrices FC
+ * elements apart: sums of up to four taps in f64, rounded once at the store. One row i at a time (4
+ * store streams: all 16 at once thrashed L1 sets, the matrices being a multiple of 4 KiB apart).
+ */
+function filterT<T>(w: usize, U: usize, FC: i32): void {
+  const sz = <usize>sizeof<T>();
+  const mat = <usize>FC * sz;
+  for (let i = 0; i < 4; i++) {
+    let u = U + <usize>(4 * i) * mat;
+    let p = w;
+    for (let k = 0; k < FC; k++) {
+      const h0 = gRow<T>(p, i, 0), h1 = gRow<T>(p, i, 1), h2 = gRow<T>(p, i, 2);
+      store<T>(u, <T>h0);
+      store<T>(u + mat, <T>(h0 + h2));
+      store<T>(u + 2 * mat, <T>h2);
+      store<T>(u + 3 * mat, <T>h1);
+      u += sz;
+      p += 9 * sz;
+    }
+  }
+}
+
+/** Σ over the slot rows of tap row a (a = 0: rows 0, 1; a = 1: row 3; a = 2: rows 1, 2) of dU[4·i + j] at u. */
+@inline function dRow<T>(u: usize, mat: usize, a: i32, j: i32): f64 {
+  const q = u + <usize>j * mat;
+  if (a == 0) return <f64>load<T>(q) + <f64>load<T>(q + 4 * mat);
+  if (a == 1) return <f64>load<T>(q + 12 * mat);
+  return <f64>load<T>(q + 4 * mat) + <f64>load<T>(q + 8 * mat);
+}
+
+/** dw[k] = Gᵀ dU[k] G (the adjoint of filterT) for k < FC, in f64, rounded once; one tap row a at a time. */
+function filterAdjointT<T>(dU: usize, dw: usize, FC: i32): void {
+  const sz = <usize>sizeof<T>();
+  const mat = <usize>FC * sz;
+  for (let a = 0; a < 3; a++) {
+    let u = dU;
+    let d = dw + <usize>(3 * a) * sz;
+    for (let k = 0; k < FC; k++) {
+      const p0 = dRow<T>(u, mat, a, 0), p1 = dRow<T>(u, mat, a, 1), p2 = dRow<T>(u, mat, a, 2), p3 = dRow<T>(u, mat, a, 3);
+      store<T>(d, <T>(p0 + p1));
+      store<T>(d + sz, <T>p3);
+      store<T>(d + 2 * sz, <T>(p1 + p2));
+      u += sz;
+      d += 9 * sz;
+    }
+  }
+}
+
+export function winoS2FilterF32(w: usize, U: usize, FC: i32): void {
+  filterT<f32>(w, U, FC);
+}
+export function winoS2FilterF64(w: usize, U: usize, FC: i32): void {
+  filterT<f64>(w, U, FC);
+}
+export function winoS2FilterAdjointF32(dU: usize, dw: usize, FC: i32): void {
+  filterAdjointT<f32>(dU, dw, FC);
+}
+export function winoS2FilterAdjointF64(dU: usize, dw: usize, FC: i32): void {
+  filterAdjointT<f64>(dU, dw, FC);
 }
 
 export function winoS2InputF32(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
