@@ -4,7 +4,11 @@
  * FLOP as conv A's GEMM path"), and conv A and B on their default paths; PyTorch (one thread) on the
  * same shapes (bench/peers/torch_conv_shapes.py) in the same run.
  *
- *   npx tsx bench/conv-efficiency.ts [--rounds 9] [--only B,1x1] [--dtype float32] [--no-peers] [--md FILE]
+ *   npx tsx bench/conv-efficiency.ts [--rounds 9] [--only B,1x1] [--dtype float32] [--no-peers] [--fresh] [--md FILE]
+ *
+ * Outputs are given back to the thread's buffer pool after each call (src/kernels/buffers.ts), as a
+ * worker that encodes its own answer can, so page faults on fresh outputs (issue 16 item 4, ~2.3 µs per
+ * 4 KiB) do not count against the kernels; --fresh leaves them to the garbage collector instead.
  *
  * Our variants run interleaved round-robin (one call of each per round: a noisy neighbour hits them
  * alike); each cell is the median over the rounds. fwd = convForward, fwd+bwd = convForwardBackward (what
@@ -17,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { recycle } from '../src/kernels/buffers.ts';
 import { chooseConvAlgorithm, convForward, convForwardBackward, type ConvOptions } from '../src/kernels/conv.ts';
 import { gemmBackend } from '../src/kernels/gemm.ts';
 import { convInfo, type ConvParams } from '../src/kernels/geometry.ts';
@@ -28,6 +33,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     dtype: { type: 'string' },
     'no-peers': { type: 'boolean', default: false },
+    fresh: { type: 'boolean', default: false },
     md: { type: 'string' },
   },
 });
@@ -105,8 +111,17 @@ for (const dtype of dtypes) {
     const b = { shape: [c.w[0]], data: rand(dtype, c.w[0], 3) };
     const dout = { shape: [g.N, g.F, g.Ho, g.Wo], data: rand(dtype, g.N * g.F * g.Ho * g.Wo, 4) };
     algorithms.set(`${c.id}/${dtype}`, chooseConvAlgorithm(g, c.options ?? {}, dtype).name);
-    fns.push({ key: `${c.id}/${dtype}/fwd`, fn: () => convForward(x, w, b, p, c.options) });
-    fns.push({ key: `${c.id}/${dtype}/fwd+bwd`, fn: () => convForwardBackward(x, w, b, dout, p, c.options) });
+    const give = (...a: FloatArray[]) => {
+      if (!opts.fresh) recycle(...a);
+    };
+    fns.push({ key: `${c.id}/${dtype}/fwd`, fn: () => give(convForward(x, w, b, p, c.options).data) });
+    fns.push({
+      key: `${c.id}/${dtype}/fwd+bwd`,
+      fn: () => {
+        const r = convForwardBackward(x, w, b, dout, p, c.options);
+        give(r.out.data, r.dx.data, r.dw.data, r.db.data);
+      },
+    });
   }
   for (const { fn } of fns) for (let i = 0; i < 3; i++) fn();
   const times = new Map<string, number[]>(fns.map((f) => [f.key, []]));
@@ -146,7 +161,7 @@ const lines: string[] = [];
 lines.push(`# Conv per-FLOP efficiency (issue 16 item 2)`, '');
 lines.push(`${started.toISOString().slice(0, 16).replace('T', ' ')} UTC · \`npx tsx bench/conv-efficiency.ts ${process.argv.slice(2).join(' ')}\`` +
   ` · ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}, our GEMM backend ${gemmBackend()}` +
-  ` · ${rounds} interleaved rounds, medians · load average ${load0.map((l) => l.toFixed(2)).join(' / ')} at the start, ` +
+  ` · ${rounds} interleaved rounds, medians, outputs ${opts.fresh ? 'fresh (not recycled)' : 'recycled to the buffer pool'} · load average ${load0.map((l) => l.toFixed(2)).join(' / ')} at the start, ` +
   `${loadavg().map((l) => l.toFixed(2)).join(' / ')} at the end · ${torchInfo}.`, '');
 lines.push('FLOPs: 2·N·F·Ho·Wo·(C/groups)·HH·WW forward, 3× forward + backward, whatever the algorithm does (Winograd paths do fewer multiplies, so their GF/s are effective). "÷ A im2col": GF/s over conv A\'s on its im2col + GEMM path, same dtype and pass, same run. The machine is shared and noisy: ±30 %; compare within one run.', '');
 for (const dtype of dtypes) {
