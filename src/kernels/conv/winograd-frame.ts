@@ -41,6 +41,12 @@ export interface WinogradScheme {
   /** images are laid side by side in a band until it holds this many tiles (undefined: one image per band) */
   readonly targetTiles?: number;
   /**
+   * The output and dout transforms take all of a band's images in one call (`images` > 1, each image's
+   * F planes after the previous one's), reading the transformed matrices' rows in order rather than one
+   * image's stretch of every row at a time.
+   */
+  readonly batchesImages?: boolean;
+  /**
    * U[slot][f][c] from w (F × C × 3 × 3), one matrix per slot (see uSlot), and dw from dU (its adjoint):
    * in JS (filterTransform, filterTransformAdjoint) or in wasm on arena blocks (the …InArena pair).
    */
@@ -50,10 +56,10 @@ export interface WinogradScheme {
   filterTransformAdjointInArena?(k: ConvKernels, dU: ArenaBlock, dw: ArenaBlock, F: number, C: number): void;
   /** V = Bᵀ d B of the band's patches of xpad (C planes) */
   input(k: ConvKernels, xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: TileBand): void;
-  /** opad (F planes) = Aᵀ M A + b of the band's tiles */
-  output(k: ConvKernels, M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: TileBand): void;
+  /** opad (F planes per image) = Aᵀ M A + b of the band's tiles (of `images` images when batchesImages) */
+  output(k: ConvKernels, M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: TileBand, images?: number): void;
   /** D = A dY Aᵀ of the band's tiles of dpad: the adjoint of output */
-  dout(k: ConvKernels, dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: TileBand): void;
+  dout(k: ConvKernels, dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: TileBand, images?: number): void;
   /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of input */
   dx(k: ConvKernels, dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: TileBand): void;
 }
@@ -118,15 +124,18 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   const ms = F * Tmax + line;
   const fwd = b !== undefined;
   const bwd = dout !== undefined;
+  const batches = scheme.batchesImages === true;
+  // planes of the images' outputs (and douts) in opad (dpad): all of a band's images, or one at a time
+  const oImages = batches ? images : 1;
   const U = arena.alloc(dtype, uCount * F * C);
   const xin = arena.alloc(dtype, C * HW);
   const xpad = arena.alloc(dtype, C * xPlane);
   const V = arena.alloc(dtype, count * vs);
   const Mb = arena.alloc(dtype, count * ms);
   const bB = fwd ? arena.alloc(dtype, F) : undefined;
-  const opad = fwd ? arena.alloc(dtype, F * oPlane) : undefined;
+  const opad = fwd ? arena.alloc(dtype, oImages * F * oPlane) : undefined;
   const oC = fwd && !compactOut ? arena.alloc(dtype, F * Po) : undefined;
-  const dpad = bwd ? arena.alloc(dtype, F * oPlane) : undefined;
+  const dpad = bwd ? arena.alloc(dtype, oImages * F * oPlane) : undefined;
   const dC = bwd && !compactOut ? arena.alloc(dtype, F * Po) : undefined;
   const dU = bwd ? arena.alloc(dtype, uCount * F * C) : undefined;
   const dxpad = bwd ? arena.alloc(dtype, C * xPlane) : undefined;
@@ -173,28 +182,34 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
             beta: 0, C: Mb, cOffset: xi * ms, ldc: Tb,
           });
         }
+        if (batches) scheme.output(kernels, Mb, bB!, opad!, F, oPlane, band(ms, 0), k);
         for (let i = 0; i < k; i++) {
           const n = n0 + i;
-          scheme.output(kernels, Mb, bB!, opad!, F, oPlane, band(ms, i));
+          const at = batches ? i * F * oPlane : 0;
+          if (!batches) scheme.output(kernels, Mb, bB!, opad!, F, oPlane, band(ms, i));
           if (tr1 < tH) continue;
           if (oC) {
-            kernels.copyPlanesInArena(opad!, 0, oPlane, oLd, oC, 0, Po, Wo, F, Ho, Wo);
+            kernels.copyPlanesInArena(opad!, at, oPlane, oLd, oC, 0, Po, Wo, F, Ho, Wo);
             out!.set(oC.view, n * F * Po);
           } else {
-            out!.set(opad!.view.subarray(0, F * Po), n * F * Po);
+            out!.set(opad!.view.subarray(at, at + F * Po), n * F * Po);
           }
         }
       }
       if (bwd) {
         for (let i = 0; i < k; i++) {
           const n = n0 + i;
+          const at = batches ? i * F * oPlane : 0;
           if (tr0 === 0) {
-            doutInV!.set(dout!.data.subarray(n * F * Po, (n + 1) * F * Po));
-            kernels.rowSumsInArena(doutIn!, 0, F, Po, Po, dbB!);
-            if (dC) kernels.copyPlanesInArena(dC, 0, Po, Wo, dpad!, 0, oPlane, oLd, F, Ho, Wo);
+            // compact: straight into dpad (its image's planes); else through dC
+            const dIn = dC ? 0 : at;
+            doutInV!.set(dout!.data.subarray(n * F * Po, (n + 1) * F * Po), dIn);
+            kernels.rowSumsInArena(doutIn!, dIn, F, Po, Po, dbB!);
+            if (dC) kernels.copyPlanesInArena(dC, 0, Po, Wo, dpad!, at, oPlane, oLd, F, Ho, Wo);
           }
-          scheme.dout(kernels, dpad!, Mb, F, oPlane, band(ms, i));
+          if (!batches) scheme.dout(kernels, dpad!, Mb, F, oPlane, band(ms, i));
         }
+        if (batches) scheme.dout(kernels, dpad!, Mb, F, oPlane, band(ms, 0), k);
         for (let xi = 0; xi < count; xi++) {
           // dU[ξ] (F × C) += Ď[ξ] (F × Tb) · V[ξ]ᵀ; then V[ξ] ← dV[ξ] = U[ξ]ᵀ · Ď[ξ] (C × Tb)
           gemmInArena({

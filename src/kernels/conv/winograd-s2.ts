@@ -39,11 +39,14 @@ const S2: WinogradScheme = {
   // Tiles per GEMM row worth gathering: conv B has 4 × 4 tiles per image; images are laid side by side
   // until a band row holds this many.
   targetTiles: 256,
+  // conv B's output transform spent 0.5 ms reading one image's 64 bytes of each of the 25 × F rows of M
+  // at a time; all images of a band at once read those rows in order
+  batchesImages: true,
   filterTransformInArena: (k, w, U, F, C) => k.winogradS2FilterInArena(w, U, F, C),
   filterTransformAdjointInArena: (k, dU, dw, F, C) => k.winogradS2FilterAdjointInArena(dU, dw, F, C),
   input: (k, xpad, V, C, ld, plane, band) => k.winogradS2InputInArena(xpad, V, C, ld, plane, band),
-  output: (k, M, b, opad, F, plane, band) => k.winogradS2OutputInArena(M, b, opad, F, plane, band),
-  dout: (k, dpad, D, F, plane, band) => k.winogradS2DoutInArena(dpad, D, F, plane, band),
+  output: (k, M, b, opad, F, plane, band, images) => k.winogradS2OutputInArena(M, b, opad, F, plane, band, images),
+  dout: (k, dpad, D, F, plane, band, images) => k.winogradS2DoutInArena(dpad, D, F, plane, band, images),
   dx: (k, dV, dxpad, C, ld, plane, band) => k.winogradS2DxInArena(dV, dxpad, C, ld, plane, band),
 };
 

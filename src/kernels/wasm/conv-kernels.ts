@@ -56,8 +56,11 @@ type WasmWinoS2 = (
 ) => void;
 type WasmWinoS2Out = (
   M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
+  images: number,
 ) => void;
-type WasmWinoS2Dout = (dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number) => void;
+type WasmWinoS2Dout = (
+  dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number, images: number,
+) => void;
 type WasmWino4 = (
   a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
   work: number,
@@ -391,29 +394,35 @@ export class ConvKernels {
     );
   }
 
-  /** opad (F planes, rows 2·tW wide) = Aᵀ M A + b of the band's tiles; M is 25 × F × ldt. */
-  winogradS2OutputInArena(M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+  /**
+   * opad (images × F planes, rows 2·tW wide) = Aᵀ M A + b of the band's tiles of `images` images laid side
+   * by side in M's rows from tile tOffset (image n's F planes from plane n·F); M is 25 × F × ldt.
+   */
+  winogradS2OutputInArena(
+    M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1,
+  ): void {
     const w = this.#exportsOrThrow('winogradS2OutputInArena');
     this.#checkBlocks('winogradS2OutputInArena', M, opad);
     this.#checkBlocks('winogradS2OutputInArena', b, opad);
-    checkTilesS2('M', M.length, band, F, M.dtype);
+    checkTilesS2('M', M.length, band, F, M.dtype, images);
     checkOperand('b', b.length, 0, 1, F, F);
-    checkPlanes('opad', opad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    checkPlanes('opad', opad.length, 0, images * F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
     const size = M.dtype === 'float32' ? 4 : 8;
     (M.dtype === 'float32' ? w.winoS2OutputF32 : w.winoS2OutputF64)(
       M.byteOffset + size * band.tOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+      images,
     );
   }
 
   /** D (25 × F × ldt) = A dY Aᵀ of the band's 2×2 tiles of dpad: the adjoint of winogradS2OutputInArena. */
-  winogradS2DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+  winogradS2DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1): void {
     const w = this.#exportsOrThrow('winogradS2DoutInArena');
     this.#checkBlocks('winogradS2DoutInArena', dpad, D);
-    checkTilesS2('D', D.length, band, F, D.dtype);
-    checkPlanes('dpad', dpad.length, 0, F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    checkTilesS2('D', D.length, band, F, D.dtype, images);
+    checkPlanes('dpad', dpad.length, 0, images * F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
     const size = D.dtype === 'float32' ? 4 : 8;
     (D.dtype === 'float32' ? w.winoS2DoutF32 : w.winoS2DoutF64)(
-      dpad.byteOffset, D.byteOffset + size * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+      dpad.byteOffset, D.byteOffset + size * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt, images,
     );
   }
 
@@ -494,15 +503,20 @@ function checkTiles4(name: string, length: number, band: Winograd4Band, channels
   if (35 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${35 * xs + channels * ldt} elements, has ${length}`);
 }
 
-/** Validates a strided-Winograd band: its tiles within channel rows of ldt, 25 matrices of `channels` rows in `length` elements. */
-function checkTilesS2(name: string, length: number, band: Winograd4Band, channels: number, dtype: Dtype): void {
+/**
+ * Validates a strided-Winograd band: the tiles of `images` images side by side within channel rows of ldt,
+ * 25 matrices of `channels` rows in `length` elements.
+ */
+function checkTilesS2(name: string, length: number, band: Winograd4Band, channels: number, dtype: Dtype, images = 1): void {
   const { tr0, tr1, tW, xs, ldt, tOffset } = band;
   const lanes = dtype === 'float32' ? 4 : 2;
   if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd-s2: bad tile rows [${tr0}, ${tr1})`);
   if (!(Number.isInteger(tW) && tW > 0 && tW % lanes === 0)) throw new RangeError(`winograd-s2: tW ${tW} must be a positive multiple of ${lanes}`);
   if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd-s2: bad channel count ${channels}`);
-  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && tOffset + (tr1 - tr0) * tW <= ldt)) {
-    throw new RangeError(`winograd-s2: tiles [${tOffset}, ${tOffset + (tr1 - tr0) * tW}) do not fit rows of ${ldt}`);
+  if (!Number.isInteger(images) || images < 1) throw new RangeError(`winograd-s2: bad image count ${images}`);
+  const end = tOffset + images * (tr1 - tr0) * tW;
+  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && end <= ldt)) {
+    throw new RangeError(`winograd-s2: tiles [${tOffset}, ${end}) do not fit rows of ${ldt}`);
   }
   if (!Number.isInteger(xs) || xs < channels * ldt) throw new RangeError(`winograd-s2: xs ${xs} < ${channels * ldt} (channels × ldt)`);
   if (24 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${24 * xs + channels * ldt} elements, has ${length}`);

@@ -97,33 +97,38 @@ function inputT<T>(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32,
 }
 
 /**
- * opad[f][2·ti + i][2·tj + j] = (Aᵀ M A)[i][j] + b[f] for filters f < F and tile rows [tr0, tr1); M is
- * [ξ][f][t] (rows ldt apart). opad rows are 2·tW wide, planes `plane` elements apart.
+ * opad[n][f][2·ti + i][2·tj + j] = (Aᵀ M A)[i][j] + b[f] for k images n laid side by side in M's rows
+ * (image n's tiles from column n·(tr1 − tr0)·tW), filters f < F and tile rows [tr0, tr1); M is [ξ][f][t]
+ * (rows ldt apart). opad rows are 2·tW wide, planes `plane` elements apart, images F·plane apart. Each
+ * filter's row of all k images is done before the next, so the 25 streams of M are read in order.
  */
-function outputT<T>(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
+function outputT<T>(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, k: i32): void {
   const sz = <usize>sizeof<T>();
   const L = 16 / <i32>sizeof<T>();
   const xi = <usize>xs * sz;
   const ld = 2 * tW;
   const rowBytes = <usize>ld * sz;
+  const T1 = (tr1 - tr0) * tW;
   for (let f = 0; f < F; f++) {
     const bias = v128.splat<T>(load<T>(b + <usize>f * sz));
-    for (let ti = tr0; ti < tr1; ti++) {
-      let m = M + (<usize>f * <usize>ldt + <usize>((ti - tr0) * tW)) * sz;
-      let o = opad + (<usize>f * <usize>plane + <usize>(2 * ti) * <usize>ld) * sz;
-      for (let tj = 0; tj < tW; tj += L) {
-        for (let i = 0; i < 2; i++) {
-          // s[k] = (Aᵀ M)[i][k]; then · A: y0 = s0 + s1 + s3, y1 = s1 + s2 + s4
-          const s0 = colA<T>(m, xi, i), s1 = colA<T>(m + xi, xi, i), s2 = colA<T>(m + 2 * xi, xi, i);
-          const s3 = colA<T>(m + 3 * xi, xi, i), s4 = colA<T>(m + 4 * xi, xi, i);
-          const y0 = v128.add<T>(v128.add<T>(v128.add<T>(s0, s1), s3), bias);
-          const y1 = v128.add<T>(v128.add<T>(v128.add<T>(s1, s2), s4), bias);
-          const r = o + <usize>i * rowBytes;
-          v128.store(r, interleaveLo<T>(y0, y1));
-          v128.store(r, interleaveHi<T>(y0, y1), 16);
+    for (let n = 0; n < k; n++) {
+      for (let ti = tr0; ti < tr1; ti++) {
+        let m = M + (<usize>f * <usize>ldt + <usize>(n * T1 + (ti - tr0) * tW)) * sz;
+        let o = opad + (<usize>(n * F + f) * <usize>plane + <usize>(2 * ti) * <usize>ld) * sz;
+        for (let tj = 0; tj < tW; tj += L) {
+          for (let i = 0; i < 2; i++) {
+            // s[k] = (Aᵀ M)[i][k]; then · A: y0 = s0 + s1 + s3, y1 = s1 + s2 + s4
+            const s0 = colA<T>(m, xi, i), s1 = colA<T>(m + xi, xi, i), s2 = colA<T>(m + 2 * xi, xi, i);
+            const s3 = colA<T>(m + 3 * xi, xi, i), s4 = colA<T>(m + 4 * xi, xi, i);
+            const y0 = v128.add<T>(v128.add<T>(v128.add<T>(s0, s1), s3), bias);
+            const y1 = v128.add<T>(v128.add<T>(v128.add<T>(s1, s2), s4), bias);
+            const r = o + <usize>i * rowBytes;
+            v128.store(r, interleaveLo<T>(y0, y1));
+            v128.store(r, interleaveHi<T>(y0, y1), 16);
+          }
+          m += 16;
+          o += 32;
         }
-        m += 16;
-        o += 32;
       }
     }
   }
@@ -149,29 +154,33 @@ function outputT<T>(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i3
 }
 
 /**
- * D[ξ][f][t] = (A dY Aᵀ)[ξ], dY the 2×2 tile of dpad (rows 2·tW wide, planes `plane` apart): the adjoint
- * of outputT. Rows: (y0, y0 + y1, y1, y0, y1) of the tile rows y, then the same on columns.
+ * D[ξ][f][t] = (A dY Aᵀ)[ξ], dY the 2×2 tile of dpad (rows 2·tW wide, planes `plane` apart, k images
+ * F·plane apart, laid side by side in D's rows as in outputT): the adjoint of outputT. Rows: (y0, y0 + y1,
+ * y1, y0, y1) of the tile rows y, then the same on columns.
  */
-function doutT<T>(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
+function doutT<T>(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, k: i32): void {
   const sz = <usize>sizeof<T>();
   const L = 16 / <i32>sizeof<T>();
   const xi = <usize>xs * sz;
   const ld = 2 * tW;
   const rowBytes = <usize>ld * sz;
+  const T1 = (tr1 - tr0) * tW;
   for (let f = 0; f < F; f++) {
-    for (let ti = tr0; ti < tr1; ti++) {
-      let p = dpad + (<usize>f * <usize>plane + <usize>(2 * ti) * <usize>ld) * sz;
-      let out = D + (<usize>f * <usize>ldt + <usize>((ti - tr0) * tW)) * sz;
-      for (let tj = 0; tj < tW; tj += L) {
-        const y00 = deinterleave<T>(p, 0), y01 = deinterleave<T>(p, 1);
-        const y10 = deinterleave<T>(p + rowBytes, 0), y11 = deinterleave<T>(p + rowBytes, 1);
-        doutRow<T>(out, xi, y00, y01);
-        doutRow<T>(out + 5 * xi, xi, v128.add<T>(y00, y10), v128.add<T>(y01, y11));
-        doutRow<T>(out + 10 * xi, xi, y10, y11);
-        doutRow<T>(out + 15 * xi, xi, y00, y01);
-        doutRow<T>(out + 20 * xi, xi, y10, y11);
-        p += 32;
-        out += 16;
+    for (let n = 0; n < k; n++) {
+      for (let ti = tr0; ti < tr1; ti++) {
+        let p = dpad + (<usize>(n * F + f) * <usize>plane + <usize>(2 * ti) * <usize>ld) * sz;
+        let out = D + (<usize>f * <usize>ldt + <usize>(n * T1 + (ti - tr0) * tW)) * sz;
+        for (let tj = 0; tj < tW; tj += L) {
+          const y00 = deinterleave<T>(p, 0), y01 = deinterleave<T>(p, 1);
+          const y10 = deinterleave<T>(p + rowBytes, 0), y11 = deinterleave<T>(p + rowBytes, 1);
+          doutRow<T>(out, xi, y00, y01);
+          doutRow<T>(out + 5 * xi, xi, v128.add<T>(y00, y10), v128.add<T>(y01, y11));
+          doutRow<T>(out + 10 * xi, xi, y10, y11);
+          doutRow<T>(out + 15 * xi, xi, y00, y01);
+          doutRow<T>(out + 20 * xi, xi, y10, y11);
+          p += 32;
+          out += 16;
+        }
       }
     }
   }
@@ -326,17 +335,17 @@ export function winoS2InputF32(xpad: usize, V: usize, C: i32, ld: i32, plane: i3
 export function winoS2InputF64(xpad: usize, V: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
   inputT<f64>(xpad, V, C, ld, plane, tr0, tr1, tW, xs, ldt);
 }
-export function winoS2OutputF32(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
-  outputT<f32>(M, b, opad, F, plane, tr0, tr1, tW, xs, ldt);
+export function winoS2OutputF32(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, k: i32): void {
+  outputT<f32>(M, b, opad, F, plane, tr0, tr1, tW, xs, ldt, k);
 }
-export function winoS2OutputF64(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
-  outputT<f64>(M, b, opad, F, plane, tr0, tr1, tW, xs, ldt);
+export function winoS2OutputF64(M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, k: i32): void {
+  outputT<f64>(M, b, opad, F, plane, tr0, tr1, tW, xs, ldt, k);
 }
-export function winoS2DoutF32(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
-  doutT<f32>(dpad, D, F, plane, tr0, tr1, tW, xs, ldt);
+export function winoS2DoutF32(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, k: i32): void {
+  doutT<f32>(dpad, D, F, plane, tr0, tr1, tW, xs, ldt, k);
 }
-export function winoS2DoutF64(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
-  doutT<f64>(dpad, D, F, plane, tr0, tr1, tW, xs, ldt);
+export function winoS2DoutF64(dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, k: i32): void {
+  doutT<f64>(dpad, D, F, plane, tr0, tr1, tW, xs, ldt, k);
 }
 export function winoS2DxF32(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32): void {
   dxT<f32>(dV, dxpad, C, ld, plane, tr0, tr1, tW, xs, ldt);
