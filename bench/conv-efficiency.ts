@@ -26,6 +26,7 @@ import { chooseConvAlgorithm, convForward, convForwardBackward, type ConvOptions
 import { gemmBackend } from '../src/kernels/gemm.ts';
 import { convInfo, type ConvParams } from '../src/kernels/geometry.ts';
 import type { Dtype, FloatArray } from '../src/kernels/types.ts';
+import { phasePlan } from '../src/kernels/conv/phases.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -61,6 +62,7 @@ const CASES: Case[] = [
   { id: '1x1 s2', label: '1x1 s2 (downsampling shortcut)', x: [16, 64, 32, 32], w: [128, 64, 1, 1], stride: 2, pad: 0, dilation: 1, groups: 1 },
   { id: 'depthwise', label: 'depthwise 3x3 s1 (groups = C)', x: [16, 64, 32, 32], w: [64, 1, 3, 3], stride: 1, pad: 1, dilation: 1, groups: 64 },
   { id: 'dilated', label: 'dilated 3x3 d2 s1 (conv A\'s size)', x: [16, 32, 32, 32], w: [64, 32, 3, 3], stride: 1, pad: 2, dilation: 2, groups: 1 },
+  { id: 'dilated im2col', label: 'dilated 3x3 d2 s1, unsplit (phases: false)', x: [16, 32, 32, 32], w: [64, 32, 3, 3], stride: 1, pad: 2, dilation: 2, groups: 1, options: { phases: false }, noPeer: true },
 ];
 const PASSES = ['fwd', 'fwd+bwd'] as const;
 type Pass = (typeof PASSES)[number];
@@ -156,6 +158,17 @@ if (!opts['no-peers']) {
   }
 }
 
+/** The algorithm, or "phases → algorithm" where the dilated conv is split (src/kernels/conv/phases.ts). */
+function pathOf(c: Case, dtype: Dtype): string {
+  const alg = algorithms.get(`${c.id}/${dtype}`)!;
+  const g = convInfo(c.x, c.w, paramsOf(c));
+  if (c.options?.algorithm !== undefined || c.options?.phases === false || (g.dilationH === 1 && g.dilationW === 1) || c.stride !== 1) return alg;
+  const q = phasePlan(g);
+  const gq = convInfo([g.N * q.dh * q.dw, g.C, q.Hq, q.Wq], c.w, { groups: c.groups });
+  const sub = chooseConvAlgorithm(gq, c.options ?? {}, dtype).name;
+  return sub === 'im2col-gemm' ? alg : `phases → ${sub}`;
+}
+
 const fmtMs = (ms: number) => (ms < 1 ? ms.toFixed(3) : ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 const lines: string[] = [];
 lines.push(`# Conv per-FLOP efficiency (issue 16 item 2)`, '');
@@ -175,7 +188,7 @@ for (const dtype of dtypes) {
       const ref = flops(CASES[0], pass) / ours.get(`A im2col/${dtype}/${pass}`)! / 1e6;
       const t = torch.get(`${c.id}/${dtype}/${pass}`);
       const shape = `x(${c.x}) w(${c.w}) s${c.stride} p${c.pad}${c.dilation > 1 ? ` d${c.dilation}` : ''}${c.groups > 1 ? ` g${c.groups}` : ''}`;
-      lines.push(`| ${c.label} | ${shape} | ${algorithms.get(`${c.id}/${dtype}`)} | ${pass} | ${fmtMs(ms)} | ${gf.toFixed(1)} | ${(gf / ref).toFixed(2)} | ` +
+      lines.push(`| ${c.label} | ${shape} | ${pathOf(c, dtype)} | ${pass} | ${fmtMs(ms)} | ${gf.toFixed(1)} | ${(gf / ref).toFixed(2)} | ` +
         (t === undefined ? ' | | |' : `${fmtMs(t)} | ${(flops(c, pass) / t / 1e6).toFixed(1)} | **${(ms / t).toFixed(2)}×** |`));
     }
   }

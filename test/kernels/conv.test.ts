@@ -261,6 +261,49 @@ describe('conv: strided Winograd path (3x3, stride 2) == reference (property)', 
   });
 });
 
+describe('conv: dilated stride-1 convs split into dilation phases == reference (property)', () => {
+  const dShapes = fc.record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 2 }),
+    Cg: fc.integer({ min: 1, max: 4 }),
+    Fg: fc.integer({ min: 1, max: 4 }),
+    HH: fc.integer({ min: 1, max: 3 }),
+    WW: fc.integer({ min: 1, max: 3 }),
+    stride: fc.constant<[number, number]>([1, 1]),
+    pad: pair(0, 3),
+    dilation: pair(1, 3),
+    extra: pair(0, 9),
+    ints: fc.boolean(),
+    seed: fc.nat(),
+  });
+  // phases: true splits whatever the undilated conv's path (im2col for most of these small shapes,
+  // Winograd with winograd: true where it applies)
+  const dOptions = fc.constantFrom<ConvOptions>({ phases: true }, { phases: true, winograd: true }, { phases: true, maxColElements: 1 });
+
+  for (const [dtype, numRuns] of dtypeRuns(100, 60)) {
+    test.prop([dShapes, dOptions], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'one call, as the separate calls'));
+  }
+
+  vtest('is the default where the undilated conv takes Winograd, and not otherwise', () => {
+    // 16 channels, 3x3, dilation 2: the phases' conv is a Winograd one; results equal forcing the split
+    const c = makeCase({ ...base, N: 2, Cg: 16, Fg: 16, dilation: [2, 2], pad: [2, 2], extra: [9, 8], seed: 21 });
+    for (const dtype of ['float32', 'float64'] as const) {
+      const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map((t) => inDtype(t, dtype));
+      const byDefault = convForwardBackward(x, w, b, dout, c.params);
+      const split = convForwardBackward(x, w, b, dout, c.params, { phases: true });
+      const unsplit = convForwardBackward(x, w, b, dout, c.params, { phases: false });
+      for (const k of ['out', 'dx', 'dw', 'db'] as const) {
+        expect(Array.from(byDefault[k].data), k).toEqual(Array.from((wasmBackend ? split : unsplit)[k].data));
+      }
+      convMatchesReference(c, {}, dtype, 'one call');
+    }
+    // 2 channels: the undilated conv would be im2col as well, so no split (same bits as phases: false)
+    const thin = makeCase({ ...base, N: 1, Cg: 2, Fg: 2, dilation: [2, 2], pad: [2, 2], extra: [5, 5], seed: 22 });
+    const a = convForward(thin.x, thin.w, thin.b, thin.params);
+    expect(Array.from(a.data)).toEqual(Array.from(convForward(thin.x, thin.w, thin.b, thin.params, { phases: false }).data));
+  });
+});
+
 /** d(sum(out · dout)) by centered differences vs the analytic dx, dw, db of the fast kernel. */
 function gradcheck(c: ConvCase, error = relError): void {
   const { x, w, b, dout, params } = c;

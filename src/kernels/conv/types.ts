@@ -30,6 +30,12 @@ export interface ConvOptions {
    * 'im2col-gemm' need the wasm helpers. Throws where the algorithm cannot run.
    */
   algorithm?: ConvAlgorithmName;
+  /**
+   * Dilated stride-1 convs as an undilated conv over their dilation phases (./phases.ts; wasm helpers
+   * only, not with `algorithm`): by default where the undilated conv takes a faster path than im2col +
+   * GEMM; false never; true wherever it applies (tests).
+   */
+  phases?: boolean;
 }
 
 export interface ConvGrads<A extends FloatArray = FloatArray> {

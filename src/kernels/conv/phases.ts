@@ -1,0 +1,116 @@
+/**
+ * Dilated convs as undilated ones: with stride 1 and dilation (dh, dw), output (oh, ow) reads only
+ * padded-input positions ≡ (oh, ow) mod (dh, dw), so each of the dh·dw phases (ph, pw) of the output is
+ * an ordinary 3×3 (HH×WW), stride-1, pad-0 conv of the matching phase of the padded input:
+ *
+ *   out[n, f, dh·i + ph, dw·j + pw] = conv(xq[n, ph, pw])[f, i, j],  xq[n, ph, pw][c, i, j] = xpad[n, c, dh·i + ph, dw·j + pw]
+ *
+ * The phases become images of one batch (N·dh·dw images of C × Hq × Wq, Hq = ⌈(H + 2·padH) / dh⌉, the
+ * short phases zero-filled), so the undilated conv can take a Winograd path (./frame.ts runs it with
+ * the usual choice); its dw and db already sum over the phases. Backward: dout is gathered the same way
+ * (0 for the outputs past a short phase's end), and every padded-input position belongs to exactly one
+ * phase, so dx is a gather of the phases' dx (no sums: the same rounding as the undilated path).
+ * The moves are plain JS loops over the data: worth it where the undilated conv is several times faster
+ * than im2col + GEMM (the frame only splits then).
+ */
+import type { ConvInfo } from '../geometry.ts';
+import type { FloatArray } from '../types.ts';
+
+export interface PhasePlan {
+  /** phases per axis (the dilations) */
+  dh: number;
+  dw: number;
+  /** rows and columns of one phase image (zero-filled past the padded input) */
+  Hq: number;
+  Wq: number;
+  /** output rows and columns of one phase image: Hq − HH + 1 (≥ the outputs of every phase) */
+  Hoq: number;
+  Woq: number;
+}
+
+export function phasePlan(g: ConvInfo): PhasePlan {
+  const dh = g.dilationH, dw = g.dilationW;
+  const Hq = Math.ceil((g.H + 2 * g.padH) / dh);
+  const Wq = Math.ceil((g.W + 2 * g.padW) / dw);
+  return { dh, dw, Hq, Wq, Hoq: Hq - g.HH + 1, Woq: Wq - g.WW + 1 };
+}
+
+/** xq (N·dh·dw, C, Hq, Wq) ← the phases of x zero-padded by (padH, padW); xq must be zero-filled. */
+export function gatherInput(x: FloatArray, g: ConvInfo, p: PhasePlan, xq: FloatArray): void {
+  const { N, C, H, W, padH, padW } = g;
+  const { dh, dw, Hq, Wq } = p;
+  const plane = Hq * Wq;
+  for (let n = 0; n < N; n++) {
+    for (let ph = 0; ph < dh; ph++) {
+      // rows i of the phase read input row y = dh·i + ph − padH: those with 0 ≤ y < H
+      const i0 = Math.max(0, Math.ceil((padH - ph) / dh));
+      const i1 = Math.min(Hq, Math.floor((H - 1 + padH - ph) / dh) + 1);
+      for (let pw = 0; pw < dw; pw++) {
+        const j0 = Math.max(0, Math.ceil((padW - pw) / dw));
+        const j1 = Math.min(Wq, Math.floor((W - 1 + padW - pw) / dw) + 1);
+        const img = ((n * dh + ph) * dw + pw) * C;
+        for (let c = 0; c < C; c++) {
+          const src = (n * C + c) * H * W;
+          const dst = (img + c) * plane;
+          for (let i = i0; i < i1; i++) {
+            const s = src + (dh * i + ph - padH) * W + pw - padW;
+            const d = dst + i * Wq;
+            for (let j = j0; j < j1; j++) xq[d + j] = x[s + dw * j];
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Moves between the output (N, F, Ho, Wo) and its phases (N·dh·dw, F, Hoq, Woq): toPhases true gathers
+ * out → outq (dout; phase positions past the output are set to 0), false scatters outq → out.
+ */
+export function movePhases(out: FloatArray, outq: FloatArray, g: ConvInfo, p: PhasePlan, toPhases: boolean): void {
+  const { N, F, Ho, Wo } = g;
+  const { dh, dw, Hoq, Woq } = p;
+  const plane = Hoq * Woq;
+  for (let n = 0; n < N; n++) {
+    for (let ph = 0; ph < dh; ph++) {
+      const rows = Math.min(Hoq, Math.ceil((Ho - ph) / dh));
+      for (let pw = 0; pw < dw; pw++) {
+        const cols = Math.min(Woq, Math.ceil((Wo - pw) / dw));
+        const img = ((n * dh + ph) * dw + pw) * F;
+        for (let f = 0; f < F; f++) {
+          const o = (n * F + f) * Ho * Wo + ph * Wo + pw;
+          const q = (img + f) * plane;
+          if (toPhases) outq.fill(0, q, q + plane);
+          for (let i = 0; i < rows; i++) {
+            const oi = o + dh * i * Wo;
+            const qi = q + i * Woq;
+            if (toPhases) for (let j = 0; j < cols; j++) outq[qi + j] = out[oi + dw * j];
+            else for (let j = 0; j < cols; j++) out[oi + dw * j] = outq[qi + j];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dx (N, C, H, W) ← the positions of x in the phases' dxq (N·dh·dw, C, Hq, Wq): the adjoint of gatherInput. */
+export function scatterDx(dxq: FloatArray, g: ConvInfo, p: PhasePlan, dx: FloatArray): void {
+  const { N, C, H, W, padH, padW } = g;
+  const { dh, dw, Hq, Wq } = p;
+  const plane = Hq * Wq;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let y = 0; y < H; y++) {
+        const yp = y + padH;
+        const ph = yp % dh, i = (yp - ph) / dh;
+        const d = ((n * C + c) * H + y) * W;
+        for (let pw = 0; pw < dw; pw++) {
+          // columns x ≡ pw − padW (mod dw): xp = x + padW = dw·j + pw
+          const x0 = (((pw - padW) % dw) + dw) % dw;
+          const src = ((((n * dh + ph) * dw + pw) * C + c) * plane) + i * Wq;
+          for (let x = x0; x < W; x += dw) dx[d + x] = dxq[src + (x + padW - pw) / dw];
+        }
+      }
+    }
+  }
+}
