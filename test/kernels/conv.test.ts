@@ -304,6 +304,32 @@ describe('conv: dilated stride-1 convs split into dilation phases == reference (
   });
 });
 
+describe('conv: depthwise 3x3 with unit-stride columns (register-blocked forward) == reference (property)', () => {
+  const dwShapes = fc.record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 5 }),
+    Cg: fc.constant(1),
+    Fg: fc.integer({ min: 1, max: 3 }),
+    HH: fc.constant(3),
+    WW: fc.constant(3),
+    stride: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.constant(1)),
+    pad: pair(0, 3),
+    dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.constant(1)),
+    extra: pair(0, 13),
+    ints: fc.constant(false),
+    seed: fc.nat(),
+  });
+  for (const [dtype, numRuns] of dtypeRuns(100, 60)) {
+    test.prop([dwShapes], { numRuns })(dtype, (s) => convMatchesReference(makeCase(s), {}, dtype, 'one call, as the separate calls'));
+  }
+
+  vtest('a padded plane larger than the GEMM workspace (the plain loops then) matches the reference too', () => {
+    // 1 × 1 × 730 × 730 float64, pad 1: a padded plane of 732² · 8 bytes (4.3 MB) does not fit
+    const c = makeCase({ ...base, N: 1, groups: 1, Cg: 1, Fg: 1, pad: [1, 1], extra: [728, 728], seed: 31 });
+    convMatchesReference(c, {}, 'float64', 'one call');
+  });
+});
+
 /** d(sum(out · dout)) by centered differences vs the analytic dx, dw, db of the fast kernel. */
 function gradcheck(c: ConvCase, error = relError): void {
   const { x, w, b, dout, params } = c;

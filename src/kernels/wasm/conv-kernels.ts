@@ -100,7 +100,7 @@ export interface WinogradBand {
 }
 type WasmDepthwiseForward = (
   x: number, w: number, b: number, out: number, nC: number, H: number, W: number, Fg: number, HH: number, WW: number,
-  Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+  Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, work: number, workBytes: number,
 ) => void;
 type WasmDepthwiseBackward = (
   x: number, w: number, dout: number, dx: number, dwAcc: number, nC: number, H: number, W: number, Fg: number,
@@ -205,6 +205,7 @@ export class ConvKernels {
   /**
    * Depthwise forward on `channels` input channels: out (channels·Fg × Ho × Wo) = b + x ⋆ w, with x
    * (channels × H × W), w at wOffset (channels·Fg × HH × WW) and b at bOffset. out must not overlap the inputs.
+   * Uses the engine's workspace (idle between GEMM calls) for a zero-padded plane when it fits.
    */
   depthwiseForwardInArena(
     g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, b: ArenaBlock, bOffset: number,
@@ -221,6 +222,7 @@ export class ConvKernels {
     (x.dtype === 'float32' ? ex.depthwiseForwardF32 : ex.depthwiseForwardF64)(
       x.byteOffset, w.byteOffset + wOffset * size, b.byteOffset + bOffset * size, out.byteOffset, channels,
       g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+      this.#engine.workAddress, this.#engine.workBytes,
     );
   }
 
