@@ -5,6 +5,7 @@ import { ProblemError } from '../errors/problems.ts';
 import { paramsObject } from './params.ts';
 import { expectShape } from './shape-rules.ts';
 import { defineLayer, type LayerResult, type LayerTask } from './types.ts';
+import { concatParts, partOf } from './batch-split.ts';
 
 /** Below this many elements a request runs whole: splitting would cost more than it saves. */
 export const DROPOUT_SPLIT_MIN_ELEMENTS = 1 << 21;
@@ -18,18 +19,8 @@ const GENERATOR =
   'u(seed, i) = H(H(i XOR K1) XOR K2) / 2^32 < p, with K1 = H(seed XOR 0x9e3779b9), K2 = H(seed XOR 0x7f4a7c15) and H ' +
   "MurmurHash3's 32-bit finalizer (fmix32), so the same seed and shape give the same mask whatever the dtype, encoding or number of workers.";
 
-/** A flat slice of a tensor, as a 1-D tensor. */
-const slice = (t: Tensor, from: number, to: number): Tensor => ({ shape: [to - from], data: t.data.slice(from, to) });
-
-function concat(parts: Tensor[], shape: number[]): Tensor {
-  const data = new (parts[0].data.constructor as Float64ArrayConstructor)(parts.reduce((a, t) => a + t.data.length, 0));
-  let o = 0;
-  for (const t of parts) {
-    data.set(t.data, o);
-    o += t.data.length;
-  }
-  return { shape, data };
-}
+/** A flat slice of a tensor, as a 1-D tensor (a view when it is shared memory: see batch-split.ts). */
+const slice = (t: Tensor, from: number, to: number): Tensor => ({ shape: [to - from], data: partOf(t.data, from, to) });
 
 export const dropout = defineLayer({
   name: 'dropout',
@@ -91,8 +82,8 @@ export const dropout = defineLayer({
   },
   merge(results, task) {
     const shape = task.inputs.x.shape;
-    const merged: LayerResult = { out: concat(results.map((r) => r.out!), shape), outputs: { mask: concat(results.map((r) => r.outputs!.mask), shape) } };
-    if (results[0].grads) merged.grads = { x: concat(results.map((r) => r.grads!.x), shape) };
+    const merged: LayerResult = { out: concatParts(results.map((r) => r.out!), shape), outputs: { mask: concatParts(results.map((r) => r.outputs!.mask), shape) } };
+    if (results[0].grads) merged.grads = { x: concatParts(results.map((r) => r.grads!.x), shape) };
     return merged;
   },
   check: {

@@ -5,6 +5,16 @@ import { prepareTask } from './prepare.ts';
 import { findLayer } from './registry.ts';
 import { encodeAnswer } from './respond.ts';
 import type { LayerDefinition, LayerResult, LayerTask } from './types.ts';
+import { recycle } from '../kernels/buffers.ts';
+import { returnLoans } from '../pool/slabs.ts';
+import type { Tensor } from '../kernels/types.ts';
+
+const tensorsOf = (r: LayerResult): Tensor[] => [
+  ...(r.out ? [r.out] : []),
+  ...Object.values(r.grads ?? {}),
+  ...Object.values(r.state ?? {}),
+  ...Object.values(r.outputs ?? {}),
+] as Tensor[];
 
 function layer(name: string): LayerDefinition {
   const def = findLayer(name);
@@ -45,12 +55,20 @@ export const layerEndpoint: WorkerEndpoint = {
     const def = layer(name);
     const { task, form } = prepareTask(def, body as LayerRequest, limits);
     const parts = def.merge ? def.split?.(task, workers) : undefined;
-    if (parts && parts.length > 1) return { handoff: { parts, task: withoutTensors(task), form } satisfies SplitHandoff };
+    if (parts && parts.length > 1) return { handoff: { parts, task: withoutTensors(task), form } satisfies SplitHandoff, sharesMemory: true };
     return { compute: () => def.compute(task), encode: (result: LayerResult) => encodeAnswer(result, form, task.dtype) };
   },
   finish(name, { results, task, form }: SplitFinish) {
     const def = layer(name);
-    return encodeAnswer(def.merge!(results, task), form, task.dtype);
+    const merged = def.merge!(results, task);
+    try {
+      return encodeAnswer(merged, form, task.dtype);
+    } finally {
+      // The encoded answer is a copy: the merged arrays (this thread's pool, batch-split.ts) go back,
+      // and so do the parts' results, loans of the workers that computed them.
+      recycle(...tensorsOf(merged).map((t) => t.data));
+      returnLoans(results);
+    }
   },
 };
 

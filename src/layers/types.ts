@@ -171,7 +171,9 @@ export interface LayerDefinition<P = any> {
   compute(task: LayerTask<P>): LayerResult;
   /**
    * Optional: cut a task worth parallelizing into parts for several workers (or return undefined
-   * to run it whole), and put the parts' results back together.
+   * to run it whole), and put the parts' results back together. Parts must only read their inputs
+   * (views of one shared body, batch-split.ts); merge must copy, never return a part's arrays: they
+   * are loans of the workers that computed them, returned right after the merge (src/pool/slabs.ts).
    */
   split?(task: LayerTask<P>, workers: number): LayerTask<P>[] | undefined;
   merge?(results: LayerResult[], task: LayerTask<P>): LayerResult;

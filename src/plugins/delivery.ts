@@ -27,14 +27,20 @@ const RETRY_AFTER_S = '5';
  * A whole body written in slices with backpressure. Handing a 75 MB buffer to the socket in one write
  * hides its progress until the last byte: a stalled reader could not be told from a slow one, and
  * nobody could say how much of it was sent. Slices are views: nothing is copied.
+ *
+ * A route may send Slices itself: fastify serializes a Buffer over shared memory as an object (it
+ * checks `buffer instanceof ArrayBuffer`), so answers a worker wrote into shared memory go this way.
  */
-class Slices extends Readable {
+export class Slices extends Readable {
   #body: Buffer;
   #offset = 0;
+  /** the whole body's length */
+  readonly size: number;
 
   constructor(body: Buffer) {
     super({ highWaterMark: SLICE_BYTES });
     this.#body = body;
+    this.size = body.length;
   }
 
   /** Bytes given to the response so far (some may still sit in the socket's buffer). */
@@ -203,7 +209,9 @@ async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
     const answer = d.track(request.raw, reply.raw);
     let body: Buffer | undefined;
     let bytes = 0;
-    if (typeof payload === 'string') {
+    if (payload instanceof Slices) {
+      bytes = payload.size;
+    } else if (typeof payload === 'string') {
       if (payload.length >= SLICED_FROM_BYTES) body = Buffer.from(payload);
       bytes = body ? body.length : Buffer.byteLength(payload);
     } else if (Buffer.isBuffer(payload)) {
@@ -220,9 +228,9 @@ async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
       if (unsent > 0 && unsent + bytes > max) throw unsentProblem(unsent, max);
     }
     answer.bytes = bytes;
-    if (!body || request.method === 'HEAD') return payload;
-
-    answer.slices = new Slices(body);
+    if (payload instanceof Slices) answer.slices = payload;
+    else if (!body || request.method === 'HEAD') return payload;
+    else answer.slices = new Slices(body);
     reply.header('content-length', String(bytes));
     if (opts.sendTimeoutMs > 0 && reply.raw.socket instanceof Socket) {
       reply.raw.setTimeout(opts.sendTimeoutMs, () => d.stalled(answer));

@@ -1,10 +1,13 @@
 import type { LayerDefinition, LayerTask } from '../layers/types.ts';
+import { returnLoans } from './slabs.ts';
 import { ClientGoneError, type KernelPool, type PoolAnswer } from './pool.ts';
 
 /** Every buffer a task holds: handed over (not copied) to the worker when the caller is done with them. */
 function buffersOf(task: LayerTask): ArrayBuffer[] {
   const tensors = [...Object.values(task.inputs), ...Object.values(task.state), ...(task.dout ? [task.dout] : [])];
-  return [...tensors.map((t) => t.data.buffer), ...Object.values(task.labels).map((l) => l.buffer)] as ArrayBuffer[];
+  const buffers = [...tensors.map((t) => t.data.buffer), ...Object.values(task.labels).map((l) => l.buffer)];
+  // Shared memory cannot be transferred: it is simply seen by both threads.
+  return buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
 }
 
 export interface RunOptions {
@@ -21,8 +24,11 @@ export async function runLayer(pool: KernelPool, def: LayerDefinition, task: Lay
   const parts = def.split?.(task, pool.size);
   if (!parts || parts.length < 2 || !def.merge) return pool.run(task, transfer ? buffersOf(task) : [], cancel);
   const answers = await runParts(pool, parts, cancel ?? new AbortController());
+  const results = answers.map((a) => a.result);
+  const merged = def.merge(results, task);
+  returnLoans(results);
   return {
-    result: def.merge(answers.map((a) => a.result), task),
+    result: merged,
     queueMs: Math.min(...answers.map((a) => a.queueMs)),
     kernelMs: Math.max(...answers.map((a) => a.kernelMs)),
     parts: parts.length,
@@ -31,10 +37,11 @@ export async function runLayer(pool: KernelPool, def: LayerDefinition, task: Lay
 
 /** Runs the parts of a split task at once, sharing one controller: one failure (a timeout) stops the rest. */
 export async function runParts(pool: KernelPool, parts: LayerTask[], shared: AbortController): Promise<PoolAnswer[]> {
-  // The parts' buffers are fresh slices: always theirs to hand over.
-  const settled = await Promise.allSettled(parts.map((part) => pool.run(part, buffersOf(part), shared)));
+  // The parts' buffers are fresh slices (always theirs to hand over) or views of shared memory.
+  const settled = await Promise.allSettled(parts.map((part) => pool.run(part, buffersOf(part), shared, true)));
   const failures = settled.filter((s) => s.status === 'rejected').map((s) => s.reason);
   if (failures.length) {
+    returnLoans(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.result] : [])));
     // One part's timeout aborts the others; report the timeout, not their cancellation.
     shared.abort();
     throw failures.find((e) => !(e instanceof ClientGoneError)) ?? failures[0];

@@ -12,12 +12,16 @@ export interface EndpointContext {
 /**
  * What a handler does after its 4xx decisions and decoding:
  * - `compute` then `encode` on this worker (the common case: the answer's bytes go back ready to write), or
- * - `handoff`: plain data (typed arrays are transferred) for the main thread to continue with, e.g. to
+ * - `handoff`: plain data (typed arrays are transferred or, over shared memory, copied unless `sharesMemory`) for the main thread to continue with, e.g. to
  *   run parts of a split request on several workers, or a check's reference and variants.
  */
 export type Handled<R = any> =
   | { compute: () => R; encode: (result: R) => EncodedBody }
-  | { handoff: unknown };
+  | {
+      handoff: unknown;
+      /** its typed arrays over shared memory are views made on purpose (split parts): they cross as views, not copies */
+      sharesMemory?: boolean;
+    };
 
 /**
  * One POST endpoint as the workers run it. `key` is the route's

@@ -16,8 +16,8 @@ export interface RequestMessage {
   op: 'request';
   endpoint: EndpointName;
   key: string;
-  /** the buffer holding the body (transferred); null when the request had none */
-  body: ArrayBuffer | null;
+  /** the buffer holding the body: transferred, or shared (a slab of src/pool/slabs.ts); null when the request had none */
+  body: ArrayBuffer | SharedArrayBuffer | null;
   /** where the body is in it */
   offset: number;
   length: number;
@@ -103,8 +103,9 @@ export function handleRequest(msg: RequestMessage): Outcome {
         return h;
       });
       timing.decode = lap();
-      // Tensors read in place from the body would carry the whole body along wherever they go next.
-      if ('handoff' in handled) return { kind: 'handoff', value: compact(handled.handoff), timing };
+      // Tensors read in place from the body would carry the whole body along wherever they go next,
+      // or (shared memory) outlive the request: copies, unless the handler shares views on purpose.
+      if ('handoff' in handled) return { kind: 'handoff', value: compact(handled.handoff, handled.sharesMemory === true), timing };
       msg.clock[0] = now();
       const result = handled.compute();
       msg.clock[1] = now();
@@ -142,13 +143,18 @@ function floatArraysOf(value: unknown, out: FloatArray[] = [], depth = 0): Float
   return out;
 }
 
-/** The value with every typed array that views only part of its buffer replaced by a copy of its own. */
-function compact(value: unknown, depth = 0): unknown {
+/**
+ * The value with every typed array that views only part of its buffer, or shared memory, replaced by
+ * a copy of its own; views of shared memory stay when `keepShared`.
+ */
+function compact(value: unknown, keepShared: boolean, depth = 0): unknown {
   if (value === null || typeof value !== 'object' || depth > 8) return value;
   if (ArrayBuffer.isView(value)) {
     const v = value as unknown as { byteLength: number; buffer: ArrayBufferLike; slice(): unknown };
-    return v.byteLength !== v.buffer.byteLength && 'slice' in v ? v.slice() : value;
+    const shared = v.buffer instanceof SharedArrayBuffer;
+    if (shared && keepShared) return value;
+    return (shared || v.byteLength !== v.buffer.byteLength) && 'slice' in v ? v.slice() : value;
   }
-  if (Array.isArray(value)) return value.map((e) => compact(e, depth + 1));
-  return Object.fromEntries(Object.entries(value).map(([k, e]) => [k, compact(e, depth + 1)]));
+  if (Array.isArray(value)) return value.map((e) => compact(e, keepShared, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, e]) => [k, compact(e, keepShared, depth + 1)]));
 }

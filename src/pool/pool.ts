@@ -70,21 +70,22 @@ export class KernelPool {
 
   /**
    * Runs one task. `cancel` is aborted when the client goes away; a split request shares one
-   * controller across its parts, so a timeout or disconnect stops all of them.
+   * controller across its parts, so a timeout or disconnect stops all of them. With `lend`, its large
+   * results come back as loans that the caller returns once merged (returnLoans in ./slabs.ts).
    */
-  async run(task: LayerTask, transfer: ArrayBuffer[], cancel: AbortController = new AbortController()): Promise<PoolAnswer> {
+  async run(task: LayerTask, transfer: ArrayBuffer[], cancel: AbortController = new AbortController(), lend = false): Promise<PoolAnswer> {
     const sent = now();
-    const answer = await this.dispatch<WorkerAnswer>((clock) => ({ op: 'task', task, clock }), transfer, cancel, task.layer);
+    const answer = await this.dispatch<WorkerAnswer>((clock) => ({ op: 'task', task, clock, lend }), transfer, cancel, task.layer);
     return { result: answer.result, queueMs: Math.max(0, answer.start - sent), kernelMs: answer.end - answer.start, parts: 1 };
   }
 
   /**
-   * Runs a whole request on a worker (src/pool/pipeline.ts): its body is transferred; the answer's
+   * Runs a whole request on a worker (src/pool/pipeline.ts): its body is transferred (or shared); the answer's
    * bytes, a problem or a handoff come back. `queueMs` is the wait until a worker took it.
    */
   async request(message: Omit<RequestMessage, 'op' | 'clock' | 'workers'>, cancel: AbortController): Promise<Outcome & { queueMs: number }> {
     const sent = now();
-    const transfer = message.body ? [message.body] : [];
+    const transfer = message.body instanceof ArrayBuffer ? [message.body] : [];
     const outcome = await this.dispatch<Outcome>((clock) => ({ ...message, op: 'request', workers: this.size, clock }), transfer, cancel, message.key);
     return { ...outcome, queueMs: Math.max(0, outcome.timing.start - sent) };
   }

@@ -6,7 +6,9 @@ import { runParts } from '../pool/dispatch.ts';
 import type { EndpointName } from '../pool/endpoints.ts';
 import { fromPlain, type Timing } from '../pool/pipeline.ts';
 import { HEADER_LENGTH, headerLength, type EncodedBody } from '../tensors/frame.ts';
+import { MIN_SLAB_BYTES, returnLoan, SlabPool } from '../pool/slabs.ts';
 import { cancelOnDisconnect } from './cancel.ts';
+import { Slices } from '../plugins/delivery.ts';
 
 const ms = (d: number) => d.toFixed(3);
 const now = () => performance.now();
@@ -32,11 +34,20 @@ const isJson = (type: string | undefined) => type !== undefined && /^\s*applicat
 const hasBody = (request: FastifyRequest) =>
   request.headers['transfer-encoding'] !== undefined || (request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0');
 
+/** Bodies of worker routes from MIN_SLAB_BYTES on: shared memory, reused across requests (src/pool/slabs.ts). */
+const bodySlabs = new SlabPool();
+
+/** A buffer for a body of `bytes` bytes starting `pad` bytes in: a slab when large, else a plain one. */
+const bodyBuffer = (pad: number, bytes: number): Uint8Array =>
+  pad + bytes >= MIN_SLAB_BYTES ? new Uint8Array(bodySlabs.take(pad + bytes), pad, bytes) : new Uint8Array(pad + bytes).subarray(pad);
+
 /**
  * The raw-body parser for worker routes: whatever the content type, the body's bytes are copied as
- * they arrive into one ArrayBuffer (sized by Content-Length when sent), within the body limit: no
- * list of chunks to concatenate at the end (a 64 MiB concat stalled the event loop for ~100 ms here),
- * and a buffer of its own, ready to transfer to a worker. Register in the routes' own context.
+ * they arrive into one buffer (sized by Content-Length when sent), within the body limit: no list of
+ * chunks to concatenate at the end (a 64 MiB concat stalled the event loop for ~100 ms here). Large
+ * bodies go to a slab of shared memory that workers read in place and that serves the next request
+ * once this one's work is done; small ones to a buffer of their own, transferred to the worker.
+ * Register in the routes' own context.
  */
 export function acceptRawBodies(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
@@ -49,12 +60,13 @@ export function acceptRawBodies(app: FastifyInstance): void {
     // of 8: tensors at aligned offsets of the section can then be read in place on the worker.
     const framed = Number(request.headers[HEADER_LENGTH]);
     const pad = Number.isSafeInteger(framed) && framed >= 0 ? (8 - (framed % 8)) % 8 : 0;
-    let buf = new Uint8Array(pad + (Number.isSafeInteger(declared) && declared >= 0 ? declared : 64 * 1024)).subarray(pad);
+    let buf = bodyBuffer(pad, Number.isSafeInteger(declared) && declared >= 0 ? declared : 64 * 1024);
     let length = 0;
     let failed = false;
     const fail = (e: Error) => {
       if (failed) return;
       failed = true;
+      releaseBody(buf);
       payload.removeListener('data', onData);
       payload.resume();
       done(e, undefined);
@@ -63,8 +75,9 @@ export function acceptRawBodies(app: FastifyInstance): void {
       if (length + chunk.length > limit) return fail(tooLarge());
       if (length + chunk.length > buf.length) {
         if (Number.isSafeInteger(declared)) return fail(new ProblemError('invalidRequest', 'the body is longer than its Content-Length'));
-        const grown = new Uint8Array(pad + Math.min(limit, Math.max(buf.length * 2, length + chunk.length))).subarray(pad);
+        const grown = bodyBuffer(pad, Math.min(limit, Math.max(buf.length * 2, length + chunk.length)));
         grown.set(buf.subarray(0, length));
+        releaseBody(buf);
         buf = grown;
       }
       buf.set(chunk, length);
@@ -80,8 +93,14 @@ export function acceptRawBodies(app: FastifyInstance): void {
   });
 }
 
-/** The body's buffer to transfer and where the body is in it (a view over Node's shared pool is copied out). */
-function transferable(body: Uint8Array): { body: ArrayBuffer; offset: number; length: number } {
+/** Gives a body's slab back (a body in a plain buffer has none). Only once no thread can touch it. */
+function releaseBody(body: Uint8Array | undefined): void {
+  if (body?.buffer instanceof SharedArrayBuffer) bodySlabs.give(body.buffer);
+}
+
+/** The body's buffer to hand over and where the body is in it (a view over Node's shared pool is copied out). */
+function transferable(body: Uint8Array): { body: ArrayBuffer | SharedArrayBuffer; offset: number; length: number } {
+  if (body.buffer instanceof SharedArrayBuffer) return { body: body.buffer, offset: body.byteOffset, length: body.byteLength };
   if (body.buffer instanceof ArrayBuffer && !Buffer.isBuffer(body)) return { body: body.buffer, offset: body.byteOffset, length: body.byteLength };
   return { body: new Uint8Array(body).buffer, offset: 0, length: body.byteLength };
 }
@@ -90,10 +109,13 @@ function transferable(body: Uint8Array): { body: ArrayBuffer; offset: number; le
 const SMALL_ANSWER = 16 * 1024;
 
 function send(reply: FastifyReply, answer: EncodedBody): FastifyReply {
+  // Bytes a worker lent (src/pool/slabs.ts) go back once the connection is done with them.
+  reply.raw.once('close', () => returnLoan(answer.body));
   reply.type(answer.contentType);
   if (answer.headerLength !== undefined) reply.header(HEADER_LENGTH, String(answer.headerLength));
   const bytes = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
-  return reply.send(answer.headerLength === undefined && bytes.length < SMALL_ANSWER ? bytes.toString('utf8') : bytes);
+  if (answer.headerLength === undefined && bytes.length < SMALL_ANSWER) return reply.send(bytes.toString('utf8'));
+  return reply.send(answer.body.buffer instanceof SharedArrayBuffer ? new Slices(bytes) : bytes);
 }
 
 const serverTiming = (read: number, t: Timing, queueMs: number) =>
@@ -145,6 +167,9 @@ export function postOnWorker(app: FastifyInstance, opts: WorkerRouteOptions): vo
       return done;
     } finally {
       release();
+      // A cancelled request's work may still be running on a worker (it reads and may write its body):
+      // its slab stays out of the pool; the garbage collector frees it.
+      if (!cancel.signal.aborted) releaseBody(raw);
     }
   });
 }

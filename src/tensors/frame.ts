@@ -1,4 +1,5 @@
 import { ProblemError } from '../errors/problems.ts';
+import { threadLoans } from '../pool/slabs.ts';
 
 /**
  * Triton's binary tensor data framing (API.md, "Binary bodies"): `Inference-Header-Content-Length: L`,
@@ -139,16 +140,19 @@ export interface EncodedBody {
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** JSON text, framed with its binary section when one was written to. One buffer, ready to transfer. */
+/**
+ * Large answers are written into memory this thread lends the main thread (src/pool/slabs.ts), which
+ * frees it once the socket took the bytes: the next answer of that size reuses pages already touched.
+ */
+const answerMemory = threadLoans;
+
+/** JSON text, framed with its binary section when one was written to. One buffer, ready to hand over. */
 export function assemble(json: string, writer: BinaryWriter | undefined): EncodedBody {
   const jsonBytes = Buffer.byteLength(json);
-  if (!writer || writer.length === 0) {
-    const body = new Uint8Array(jsonBytes);
-    Buffer.from(body.buffer).write(json, 0, 'utf8');
-    return { body, contentType: JSON_TYPE };
-  }
-  const body = new Uint8Array(jsonBytes + writer.length);
-  Buffer.from(body.buffer).write(json, 0, 'utf8');
+  const framed = writer !== undefined && writer.length > 0;
+  const body = answerMemory.take(jsonBytes + (framed ? writer.length : 0));
+  Buffer.from(body.buffer, body.byteOffset, body.byteLength).write(json, 0, 'utf8');
+  if (!framed) return { body, contentType: JSON_TYPE };
   let o = jsonBytes;
   for (const c of writer.chunks) {
     body.set(c, o);
