@@ -211,6 +211,13 @@ describe.each(wasmBackends)('Winograd F(4x4) helpers on %s', (backend) => {
       kernels.winograd4DoutInArena(opad, M, 2, 128, band);
       expect(() => kernels.winograd4OutputInArena(M, b, opad, 2, 129, band)).toThrow(/opad needs/);
       expect(() => kernels.winograd4DoutInArena(opad, M, 3, 128, band)).toThrow(/xs 16 < 24/);
+      // two images of one tile row side by side in rows of 8 tiles: images × F planes of opad
+      const one = { ...band, tr1: 1 };
+      kernels.winograd4OutputInArena(M, b, opad, 2, 64, one, 2);
+      kernels.winograd4DoutInArena(opad, M, 2, 64, one, 2);
+      expect(() => kernels.winograd4OutputInArena(M, b, opad, 2, 64, one, 3)).toThrow(/do not fit rows of 8/);
+      expect(() => kernels.winograd4OutputInArena(M, b, opad, 2, 80, one, 2)).toThrow(/opad needs/);
+      expect(() => kernels.winograd4DoutInArena(opad, M, 2, 64, one, 0)).toThrow(/bad image count/);
     });
   });
 });

@@ -67,10 +67,11 @@ type WasmWino4 = (
 ) => void;
 type WasmWino4Out = (
   M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
-  work: number,
+  work: number, images: number,
 ) => void;
 type WasmWino4Dout = (
   dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number, work: number,
+  images: number,
 ) => void;
 
 /**
@@ -342,29 +343,34 @@ export class ConvKernels {
     );
   }
 
-  /** opad (F planes, rows 4·tW wide) = Aᵀ M A + b of the band's tiles; M is 36 × F × Tb. */
-  winograd4OutputInArena(M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+  /**
+   * opad (images × F planes, rows 4·tW wide) = Aᵀ M A + b of the band's tiles of `images` images side by
+   * side in M's rows from tile tOffset (image n's F planes from plane n·F); M is 36 × F × ldt.
+   */
+  winograd4OutputInArena(
+    M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1,
+  ): void {
     const w = this.#exportsOrThrow('winograd4OutputInArena');
     this.#checkWino4('winograd4OutputInArena', M, opad);
     this.#checkWino4('winograd4OutputInArena', b, opad);
-    checkTiles4('M', M.length, band, F);
+    checkTiles4('M', M.length, band, F, images);
     checkOperand('b', b.length, 0, 1, F, F);
-    checkPlanes('opad', opad.length, 0, F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
+    checkPlanes('opad', opad.length, 0, images * F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
     w.wino4OutputF32(
       M.byteOffset + 4 * band.tOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
-      this.#engine.workAddress,
+      this.#engine.workAddress, images,
     );
   }
 
-  /** D (36 × F × Tb) = A dY Aᵀ of the band's 4×4 tiles of dpad: the adjoint of winograd4OutputInArena. */
-  winograd4DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+  /** D (36 × F × ldt) = A dY Aᵀ of the band's 4×4 tiles of dpad: the adjoint of winograd4OutputInArena. */
+  winograd4DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1): void {
     const w = this.#exportsOrThrow('winograd4DoutInArena');
     this.#checkWino4('winograd4DoutInArena', dpad, D);
-    checkTiles4('D', D.length, band, F);
-    checkPlanes('dpad', dpad.length, 0, F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
+    checkTiles4('D', D.length, band, F, images);
+    checkPlanes('dpad', dpad.length, 0, images * F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
     w.wino4DoutF32(
       dpad.byteOffset, D.byteOffset + 4 * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
-      this.#engine.workAddress,
+      this.#engine.workAddress, images,
     );
   }
 
@@ -492,14 +498,19 @@ function checkTiles(name: string, length: number, band: WinogradBand, channels: 
   if (15 * xs + size > length) throw new RangeError(`${name} needs ${15 * xs + size} elements, has ${length}`);
 }
 
-/** Validates an F(4×4) band: its tiles within the channel rows of ldt, and 36 matrices of `channels` rows in `length` elements. */
-function checkTiles4(name: string, length: number, band: Winograd4Band, channels: number): void {
+/**
+ * Validates an F(4×4) band: the tiles of `images` images side by side within the channel rows of ldt, and
+ * 36 matrices of `channels` rows in `length` elements.
+ */
+function checkTiles4(name: string, length: number, band: Winograd4Band, channels: number, images = 1): void {
   const { tr0, tr1, tW, xs, ldt, tOffset } = band;
   if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd4: bad tile rows [${tr0}, ${tr1})`);
   if (!(Number.isInteger(tW) && tW > 0 && tW % 4 === 0)) throw new RangeError(`winograd4: tW ${tW} must be a positive multiple of 4`);
   if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd4: bad channel count ${channels}`);
-  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && tOffset + (tr1 - tr0) * tW <= ldt)) {
-    throw new RangeError(`winograd4: tiles [${tOffset}, ${tOffset + (tr1 - tr0) * tW}) do not fit rows of ${ldt}`);
+  if (!Number.isInteger(images) || images < 1) throw new RangeError(`winograd4: bad image count ${images}`);
+  const end = tOffset + images * (tr1 - tr0) * tW;
+  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && end <= ldt)) {
+    throw new RangeError(`winograd4: tiles [${tOffset}, ${end}) do not fit rows of ${ldt}`);
   }
   if (!Number.isInteger(xs) || xs < channels * ldt) throw new RangeError(`winograd4: xs ${xs} < ${channels * ldt} (channels × ldt)`);
   if (35 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${35 * xs + channels * ldt} elements, has ${length}`);
