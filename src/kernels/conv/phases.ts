@@ -65,27 +65,47 @@ export function gatherInput(x: FloatArray, g: ConvInfo, p: PhasePlan, xq: FloatA
 
 /**
  * Moves between the output (N, F, Ho, Wo) and its phases (N·dh·dw, F, Hoq, Woq): toPhases true gathers
- * out → outq (dout; phase positions past the output are set to 0), false scatters outq → out.
+ * out → outq (dout; phase positions past the output are set to 0), false scatters outq → out. Each output
+ * row is walked once, densely, taking its columns from the dw phase rows in turn (dw = 2: in pairs).
  */
 export function movePhases(out: FloatArray, outq: FloatArray, g: ConvInfo, p: PhasePlan, toPhases: boolean): void {
   const { N, F, Ho, Wo } = g;
   const { dh, dw, Hoq, Woq } = p;
   const plane = Hoq * Woq;
+  const imgStride = F * plane; // between consecutive phase images
+  if (toPhases) outq.fill(0);
   for (let n = 0; n < N; n++) {
-    for (let ph = 0; ph < dh; ph++) {
-      const rows = Math.min(Hoq, Math.ceil((Ho - ph) / dh));
-      for (let pw = 0; pw < dw; pw++) {
-        const cols = Math.min(Woq, Math.ceil((Wo - pw) / dw));
-        const img = ((n * dh + ph) * dw + pw) * F;
-        for (let f = 0; f < F; f++) {
-          const o = (n * F + f) * Ho * Wo + ph * Wo + pw;
-          const q = (img + f) * plane;
-          if (toPhases) outq.fill(0, q, q + plane);
-          for (let i = 0; i < rows; i++) {
-            const oi = o + dh * i * Wo;
-            const qi = q + i * Woq;
-            if (toPhases) for (let j = 0; j < cols; j++) outq[qi + j] = out[oi + dw * j];
-            else for (let j = 0; j < cols; j++) out[oi + dw * j] = outq[qi + j];
+    for (let f = 0; f < F; f++) {
+      for (let oh = 0; oh < Ho; oh++) {
+        const ph = oh % dh, i = (oh - ph) / dh;
+        const o = ((n * F + f) * Ho + oh) * Wo;
+        // phase (ph, pw) row i: image (n·dh + ph)·dw + pw, filter f
+        const q0 = ((n * dh + ph) * dw * F + f) * plane + i * Woq;
+        if (dw === 1) {
+          if (toPhases) for (let x = 0; x < Wo; x++) outq[q0 + x] = out[o + x];
+          else for (let x = 0; x < Wo; x++) out[o + x] = outq[q0 + x];
+        } else if (dw === 2) {
+          const q1 = q0 + imgStride;
+          const pairs = Wo >> 1;
+          if (toPhases) {
+            for (let j = 0; j < pairs; j++) {
+              outq[q0 + j] = out[o + 2 * j];
+              outq[q1 + j] = out[o + 2 * j + 1];
+            }
+            if (Wo & 1) outq[q0 + pairs] = out[o + Wo - 1];
+          } else {
+            for (let j = 0; j < pairs; j++) {
+              out[o + 2 * j] = outq[q0 + j];
+              out[o + 2 * j + 1] = outq[q1 + j];
+            }
+            if (Wo & 1) out[o + Wo - 1] = outq[q0 + pairs];
+          }
+        } else {
+          for (let x = 0; x < Wo; x++) {
+            const pw = x % dw;
+            const q = q0 + pw * imgStride + (x - pw) / dw;
+            if (toPhases) outq[q] = out[o + x];
+            else out[o + x] = outq[q];
           }
         }
       }
