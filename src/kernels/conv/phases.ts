@@ -35,29 +35,50 @@ export function phasePlan(g: ConvInfo): PhasePlan {
   return { dh, dw, Hq, Wq, Hoq: Hq - g.HH + 1, Woq: Wq - g.WW + 1 };
 }
 
-/** xq (N·dh·dw, C, Hq, Wq) ← the phases of x zero-padded by (padH, padW); xq must be zero-filled. */
+/**
+ * xq (N·dh·dw, C, Hq, Wq) ← the phases of x zero-padded by (padH, padW); xq must be zero-filled. Each
+ * row of x is read once, densely, its columns going to the dw phase rows in turn (dw = 2: in pairs).
+ */
 export function gatherInput(x: FloatArray, g: ConvInfo, p: PhasePlan, xq: FloatArray): void {
+  walkRows(g, p, (xRow, qRow, pwOf0, imgStride) => {
+    const { W } = g;
+    if (p.dw === 1) {
+      for (let c = 0; c < W; c++) xq[qRow + g.padW + c] = x[xRow + c];
+    } else if (p.dw === 2) {
+      // column c goes to phase (c + padW) % 2, at column (c + padW) >> 1 of its row
+      let a = qRow + pwOf0 * imgStride + (g.padW >> 1);
+      let b = qRow + (1 - pwOf0) * imgStride + ((g.padW + 1) >> 1);
+      let c = 0;
+      for (; c + 1 < W; c += 2) {
+        xq[a++] = x[xRow + c];
+        xq[b++] = x[xRow + c + 1];
+      }
+      if (c < W) xq[a] = x[xRow + c];
+    } else {
+      for (let c = 0; c < W; c++) {
+        const xp = c + g.padW, pw = xp % p.dw;
+        xq[qRow + pw * imgStride + (xp - pw) / p.dw] = x[xRow + c];
+      }
+    }
+  });
+}
+
+/**
+ * Calls row(xRow, qRow, pwOf0, imgStride) for every row of x: xRow its start in x, qRow the start of its
+ * row in phase (ph, 0) of xq (phase (ph, pw) is pw·imgStride further), pwOf0 the phase of column 0.
+ */
+function walkRows(g: ConvInfo, p: PhasePlan, row: (xRow: number, qRow: number, pwOf0: number, imgStride: number) => void): void {
   const { N, C, H, W, padH, padW } = g;
   const { dh, dw, Hq, Wq } = p;
   const plane = Hq * Wq;
+  const imgStride = C * plane;
+  const pwOf0 = padW % dw;
   for (let n = 0; n < N; n++) {
-    for (let ph = 0; ph < dh; ph++) {
-      // rows i of the phase read input row y = dh·i + ph − padH: those with 0 ≤ y < H
-      const i0 = Math.max(0, Math.ceil((padH - ph) / dh));
-      const i1 = Math.min(Hq, Math.floor((H - 1 + padH - ph) / dh) + 1);
-      for (let pw = 0; pw < dw; pw++) {
-        const j0 = Math.max(0, Math.ceil((padW - pw) / dw));
-        const j1 = Math.min(Wq, Math.floor((W - 1 + padW - pw) / dw) + 1);
-        const img = ((n * dh + ph) * dw + pw) * C;
-        for (let c = 0; c < C; c++) {
-          const src = (n * C + c) * H * W;
-          const dst = (img + c) * plane;
-          for (let i = i0; i < i1; i++) {
-            const s = src + (dh * i + ph - padH) * W + pw - padW;
-            const d = dst + i * Wq;
-            for (let j = j0; j < j1; j++) xq[d + j] = x[s + dw * j];
-          }
-        }
+    for (let c = 0; c < C; c++) {
+      for (let y = 0; y < H; y++) {
+        const yp = y + padH;
+        const ph = yp % dh, i = (yp - ph) / dh;
+        row(((n * C + c) * H + y) * W, ((n * dh + ph) * dw * C + c) * plane + i * Wq, pwOf0, imgStride);
       }
     }
   }
@@ -115,22 +136,24 @@ export function movePhases(out: FloatArray, outq: FloatArray, g: ConvInfo, p: Ph
 
 /** dx (N, C, H, W) ← the positions of x in the phases' dxq (N·dh·dw, C, Hq, Wq): the adjoint of gatherInput. */
 export function scatterDx(dxq: FloatArray, g: ConvInfo, p: PhasePlan, dx: FloatArray): void {
-  const { N, C, H, W, padH, padW } = g;
-  const { dh, dw, Hq, Wq } = p;
-  const plane = Hq * Wq;
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      for (let y = 0; y < H; y++) {
-        const yp = y + padH;
-        const ph = yp % dh, i = (yp - ph) / dh;
-        const d = ((n * C + c) * H + y) * W;
-        for (let pw = 0; pw < dw; pw++) {
-          // columns x ≡ pw − padW (mod dw): xp = x + padW = dw·j + pw
-          const x0 = (((pw - padW) % dw) + dw) % dw;
-          const src = ((((n * dh + ph) * dw + pw) * C + c) * plane) + i * Wq;
-          for (let x = x0; x < W; x += dw) dx[d + x] = dxq[src + (x + padW - pw) / dw];
-        }
+  walkRows(g, p, (xRow, qRow, pwOf0, imgStride) => {
+    const { W } = g;
+    if (p.dw === 1) {
+      for (let c = 0; c < W; c++) dx[xRow + c] = dxq[qRow + g.padW + c];
+    } else if (p.dw === 2) {
+      let a = qRow + pwOf0 * imgStride + (g.padW >> 1);
+      let b = qRow + (1 - pwOf0) * imgStride + ((g.padW + 1) >> 1);
+      let c = 0;
+      for (; c + 1 < W; c += 2) {
+        dx[xRow + c] = dxq[a++];
+        dx[xRow + c + 1] = dxq[b++];
+      }
+      if (c < W) dx[xRow + c] = dxq[a];
+    } else {
+      for (let c = 0; c < W; c++) {
+        const xp = c + g.padW, pw = xp % p.dw;
+        dx[xRow + c] = dxq[qRow + pw * imgStride + (xp - pw) / p.dw];
       }
     }
-  }
+  });
 }
