@@ -106,6 +106,7 @@ type WasmDepthwiseForward = (
 type WasmDepthwiseBackward = (
   x: number, w: number, dout: number, dx: number, dwAcc: number, nC: number, H: number, W: number, Fg: number,
   HH: number, WW: number, Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+  work: number, workBytes: number,
 ) => void;
 type WasmCol2im = (
   dcol: number, dx: number, C: number, H: number, W: number, HH: number, WW: number, Ho: number, Wo: number,
@@ -249,6 +250,7 @@ export class ConvKernels {
     (x.dtype === 'float32' ? ex.depthwiseBackwardF32 : ex.depthwiseBackwardF64)(
       x.byteOffset, w.byteOffset + wOffset * size, dout.byteOffset, dx.byteOffset, dwAcc.byteOffset + dwOffset * 8,
       channels, g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+      this.#engine.workAddress, this.#engine.workBytes,
     );
   }
 

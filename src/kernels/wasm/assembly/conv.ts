@@ -345,11 +345,11 @@ function depthwiseForwardT<T>(
 /** dx = the depthwise adjoint of dout (overwritten), dwAcc += Σ x ⋆ dout per filter and tap. */
 function depthwiseBackwardT<T>(
   x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
-  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, dxDone: bool,
 ): void {
   const sz = <usize>sizeof<T>();
   const Po = Ho * Wo;
-  memory.fill(dx, 0, <usize>nC * <usize>H * <usize>W * sz);
+  if (!dxDone) memory.fill(dx, 0, <usize>nC * <usize>H * <usize>W * sz);
   for (let c = 0; c < nC; c++) {
     const plane = <usize>c * <usize>H * <usize>W * sz;
     const xc = x + plane;
@@ -374,7 +374,7 @@ function depthwiseBackwardT<T>(
             const d = df + <usize>(oh * Wo + owLo) * sz;
             const at = <usize>((oh * sh + offH) * W + offW + owLo * sw) * sz;
             s += dotRow<T>(xc + at, d, n, sw);
-            scatterRow<T>(dxc + at, d, n, sw, wv);
+            if (!dxDone) scatterRow<T>(dxc + at, d, n, sw, wv);
           }
           const p = dwf + <usize>(kh * WW + kw) * 8;
           store<f64>(p, load<f64>(p) + s);
@@ -486,16 +486,81 @@ export function depthwiseForwardF64(
   depthwiseForwardT<f64>(x, w, b, out, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
 }
 
+/**
+ * dx of depthwiseBackwardT for 3×3 filters, one per channel (Fg = 1), stride 1 and unit column dilation,
+ * when the zero-padded dout plane fits `work`: dx[y][x] = Σ w[kh][kw]·dout[y + ph − kh·dh][x + pw − kw]
+ * over the 9 taps with L outputs of dx in a register (from 0, tap by tap in (kh, kw) order, as
+ * depthwiseBackwardT's scatter adds them; the taps off dout add exact zeros) instead of a read-modify-
+ * write of the dx row per tap. Each dout plane is first copied into a zero-padded scratch plane (2·dh
+ * rows and 2 columns before it). Returns false (doing nothing) when it does not apply.
+ */
+function depthwiseDxRegT<T>(
+  w: usize, dout: usize, dx: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
+): bool {
+  if (Fg != 1 || HH != 3 || WW != 3 || sh != 1 || sw != 1 || dw != 1) return false;
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sizeof<T>();
+  const top = 2 * dh;
+  const Hd = max(H + ph + top, top + Ho);
+  const Wd = max(W + pw + 2, 2 + Wo);
+  if (<usize>Hd * <usize>Wd * sz > workBytes) return false;
+  const rowBytes = <usize>Wd * sz;
+  memory.fill(work, 0, <usize>Hd * rowBytes);
+  const down = <usize>dh * rowBytes;
+  for (let c = 0; c < nC; c++) {
+    const dc = dout + <usize>c * <usize>Ho * <usize>Wo * sz;
+    for (let r = 0; r < Ho; r++) {
+      memory.copy(work + <usize>(top + r) * rowBytes + 2 * sz, dc + <usize>r * <usize>Wo * sz, <usize>Wo * sz);
+    }
+    const wf = w + <usize>(c * 9) * sz;
+    const w0 = v128.splat<T>(load<T>(wf)), w1 = v128.splat<T>(load<T>(wf + sz)), w2 = v128.splat<T>(load<T>(wf + 2 * sz));
+    const w3 = v128.splat<T>(load<T>(wf + 3 * sz)), w4 = v128.splat<T>(load<T>(wf + 4 * sz)), w5 = v128.splat<T>(load<T>(wf + 5 * sz));
+    const w6 = v128.splat<T>(load<T>(wf + 6 * sz)), w7 = v128.splat<T>(load<T>(wf + 7 * sz)), w8 = v128.splat<T>(load<T>(wf + 8 * sz));
+    let d = dx + <usize>c * <usize>H * <usize>W * sz;
+    for (let y = 0; y < H; y++) {
+      // tap (kh, kw) reads scratch row y + ph + (2 − kh)·dh, column x + pw + 2 − kw
+      const r0 = work + <usize>(y + ph + top) * rowBytes + <usize>(pw + 2) * sz; // kh = 0, kw = 0
+      let x = 0;
+      for (; x + L <= W; x += L) {
+        const p0 = r0 + <usize>x * sz, p1 = p0 - down, p2 = p1 - down;
+        let acc = v128.mul<T>(w0, v128.load(p0));
+        acc = v128.add<T>(acc, v128.mul<T>(w1, v128.load(p0 - sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w2, v128.load(p0 - 2 * sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w3, v128.load(p1)));
+        acc = v128.add<T>(acc, v128.mul<T>(w4, v128.load(p1 - sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w5, v128.load(p1 - 2 * sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w6, v128.load(p2)));
+        acc = v128.add<T>(acc, v128.mul<T>(w7, v128.load(p2 - sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w8, v128.load(p2 - 2 * sz)));
+        v128.store(d + <usize>x * sz, acc);
+      }
+      for (; x < W; x++) {
+        let acc: T = <T>0;
+        for (let kh = 0; kh < 3; kh++) {
+          const q = r0 + <usize>x * sz - <usize>kh * down;
+          for (let kw = 0; kw < 3; kw++) acc = acc + load<T>(wf + <usize>(3 * kh + kw) * sz) * load<T>(q - <usize>kw * sz);
+        }
+        store<T>(d + <usize>x * sz, acc);
+      }
+      d += <usize>W * sz;
+    }
+  }
+  return true;
+}
+
 export function depthwiseBackwardF32(
   x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
-  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
-  depthwiseBackwardT<f32>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+  const dxDone = depthwiseDxRegT<f32>(w, dout, dx, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes);
+  depthwiseBackwardT<f32>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, dxDone);
 }
 
 export function depthwiseBackwardF64(
   x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
-  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
-  depthwiseBackwardT<f64>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+  const dxDone = depthwiseDxRegT<f64>(w, dout, dx, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes);
+  depthwiseBackwardT<f64>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, dxDone);
 }
