@@ -129,6 +129,12 @@ describe.skipIf(!wasm)('conv algorithms against the float64 reference (wasm back
     for (const dtype of ['float32', 'float64'] as const) measure('winograd-s2', dtype, c, false);
   });
 
+  it('depthwise layers with long rows (64 channels, 32×32, one filter each) are measured too, both dtypes', () => {
+    // F even: one filter per channel, the register-blocked 3x3 paths (dw summed along each row in the dtype)
+    const c: Case = { N: 2, C: 64, F: 2, H: 32, W: 32, pad: 1, mags: [0, 0, 0, 0], seed: 13 };
+    for (const dtype of ['float32', 'float64'] as const) measure('depthwise', dtype, c, true);
+  });
+
   it('the worst error of each algorithm is within its budget', () => {
     const rows = [...worst].map(([k, v]) => {
       const [alg, dtype] = k.split(' ') as [ConvAlgorithmName, Dtype];

@@ -549,11 +549,86 @@ function depthwiseDxRegT<T>(
   return true;
 }
 
+/** Σ of the lanes of v in f64. */
+@inline function laneSum<T>(v: v128): f64 {
+  if (sizeof<T>() == 4) {
+    const lo = f64x2.promote_low_f32x4(v);
+    const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+    const t = f64x2.add(lo, hi);
+    return f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+  }
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+/**
+ * dw of depthwiseBackwardT for 3×3 filters, one per channel (Fg = 1), unit column stride and dilation,
+ * when the zero-padded x plane fits `work`: dwAcc[c][kh][kw] += Σ x[oh·sh − ph + kh·dh][ow − pw + kw] ·
+ * dout[oh][ow]. Per output row and tap row kh, dout's L lanes are loaded once for the 3 taps kw and the
+ * products summed in T lanes along the row (at most ⌈Wo / L⌉ terms per lane: float32 for float32, as a
+ * GEMM's accumulator), each row's sum then added in f64 (across rows and images, as before). Returns
+ * false (doing nothing) when it does not apply.
+ */
+function depthwiseDwRegT<T>(
+  x: usize, dout: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
+): bool {
+  if (Fg != 1 || HH != 3 || WW != 3 || sw != 1 || dw != 1) return false;
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sizeof<T>();
+  const Hp = H + 2 * ph;
+  const Wp = W + 2 * pw;
+  if (<usize>Hp * <usize>Wp * sz > workBytes) return false;
+  const rowBytes = <usize>Wp * sz;
+  memory.fill(work, 0, <usize>Hp * rowBytes);
+  for (let c = 0; c < nC; c++) {
+    const xc = x + <usize>c * <usize>H * <usize>W * sz;
+    for (let r = 0; r < H; r++) {
+      memory.copy(work + <usize>(r + ph) * rowBytes + <usize>pw * sz, xc + <usize>r * <usize>W * sz, <usize>W * sz);
+    }
+    const dc = dout + <usize>c * <usize>Ho * <usize>Wo * sz;
+    for (let kh = 0; kh < 3; kh++) {
+      let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0;
+      for (let oh = 0; oh < Ho; oh++) {
+        // padded x row oh·sh + kh·dh, column ow + kw
+        const xr = work + <usize>(oh * sh + kh * dh) * rowBytes;
+        const dr = dc + <usize>oh * <usize>Wo * sz;
+        let a0 = v128.splat<T>(<T>0), a1 = a0, a2 = a0;
+        let ow = 0;
+        for (; ow + L <= Wo; ow += L) {
+          const dv = v128.load(dr + <usize>ow * sz);
+          const q = xr + <usize>ow * sz;
+          a0 = v128.add<T>(a0, v128.mul<T>(dv, v128.load(q)));
+          a1 = v128.add<T>(a1, v128.mul<T>(dv, v128.load(q + sz)));
+          a2 = v128.add<T>(a2, v128.mul<T>(dv, v128.load(q + 2 * sz)));
+        }
+        let t0 = laneSum<T>(a0), t1 = laneSum<T>(a1), t2 = laneSum<T>(a2);
+        for (; ow < Wo; ow++) {
+          const dv = <f64>load<T>(dr + <usize>ow * sz);
+          const q = xr + <usize>ow * sz;
+          t0 += dv * <f64>load<T>(q);
+          t1 += dv * <f64>load<T>(q + sz);
+          t2 += dv * <f64>load<T>(q + 2 * sz);
+        }
+        s0 += t0;
+        s1 += t1;
+        s2 += t2;
+      }
+      const p = dwAcc + <usize>(c * 9 + 3 * kh) * 8;
+      store<f64>(p, load<f64>(p) + s0);
+      store<f64>(p + 8, load<f64>(p + 8) + s1);
+      store<f64>(p + 16, load<f64>(p + 16) + s2);
+    }
+  }
+  return true;
+}
+
 export function depthwiseBackwardF32(
   x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
   Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
   const dxDone = depthwiseDxRegT<f32>(w, dout, dx, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes);
+  // dx first: both use the workspace
+  if (dxDone && depthwiseDwRegT<f32>(x, dout, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes)) return;
   depthwiseBackwardT<f32>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, dxDone);
 }
 
@@ -562,5 +637,7 @@ export function depthwiseBackwardF64(
   Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
   const dxDone = depthwiseDxRegT<f64>(w, dout, dx, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes);
+  // dx first: both use the workspace
+  if (dxDone && depthwiseDwRegT<f64>(x, dout, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes)) return;
   depthwiseBackwardT<f64>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, dxDone);
 }
