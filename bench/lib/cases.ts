@@ -8,7 +8,12 @@ export type Pass = 'fwd' | 'fwd+bwd';
 export const DTYPES: readonly Dtype[] = ['float32', 'float64'];
 export const PASSES: readonly Pass[] = ['fwd', 'fwd+bwd'];
 
-export type Kind = 'conv' | 'max-pool' | 'avg-pool' | 'affine' | 'batchnorm' | 'spatial-batchnorm' | 'layernorm';
+export type Kind =
+  | 'conv' | 'max-pool' | 'avg-pool' | 'affine' | 'batchnorm' | 'spatial-batchnorm' | 'layernorm'
+  | 'groupnorm' | 'relu' | 'dropout' | 'softmax-loss' | 'svm-loss';
+
+/** Kinds our side times through the layer definition's compute (src/layers), as a worker runs it. */
+export const LAYER_KINDS: readonly Kind[] = ['groupnorm', 'relu', 'dropout', 'softmax-loss', 'svm-loss'];
 
 /** Which --only word selects a kind. */
 export const FAMILY: Record<Kind, string> = {
@@ -19,6 +24,11 @@ export const FAMILY: Record<Kind, string> = {
   batchnorm: 'norm',
   'spatial-batchnorm': 'norm',
   layernorm: 'norm',
+  groupnorm: 'norm',
+  relu: 'elementwise',
+  dropout: 'elementwise',
+  'softmax-loss': 'loss',
+  'svm-loss': 'loss',
 };
 
 export interface Case {
@@ -35,6 +45,10 @@ export interface Case {
   size: number;
   /** multiply-adds × 2 of the forward pass; forward + backward counts 3× (conv, affine only) */
   flops?: number;
+  /** integer label inputs (the losses' y): length and number of classes */
+  labels?: Record<string, { n: number; classes: number }>;
+  /** the layer's params, as a request would send them (LAYER_KINDS) */
+  params?: Record<string, number>;
 }
 
 function conv(id: string, x: number[], w: number[], stride: number, pad: number, note = ''): Case {
@@ -58,12 +72,21 @@ function pool(kind: 'max-pool' | 'avg-pool', x: number[]): Case {
   };
 }
 
-function norm(kind: 'batchnorm' | 'spatial-batchnorm' | 'layernorm', x: number[]): Case {
-  const features = kind === 'spatial-batchnorm' ? x[1] : x[x.length - 1];
+function norm(kind: 'batchnorm' | 'spatial-batchnorm' | 'layernorm' | 'groupnorm', x: number[], params?: Record<string, number>): Case {
+  const features = kind === 'spatial-batchnorm' || kind === 'groupnorm' ? x[1] : x[x.length - 1];
   return {
     id: kind, kind, label: `${kind} x(${x})`,
-    shapes: { x, gamma: [features], beta: [features] }, out: x, stride: 1, pad: 0, size: 1,
+    shapes: { x, gamma: [features], beta: [features] }, out: x, stride: 1, pad: 0, size: 1, params,
   };
+}
+
+function elementwise(kind: 'relu' | 'dropout', x: number[], params?: Record<string, number>): Case {
+  return { id: kind, kind, label: `${kind} x(${x})`, shapes: { x }, out: x, stride: 1, pad: 0, size: 1, params };
+}
+
+/** A loss over scores x (N, C) with labels y: its "out" is the scalar loss; dout is not used. */
+function loss(kind: 'softmax-loss' | 'svm-loss', N: number, C: number): Case {
+  return { id: kind, kind, label: `${kind} x(${N},${C})`, shapes: { x: [N, C] }, out: [1], stride: 1, pad: 0, size: 1, labels: { y: { n: N, classes: C } } };
 }
 
 export const CASES: readonly Case[] = [
@@ -80,6 +103,11 @@ export const CASES: readonly Case[] = [
   norm('batchnorm', [256, 1024]),
   norm('spatial-batchnorm', [16, 64, 32, 32]),
   norm('layernorm', [256, 1024]),
+  norm('groupnorm', [16, 64, 32, 32], { groups: 8 }),
+  elementwise('relu', [16, 64, 32, 32]),
+  elementwise('dropout', [16, 64, 32, 32], { p: 0.5, seed: 1 }),
+  loss('softmax-loss', 512, 1000),
+  loss('svm-loss', 512, 1000),
 ];
 
 export function flopsOf(c: Case, pass: Pass): number | undefined {
@@ -103,6 +131,7 @@ export function random(dtype: Dtype, shape: readonly number[], seed: number): Fl
 export interface CaseData {
   inputs: Record<string, Float32Array | Float64Array>;
   dout: Float32Array | Float64Array;
+  labels: Record<string, Int32Array>;
 }
 
 /** Inputs and an upstream gradient for one case; gamma is kept near 1 as a trained layer's would be. */
@@ -114,5 +143,10 @@ export function makeData(c: Case, dtype: Dtype): CaseData {
     if (name === 'gamma') for (let i = 0; i < a.length; i++) a[i] = 1 + 0.1 * a[i];
     inputs[name] = a;
   }
-  return { inputs, dout: random(dtype, c.out, 99) };
+  const labels: CaseData['labels'] = {};
+  for (const [name, { n, classes }] of Object.entries(c.labels ?? {})) {
+    const u = random('float64', [n], seed++);
+    labels[name] = Int32Array.from(u, (v) => Math.min(classes - 1, Math.floor(((v + 1) / 2) * classes)));
+  }
+  return { inputs, dout: random(dtype, c.out, 99), labels };
 }

@@ -39,6 +39,7 @@ export async function startService(): Promise<Service> {
 export const LAYER: Record<Kind, string> = {
   conv: 'conv', 'max-pool': 'max-pool', 'avg-pool': 'avg-pool', affine: 'affine',
   batchnorm: 'batchnorm', 'spatial-batchnorm': 'spatial-batchnorm', layernorm: 'layernorm',
+  groupnorm: 'groupnorm', relu: 'relu', dropout: 'dropout', 'softmax-loss': 'softmax-loss', 'svm-loss': 'svm-loss',
 };
 
 function params(c: Case): object | undefined {
@@ -49,7 +50,7 @@ function params(c: Case): object | undefined {
     case 'avg-pool':
       return { poolHeight: c.size, poolWidth: c.size, stride: c.stride };
     default:
-      return undefined;
+      return c.params;
   }
 }
 
@@ -73,11 +74,12 @@ function wire(data: Float32Array | Float64Array, shape: readonly number[], dtype
 
 export function requestBody(c: Case, d: CaseData, dtype: Dtype, pass: Pass, encoding: Encoding): string {
   const inputs = Object.keys(c.shapes).map((k) => `"${k}":${wire(d.inputs[k], c.shapes[k], dtype, encoding)}`);
+  for (const [k, y] of Object.entries(d.labels)) inputs.push(`"${k}":[${y.join(',')}]`);
   const p = params(c);
   return (
     `{"dtype":"${dtype}","inputs":{${inputs.join(',')}}` +
     (p ? `,"params":${JSON.stringify(p)}` : '') +
-    (pass === 'fwd+bwd' ? `,"dout":${wire(d.dout, c.out, dtype, encoding)}` : '') +
+    (pass === 'fwd+bwd' && !c.labels ? `,"dout":${wire(d.dout, c.out, dtype, encoding)}` : '') +
     '}'
   );
 }

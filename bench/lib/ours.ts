@@ -5,7 +5,7 @@
  * or the type check. Every adapter checks the sizes of what came back once before it is timed.
  */
 import { existsSync } from 'node:fs';
-import { sizeOf, type Case, type CaseData, type Kind } from './cases.ts';
+import { LAYER_KINDS, sizeOf, type Case, type CaseData, type Kind } from './cases.ts';
 
 export class Skip extends Error {}
 
@@ -62,7 +62,7 @@ const norm = (file: string, prefix: string, options: object): Adapter => ({
   outPath: ['out', 'data'], gradPaths: [['dx', 'data'], ['dgamma'], ['dbeta']],
 });
 
-const ADAPTERS: Record<Kind, Adapter> = {
+const ADAPTERS: Partial<Record<Kind, Adapter>> = {
   conv: {
     file: 'conv.ts', forward: 'convForward', backward: 'convBackward', grads: ['x', 'w', 'b'],
     callForward: (f, c, d) => f(tensor(c, d, 'x'), tensor(c, d, 'w'), tensor(c, d, 'b'), { stride: c.stride, pad: c.pad }),
@@ -122,9 +122,33 @@ export function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 160);
 }
 
+/**
+ * The layer definition's compute (src/layers), as a worker runs it for a request: forward without
+ * dout, forward + backward with it. A loss computes its gradient with the loss, so both passes
+ * time the same call (PyTorch's forward computes the loss alone).
+ */
+async function layerRunner(c: Case, d: CaseData): Promise<Runner> {
+  const { findLayer } = await import('../../src/layers/registry.ts');
+  const def = findLayer(c.kind);
+  if (!def) throw new Skip(`no layer ${c.kind} in the registry`);
+  const dtype = d.inputs.x instanceof Float32Array ? 'float32' : 'float64';
+  const inputs = Object.fromEntries(Object.entries(c.shapes).map(([k, shape]) => [k, { shape, data: d.inputs[k] }]));
+  const task = { layer: c.kind, dtype, mode: 'train', labels: d.labels, state: {}, params: def.params.parse(c.params ?? {}), inputs } as const;
+  const withDout = c.labels ? task : { ...task, dout: { shape: c.out, data: d.dout } };
+  const fwd = () => def.compute(task as never);
+  const fwdBwd = () => def.compute(withDout as never);
+  const first = fwdBwd();
+  const produced = c.labels ? (Number.isFinite(first.loss) ? 1 : 0) : first.out?.data.length;
+  if (produced !== sizeOf(c.out)) throw new Skip(`${c.kind}: compute gave ${produced ?? 'no'} outputs, expected ${sizeOf(c.out)}`);
+  if (first.grads?.x?.data.length !== sizeOf(c.shapes.x)) throw new Skip(`${c.kind}: compute gave no dx of ${sizeOf(c.shapes.x)} values`);
+  return { fwd, fwdBwd, calls: `src/layers/${c.kind}.ts compute (without dout; with dout)` };
+}
+
 /** A runner for one case and dtype, checked once; throws Skip with the reason when it cannot run. */
 export async function ourRunner(c: Case, d: CaseData): Promise<Runner> {
+  if (LAYER_KINDS.includes(c.kind)) return layerRunner(c, d);
   const a = ADAPTERS[c.kind];
+  if (!a) throw new Skip(`no kernel adapter for ${c.kind}`);
   const mod = await load(a.file);
   const f = exported(mod, a.file, a.forward);
   const b = exported(mod, a.file, a.backward);

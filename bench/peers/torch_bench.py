@@ -127,7 +127,7 @@ def numpy_affine(x, w, b, dout):
 
 # ---------------------------------------------------------------- torch
 
-def torch_layer(c):
+def torch_layer(c, labels):
     kind = c["kind"]
     if kind == "conv":
         return lambda x, w, b: F.conv2d(x, w, b, stride=c["stride"], padding=c["pad"])
@@ -150,13 +150,27 @@ def torch_layer(c):
     if kind == "layernorm":
         D = c["shapes"]["x"][-1]
         return lambda x, gamma, beta: F.layer_norm(x, (D,), gamma, beta, 1e-5)
+    if kind == "groupnorm":
+        G = c["params"]["groups"]
+        return lambda x, gamma, beta: F.group_norm(x, G, gamma, beta, 1e-5)
+    if kind == "relu":
+        return F.relu
+    if kind == "dropout":
+        # PyTorch's p drops a unit, cs231n's keeps it: 0.5 is the same either way.
+        return lambda x: F.dropout(x, p=1 - c["params"]["p"], training=True)
+    if kind == "softmax-loss":
+        return lambda x: F.cross_entropy(x, labels["y"])
+    if kind == "svm-loss":
+        # multi_margin_loss divides by C where cs231n does not: the same work, another scale.
+        return lambda x: F.multi_margin_loss(x, labels["y"])
     raise ValueError(kind)
 
 
-def torch_runners(c, arrays, dout):
-    f = torch_layer(c)
+def torch_runners(c, arrays, dout, labels):
+    f = torch_layer(c, {k: torch.from_numpy(v).long() for k, v in labels.items()})
     ts = [torch.from_numpy(a) for a in arrays]
-    dy = torch.from_numpy(dout)
+    # A loss is a scalar: its backward starts from 1.
+    dy = None if labels else torch.from_numpy(dout)
 
     def forward():
         with torch.no_grad():
@@ -196,9 +210,10 @@ def main():
             if "gamma" in names:
                 arrays[names.index("gamma")] = (1 + 0.1 * rng.uniform(-1, 1, c["shapes"]["gamma"])).astype(dtype)
             dout = rng.uniform(-1, 1, c["out"]).astype(dtype)
+            labels = {k: rng.integers(0, v["classes"], v["n"]) for k, v in (c.get("labels") or {}).items()}
             impls = []
             if torch is not None:
-                impls.append(("torch",) + torch_runners(c, arrays, dout))
+                impls.append(("torch",) + torch_runners(c, arrays, dout, labels))
             if c["kind"] == "conv":
                 impls.append(("numpy",) + numpy_conv(c, *arrays, dout))
             elif c["kind"] == "affine":

@@ -2,7 +2,7 @@ import type { FloatArray, Tensor } from './types.ts';
 import type { BatchnormMode, BatchnormOptions, BatchnormCache, BatchnormForward, BatchnormGrads, BatchnormForwardBackward } from './normalization-types.ts';
 import { zerosLike } from './types.ts';
 import { batchnormBackwardNCSJs, batchnormForwardNCSJs } from './batchnorm-js.ts';
-import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './wasm/norm-engine.ts';
+import { normEngine, skewedBlock, uninitialized, unitsPerChunk, type NormEngine } from './wasm/norm-engine.ts';
 
 /**
  * Batch normalization (cs231n `batchnorm_forward` / `batchnorm_backward_alt`).
@@ -30,8 +30,9 @@ import { normEngine, uninitialized, unitsPerChunk, type NormEngine } from './was
  * shifted by their first value, Σd and Σd² with d = x − x_first, so a large common offset costs no
  * precision and the cancellation in Σd² − (Σd)²/n is bounded by the block size; blocks are merged with
  * Chan et al.'s pairwise update. The JS path (batchnorm-js.ts: small tensors, no wasm) is the
- * corrected two-pass one. float32 inputs are read into doubles and every result is rounded once, at
- * the store.
+ * corrected two-pass one. float32 inputs are read into doubles for every sum; the float32 (N, D)
+ * elementwise passes (out, dx) run in f32x4 from float32 coefficients (see bnRowAffineF32x4), the
+ * others round each result once, at the store (normalization-accuracy.test.ts prints the worst error).
  *
  * Speed: outputs are new arrays; the wasm kernels work on chunks of whole rows or planes copied into
  * the thread's arena (wasm/norm-engine.ts). A tensor of at most RESIDENT_ELEMENTS values is copied in
@@ -67,7 +68,7 @@ export const RESIDENT_ELEMENTS = 1 << 20;
 export interface StreamOptions {
   /** Chunk size in values (default RESIDENT_ELEMENTS); a row or plane larger than this runs in JS. */
   capElements?: number;
-  /** Result block size in values (default 256 KiB worth; at least one row or plane). */
+  /** Result block size in values (default 64 KiB worth and at least four rows or planes; given: at least one). */
   outElements?: number;
 }
 
@@ -157,7 +158,7 @@ export function batchnormForwardBackwardNCS<A extends FloatArray>(
 /**
  * How x (N, C, S) is walked: S = 1 as N rows of C values (statistics down the columns), S > 1 as N·C
  * planes of S values; `per` units per chunk of `chunk` values; resident when one chunk holds it all.
- * Results are written `outPer` units (`outChunk` values, at most OUT_BYTES) at a time into a small
+ * Results are written `outPer` units (`outChunk` values, about OUT_BYTES) at a time into a small
  * block and copied out from there while it is still in L2: a whole-chunk result block would make the
  * kernels and the copy stream it through L3 (the inputs already fill it).
  */
@@ -172,8 +173,13 @@ interface Plan {
   outChunk: number;
 }
 
-/** Bytes of a result block (see Plan). */
-const OUT_BYTES = 1 << 18;
+/**
+ * Bytes of a result block (see Plan), at least OUT_MIN_UNITS rows or planes (the (N, D) kernels take
+ * four rows per sweep). (256, 1024) float32, alternating runs: forward 0.221-0.231 ms with 256 KiB
+ * blocks, 0.210-0.228 with 64 KiB; forward + backward, float64 and spatial (16, 64, 32, 32) within noise.
+ */
+const OUT_BYTES = 1 << 16;
+const OUT_MIN_UNITS = 4;
 
 function planOf(N: number, C: number, S: number, stream: StreamOptions, bytes: number): Plan | undefined {
   const rows = S === 1;
@@ -181,7 +187,9 @@ function planOf(N: number, C: number, S: number, stream: StreamOptions, bytes: n
   const units = rows ? N : N * C;
   const per = unitsPerChunk(units, unit, stream.capElements ?? RESIDENT_ELEMENTS);
   if (per === 0 || N * C * S === 0) return undefined;
-  const outPer = Math.min(per, Math.max(1, Math.floor((stream.outElements ?? OUT_BYTES / bytes) / unit)));
+  const outPer = Math.min(per, stream.outElements !== undefined
+    ? Math.max(1, Math.floor(stream.outElements / unit))
+    : Math.max(OUT_MIN_UNITS, Math.floor(OUT_BYTES / bytes / unit)));
   return { rows, unit, units, per, chunk: per * unit, resident: per >= units, outPer, outChunk: outPer * unit };
 }
 
@@ -232,22 +240,25 @@ interface Statistics<A extends FloatArray> {
 
 /**
  * Train mode: the statistics sweep over x (copied chunk by chunk into xb; left there when resident),
- * then mean, invstd and the running update exactly as batchnorm-js.ts does from Σ(x − mean)².
- * Test mode: the running statistics. statsView (f64, 4·C from statsPtr) receives mean then M2, and its
- * last 2·C are scratch (workPtr must point there).
+ * then mean, invstd and the running update (wasm bnFinalize: the same operations as batchnorm-js.ts,
+ * from Σ(x − mean)²). Test mode: the running statistics. statsView (f64 from statsPtr) receives mean
+ * then M2 at 0 and C, uses 2·C..4·C as scratch (workPtr must point there) and gets invstd at ivAt·C..
+ * (ivAt ≥ 4), where it stays for the coefficient kernels.
  */
 function statistics<A extends FloatArray>(
   eng: NormEngine, plan: Plan, xd: A, N: number, C: number, S: number, options: BatchnormOptions,
-  xv: FloatArray, xPtr: number, statsPtr: number, statsView: Float64Array, workPtr: number,
+  xv: FloatArray, xPtr: number, statsPtr: number, statsView: Float64Array, workPtr: number, ivAt: number,
 ): Statistics<A> {
   const { mode, eps, momentum, runningVarEstimator, runningMean, runningVar } = options;
   const mean = new Float64Array(C);
   const invstd = new Float64Array(C);
+  const iv = statsView.subarray(ivAt * C, (ivAt + 1) * C);
   if (mode === 'test') {
     for (let c = 0; c < C; c++) {
       mean[c] = runningMean![c];
       invstd[c] = 1 / Math.sqrt(runningVar![c] + eps);
     }
+    iv.set(invstd);
     return { mean, invstd };
   }
   const f32 = xd instanceof Float32Array;
@@ -259,26 +270,19 @@ function statistics<A extends FloatArray>(
     else (f32 ? k.bnPlaneStatsF32 : k.bnPlaneStatsF64)(xPtr, u0, u1, C, S, statsPtr, m2Ptr);
   });
   const M = N * S;
-  // Every loop here runs on Float64Arrays only (one dtype, so V8 keeps it monomorphic); the running
-  // statistics are updated in the work area (free once the sweep is done) and get x's dtype in one
-  // set() at the end.
-  const work = statsView.subarray(2 * C, 4 * C);
-  const oldMean = work.subarray(0, C);
-  const oldVar = work.subarray(C, 2 * C);
+  // the running statistics are updated in the work area (free once the sweep is done) and get x's
+  // dtype in one set() at the end
+  const oldMean = statsView.subarray(2 * C, 3 * C);
+  const oldVar = statsView.subarray(3 * C, 4 * C);
   if (runningMean) oldMean.set(runningMean);
   else oldMean.fill(0);
   if (runningVar) oldVar.set(runningVar);
   else oldVar.fill(0);
   // M = 1 gives 0/0 = NaN for the unbiased estimate, as PyTorch's kernel does; see the file comment.
   const runningDivisor = runningVarEstimator === 'unbiased' ? M - 1 : M;
-  const toRunning = (1 - momentum) / runningDivisor;
+  k.bnFinalize(C, M, eps, momentum, (1 - momentum) / runningDivisor, statsPtr, m2Ptr, statsPtr + 8 * ivAt * C, workPtr, workPtr + 8 * C);
   mean.set(statsView.subarray(0, C));
-  for (let c = 0; c < C; c++) {
-    const sumSq = statsView[C + c];
-    invstd[c] = 1 / Math.sqrt(sumSq / M + eps);
-    oldMean[c] = momentum * oldMean[c] + (1 - momentum) * mean[c];
-    oldVar[c] = momentum * oldVar[c] + toRunning * sumSq;
-  }
+  invstd.set(iv);
   const newMean = zerosLike(xd, C);
   const newVar = zerosLike(xd, C);
   newMean.set(oldMean);
@@ -287,53 +291,43 @@ function statistics<A extends FloatArray>(
 }
 
 /**
- * float32 (N, D) coefficients for the f32x4 kernels (bnRowAffineF32x4, bnRowGradF32x4): cf = hi | lo |
- * the other arrays rounded to float32, with hi = fround(mean), lo = fround(mean − hi).
+ * float32 (N, D) coefficients for the f32x4 kernels (bnRowAffineF32x4, bnRowGradF32x4), by the wasm
+ * f32Coefficients: cf = hi | k | mid | add − lo·kx rounded to float32, hi = fround(mean), the mean's
+ * remainder lo = mean − hi folded into the additive array in float64 before it is rounded:
+ * (x − mean)·kx + add = (x − hi)·kx + (add − lo·kx). Forward: k = kx = scale, no mid, add = shift.
+ * Backward: k = p (the dout coefficient), mid = kx = q, add = r. Pointers are byte addresses of f64 arrays of C.
  */
-function float32Coefficients(cf: Float32Array, C: number, mean: Float64Array, ...rest: Float64Array[]): void {
-  for (let c = 0; c < C; c++) {
-    const hi = Math.fround(mean[c]);
-    cf[c] = hi;
-    cf[C + c] = mean[c] - hi;
-  }
-  for (let i = 0; i < rest.length; i++) cf.set(rest[i], (2 + i) * C);
+function float32Coefficients(eng: NormEngine, cf: number, C: number, mean: number, k: number, mid: number, add: number, kx: number): void {
+  eng.k.f32Coefficients(C, mean, k, mid, add, kx, cf);
 }
 
-/** sb = mean | scale = gamma · invstd | shift = beta (f64 × 3C from offset 0 of sv). */
-function affineCoefficients(sv: Float64Array, C: number, gamma: FloatArray, beta: FloatArray, st: Statistics<FloatArray>): void {
+/** sv = mean | scale = gamma · invstd | shift = beta (f64 × 3C from offset 0 of sv, at byte address sp; invstd at ivPtr). */
+function affineCoefficients(
+  eng: NormEngine, sv: Float64Array, sp: number, C: number, gamma: FloatArray, beta: FloatArray, st: Statistics<FloatArray>, ivPtr: number,
+): void {
   sv.set(st.mean);
   sv.set(gamma, C);
   sv.set(beta, 2 * C);
-  const invstd = st.invstd;
-  for (let c = 0; c < C; c++) sv[C + c] *= invstd[c];
+  eng.k.mulInto(C, sp + 8 * C, ivPtr);
 }
 
 /**
  * dgamma, dbeta and the per-channel coefficients of dx = p · dout + q · (x − mean) + r from
- * Σ dout and Σ dout · (x − mean), as batchnorm-js.ts.
+ * Σ dout and Σ dout · (x − mean), as batchnorm-js.ts, by the wasm bnGradCoefficients. sv is the f64
+ * view at byte address sp; the arguments after C are element offsets into it (invstd, Σ dout, Σ dev,
+ * p, q, r, and a scratch array of C for dgamma).
  */
 function gradientCoefficients<A extends FloatArray>(
-  like: A, mode: BatchnormMode, M: number, C: number, gamma: FloatArray, invstd: Float64Array,
-  sumDout: Float64Array, sumDoutDev: Float64Array, p: Float64Array, q: Float64Array, r: Float64Array,
+  eng: NormEngine, like: A, mode: BatchnormMode, M: number, C: number, gamma: FloatArray, sv: Float64Array, sp: number,
+  iv: number, sumDout: number, sumDev: number, p: number, q: number, r: number, dg: number,
 ): { dgamma: A; dbeta: A } {
-  // Float64Arrays only in the loop (monomorphic); dgamma, dbeta get like's dtype in one set().
-  const dg = new Float64Array(C);
-  p.set(gamma);
+  sv.set(gamma, p);
   // test mode: the running statistics are constants, q = r = 0
-  const train = mode === 'train';
-  const perValue = 1 / M;
-  for (let c = 0; c < C; c++) {
-    const k = invstd[c];
-    const pc = p[c] * k;
-    dg[c] = sumDoutDev[c] * k;
-    p[c] = pc;
-    q[c] = train ? -pc * k * k * sumDoutDev[c] * perValue : 0;
-    r[c] = train ? -pc * sumDout[c] * perValue : 0;
-  }
+  eng.k.bnGradCoefficients(C, mode === 'train' ? 1 : 0, 1 / M, sp + 8 * iv, sp + 8 * sumDout, sp + 8 * sumDev, sp + 8 * p, sp + 8 * q, sp + 8 * r, sp + 8 * dg);
   const dgamma = zerosLike(like, C);
   const dbeta = zerosLike(like, C);
-  dgamma.set(dg);
-  dbeta.set(sumDout);
+  dgamma.set(sv.subarray(dg, dg + C));
+  dbeta.set(sv.subarray(sumDout, sumDout + C));
   return { dgamma, dbeta };
 }
 
@@ -364,22 +358,22 @@ export function batchnormForwardNCSWasm<A extends FloatArray>(
   const out = uninitialized(xd, xd.length);
   const st = arena.scope(() => {
     const xb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.outChunk);
-    const sb = arena.alloc('float64', 4 * C);
-    const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
-    const [xv, yv, sv] = [xb.view, yb.view, sb.view];
-    const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C);
-    // sb = mean | scale | shift
-    affineCoefficients(sv, C, gamma, beta, stats);
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C));
+    const yb = skewedBlock(arena, dtype, plan.outChunk, plan.unit * xd.BYTES_PER_ELEMENT, [xb.byteOffset]);
+    const sb = arena.alloc('float64', 5 * C);
+    const cf = f32 && plan.rows ? arena.alloc('float32', 3 * C) : undefined;
+    const [xv, yv, sv] = [xb.view, yb.view(), sb.view];
+    const stats = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, sb.byteOffset, sv, sb.byteOffset + 16 * C, 4);
+    // sb = mean | scale | shift | (scratch) | invstd
     const [m, sc, sh] = [sb.byteOffset, sb.byteOffset + 8 * C, sb.byteOffset + 16 * C];
+    affineCoefficients(eng, sv, m, C, gamma, beta, stats, sb.byteOffset + 32 * C);
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, m, sc, 0, sh, sc);
     const copied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!copied) xv.set(xd.subarray(e0, e1));
       eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
-        if (cf) k.bnRowAffineF32x4(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, cf.byteOffset);
-        else if (plan.rows) k.bnRowAffineF64(xb.byteOffset + at, yb.byteOffset, s1 - s0, C, m, sc, sh);
-        else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset + at, yb.byteOffset, s0, s1, C, S, m, sc, sh);
+        if (cf) k.bnRowAffineF32x4(xb.byteOffset + at, yb.ptr, s1 - s0, C, cf.byteOffset);
+        else if (plan.rows) k.bnRowAffineF64(xb.byteOffset + at, yb.ptr, s1 - s0, C, m, sc, sh);
+        else (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset + at, yb.ptr, s0, s1, C, S, m, sc, sh);
         out.set(yv.subarray(0, o1 - o0), o0);
       });
     });
@@ -403,29 +397,28 @@ export function batchnormBackwardNCSWasm<A extends FloatArray>(
   const { k, arena } = eng;
   const dx = uninitialized(x, x.length);
   const grads = arena.scope(() => {
+    const rowBytes = plan.unit * x.BYTES_PER_ELEMENT;
     const xb = arena.alloc(dtype, plan.chunk);
-    const gb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.outChunk);
-    const sb = arena.alloc('float64', 6 * C);
-    const cf = f32 && plan.rows ? arena.alloc('float32', 5 * C) : undefined;
-    const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
-    // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r
+    const gb = skewedBlock(arena, dtype, plan.chunk, rowBytes, [xb.byteOffset]);
+    const yb = skewedBlock(arena, dtype, plan.outChunk, rowBytes, [xb.byteOffset, gb.ptr]);
+    const sb = arena.alloc('float64', 8 * C);
+    const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
+    const [xv, gv, yv, sv] = [xb.view, gb.view(), yb.view(), sb.view];
+    // sb = mean | Σ dout | Σ dout·(x − mean) | p | q | r | invstd | dgamma scratch
     sv.set(mean);
     sv.fill(0, C, 3 * C);
+    sv.set(invstd, 6 * C);
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
     eachChunk(plan, (u0, u1, e0, e1) => {
       xv.set(x.subarray(e0, e1));
       gv.set(g.subarray(e0, e1));
-      if (plan.rows) (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.byteOffset, xb.byteOffset, 0, u1 - u0, C, ptr(0), 0, 0, ptr(1), ptr(2));
-      else (f32 ? k.bnPlaneGradSumsF32 : k.bnPlaneGradSumsF64)(gb.byteOffset, xb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2));
+      if (plan.rows) (f32 ? k.bnRowGradSumsF32 : k.bnRowGradSumsF64)(gb.ptr, xb.byteOffset, 0, u1 - u0, C, ptr(0), 0, 0, ptr(1), ptr(2));
+      else (f32 ? k.bnPlaneGradSumsF32 : k.bnPlaneGradSumsF64)(gb.ptr, xb.byteOffset, u0, u1, C, S, ptr(0), ptr(1), ptr(2));
     });
-    const coefficients = gradientCoefficients(
-      x, mode, N * S, C, gamma, invstd, sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C),
-      sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C),
-    );
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C), sv.subarray(5 * C, 6 * C));
+    const coefficients = gradientCoefficients(eng, x, mode, N * S, C, gamma, sv, sb.byteOffset, 6 * C, C, 2 * C, 3 * C, 4 * C, 5 * C, 7 * C);
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, ptr(0), ptr(3), ptr(4), ptr(5), ptr(4));
     gradient(
-      eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5),
+      eng, plan, f32, x, g, dx, C, S, xb.byteOffset, gb.ptr, yb.ptr, xv, gv, yv, ptr(0), ptr(3), ptr(4), ptr(5),
       cf?.byteOffset ?? 0,
     );
     return coefficients;
@@ -475,24 +468,25 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
   const out = uninitialized(xd, xd.length);
   const dx = uninitialized(xd, xd.length);
   const { st, grads } = arena.scope(() => {
+    const rowBytes = plan.unit * xd.BYTES_PER_ELEMENT;
     const xb = arena.alloc(dtype, plan.chunk);
-    const gb = arena.alloc(dtype, plan.chunk);
-    const yb = arena.alloc(dtype, plan.outChunk);
-    const sb = arena.alloc('float64', 8 * C);
-    const cf = f32 && plan.rows ? arena.alloc('float32', 5 * C) : undefined;
-    const [xv, gv, yv, sv] = [xb.view, gb.view, yb.view, sb.view];
+    const gb = skewedBlock(arena, dtype, plan.chunk, rowBytes, [xb.byteOffset]);
+    const yb = skewedBlock(arena, dtype, plan.outChunk, rowBytes, [xb.byteOffset, gb.ptr]);
+    const sb = arena.alloc('float64', 10 * C);
+    const cf = f32 && plan.rows ? arena.alloc('float32', 4 * C) : undefined;
+    const [xv, gv, yv, sv] = [xb.view, gb.view(), yb.view(), sb.view];
     const ptr = (i: number) => sb.byteOffset + 8 * i * C;
-    const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2));
-    // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r
-    affineCoefficients(sv, C, gamma, beta, st);
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(C, 2 * C), sv.subarray(2 * C, 3 * C));
+    const st = statistics(eng, plan, xd, N, C, S, options, xv, xb.byteOffset, ptr(0), sv, ptr(2), 8);
+    // sb = mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r | invstd | dgamma scratch
+    affineCoefficients(eng, sv, ptr(0), C, gamma, beta, st, ptr(8));
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, ptr(0), ptr(1), 0, ptr(2), ptr(1));
     sv.fill(0, 3 * C, 5 * C);
     const xCopied = plan.resident && options.mode === 'train';
     eachChunk(plan, (u0, u1, e0, e1) => {
       if (!xCopied) xv.set(xd.subarray(e0, e1));
       gv.set(g.subarray(e0, e1));
       eachOut(plan, u0, u1, xd.BYTES_PER_ELEMENT, (s0, s1, at, o0, o1) => {
-        const [gp, xp, yp] = [gb.byteOffset + at, xb.byteOffset + at, yb.byteOffset];
+        const [gp, xp, yp] = [gb.ptr + at, xb.byteOffset + at, yb.ptr];
         if (cf) {
           // out as the forward computes it (f32x4), then the float64 sums in a second pass over the chunk in cache
           k.bnRowAffineF32x4(xp, yp, s1 - s0, C, cf.byteOffset);
@@ -505,13 +499,10 @@ export function batchnormForwardBackwardNCSWasm<A extends FloatArray>(
         out.set(yv.subarray(0, o1 - o0), o0);
       });
     });
-    const grads = gradientCoefficients(
-      xd, options.mode, N * S, C, gamma, st.invstd, sv.subarray(3 * C, 4 * C), sv.subarray(4 * C, 5 * C),
-      sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C),
-    );
-    if (cf) float32Coefficients(cf.view, C, sv.subarray(0, C), sv.subarray(5 * C, 6 * C), sv.subarray(6 * C, 7 * C), sv.subarray(7 * C, 8 * C));
+    const grads = gradientCoefficients(eng, xd, options.mode, N * S, C, gamma, sv, ptr(0), 8 * C, 3 * C, 4 * C, 5 * C, 6 * C, 7 * C, 9 * C);
+    if (cf) float32Coefficients(eng, cf.byteOffset, C, ptr(0), ptr(5), ptr(6), ptr(7), ptr(6));
     gradient(
-      eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.byteOffset, yb.byteOffset, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7),
+      eng, plan, f32, xd, g, dx, C, S, xb.byteOffset, gb.ptr, yb.ptr, xv, gv, yv, ptr(0), ptr(5), ptr(6), ptr(7),
       cf?.byteOffset ?? 0,
     );
     return { st, grads };

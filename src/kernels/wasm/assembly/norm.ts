@@ -6,8 +6,10 @@
 // GEMM's arena (same imported memory) and calls these on them.
 //
 // Memory is imported; nothing is allocated here and there is no static data. Pointers are byte
-// addresses. T is the storage type (f32 or f64); every sum, product and statistic is computed in f64
-// (f32 values are promoted on load: f64x2.promote_low_f32x4) and rounded once at the store.
+// addresses. T is the storage type (f32 or f64); every sum and statistic is computed in f64 (f32
+// values are promoted on load: f64x2.promote_low_f32x4). The generic kernels compute the elementwise
+// results in f64 too and round once at the store; the float32 (N, D) batchnorm and layernorm
+// elementwise passes have f32x4 versions (the *F32x4 sections below).
 //
 // Statistics: shifted sums. A block of at most BLOCK values (or rows) is summed as d = x − x_first,
 // Σd and Σd², giving the block's mean x_first + Σd/n and M2 = Σd² − (Σd)²/n; blocks are merged with
@@ -637,32 +639,54 @@ function bnRowGrad<T>(g: usize, x: usize, dx: usize, rows: i32, D: i32, mean: us
 
 // ---- batchnorm (N, D), float32 elementwise passes in f32x4 ----------------------------------------
 // The statistics stay float64 (bnRowStats, bnRowGradSums); the per-feature coefficients are rounded to
-// float32 once, the mean split in two (hi = fround(mean), lo = fround(mean − hi)) so that
-// (x − hi) − lo loses nothing to a large common offset: x − hi is exact when x is within a factor 2 of
-// hi (Sterbenz), and lo carries the mean's next 24 bits. Four values per vector instead of two, and no
-// promote/demote.
+// float32 once, the mean split in two (hi = fround(mean), lo = mean − hi) so that x − hi loses nothing
+// to a large common offset: it is exact when x is within a factor 2 of hi (Sterbenz), and lo, the
+// mean's next bits, is folded into the additive coefficient in float64 before that is rounded:
+// (x − mean)·k + c = (x − hi)·k + (c − lo·k). Four values per vector instead of two, no promote/demote,
+// and four rows per sweep share the loads of the coefficients.
 
 @inline function madd32(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_madd<f32>(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
-/** out = ((x − hi[d]) − lo[d]) · scale[d] + shift[d], float32; cf = hi | lo | scale | shift (D float32 each). */
+/** out = (x − hi[d]) · scale[d] + shift[d], float32; cf = hi | scale | shift (D float32 each; shift has lo folded in). */
 export function bnRowAffineF32x4(x: usize, out: usize, rows: i32, D: i32, cf: usize): void {
   const rb = <usize>D * 4;
-  const lo = cf + rb;
-  const sc = lo + rb;
+  const sc = cf + rb;
   const sh = sc + rb;
-  for (let r = 0; r < rows; r++) {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
     let d = 0;
     for (; d + 4 <= D; d += 4) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(lo + o));
-      v128.store(out + o, madd32(v, v128.load(sc + o), v128.load(sh + o)));
+      const h = v128.load(cf + o);
+      const k = v128.load(sc + o);
+      const b = v128.load(sh + o);
+      v128.store(out + o, madd32(f32x4.sub(v128.load(x + o), h), k, b));
+      v128.store(out + rb + o, madd32(f32x4.sub(v128.load(x + rb + o), h), k, b));
+      v128.store(out + 2 * rb + o, madd32(f32x4.sub(v128.load(x + 2 * rb + o), h), k, b));
+      v128.store(out + 3 * rb + o, madd32(f32x4.sub(v128.load(x + 3 * rb + o), h), k, b));
     }
     for (; d < D; d++) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o)), v128.load32_zero(lo + o));
+      for (let i: usize = 0; i < 4; i++) {
+        const v = f32x4.sub(v128.load32_zero(x + i * rb + o), v128.load32_zero(cf + o));
+        v128.store32_lane(out + i * rb + o, madd32(v, v128.load32_zero(sc + o), v128.load32_zero(sh + o)), 0);
+      }
+    }
+    x += 4 * rb;
+    out += 4 * rb;
+  }
+  for (; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 4;
+      v128.store(out + o, madd32(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(sc + o), v128.load(sh + o)));
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o));
       v128.store32_lane(out + o, madd32(v, v128.load32_zero(sc + o), v128.load32_zero(sh + o)), 0);
     }
     x += rb;
@@ -670,23 +694,52 @@ export function bnRowAffineF32x4(x: usize, out: usize, rows: i32, D: i32, cf: us
   }
 }
 
-/** dx = p[d] · g + (q[d] · ((x − hi[d]) − lo[d]) + r[d]), float32; cf = hi | lo | p | q | r (D float32 each). */
+/** dx = p[d] · g + (q[d] · (x − hi[d]) + r[d]), float32; cf = hi | p | q | r (D float32 each; r has lo folded in). */
 export function bnRowGradF32x4(g: usize, x: usize, dx: usize, rows: i32, D: i32, cf: usize): void {
   const rb = <usize>D * 4;
-  const lo = cf + rb;
-  const pc = lo + rb;
+  const pc = cf + rb;
   const qc = pc + rb;
   const rc = qc + rb;
-  for (let r = 0; r < rows; r++) {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
     let d = 0;
     for (; d + 4 <= D; d += 4) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load(x + o), v128.load(cf + o)), v128.load(lo + o));
+      const h = v128.load(cf + o);
+      const p = v128.load(pc + o);
+      const q = v128.load(qc + o);
+      const c = v128.load(rc + o);
+      const o1 = o + rb;
+      const o2 = o1 + rb;
+      const o3 = o2 + rb;
+      v128.store(dx + o, madd32(p, v128.load(g + o), madd32(q, f32x4.sub(v128.load(x + o), h), c)));
+      v128.store(dx + o1, madd32(p, v128.load(g + o1), madd32(q, f32x4.sub(v128.load(x + o1), h), c)));
+      v128.store(dx + o2, madd32(p, v128.load(g + o2), madd32(q, f32x4.sub(v128.load(x + o2), h), c)));
+      v128.store(dx + o3, madd32(p, v128.load(g + o3), madd32(q, f32x4.sub(v128.load(x + o3), h), c)));
+    }
+    for (; d < D; d++) {
+      const o = <usize>d * 4;
+      for (let i: usize = 0; i < 4; i++) {
+        const at = i * rb + o;
+        const v = f32x4.sub(v128.load32_zero(x + at), v128.load32_zero(cf + o));
+        const t = madd32(v128.load32_zero(pc + o), v128.load32_zero(g + at), madd32(v128.load32_zero(qc + o), v, v128.load32_zero(rc + o)));
+        v128.store32_lane(dx + at, t, 0);
+      }
+    }
+    g += 4 * rb;
+    x += 4 * rb;
+    dx += 4 * rb;
+  }
+  for (; r < rows; r++) {
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = <usize>d * 4;
+      const v = f32x4.sub(v128.load(x + o), v128.load(cf + o));
       v128.store(dx + o, madd32(v128.load(pc + o), v128.load(g + o), madd32(v128.load(qc + o), v, v128.load(rc + o))));
     }
     for (; d < D; d++) {
       const o = <usize>d * 4;
-      const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o)), v128.load32_zero(lo + o));
+      const v = f32x4.sub(v128.load32_zero(x + o), v128.load32_zero(cf + o));
       const t = madd32(v128.load32_zero(pc + o), v128.load32_zero(g + o), madd32(v128.load32_zero(qc + o), v, v128.load32_zero(rc + o)));
       v128.store32_lane(dx + o, t, 0);
     }
@@ -884,6 +937,311 @@ function lnBackward<T>(
       const o = <usize>j * e;
       st1<T>(dx + o, ks * (ld1<T>(g + o) * load<f64>(gamma + <usize>j * 8) - as - (ld1<T>(x + o) - ms) * bs));
     }
+  }
+}
+
+// ---- layernorm, float32 elementwise passes in f32x4 -----------------------------------------------
+// As the batchnorm (N, D) ones: the per-row statistics and the backward's sums (Σ dout·gamma, Σ
+// dout·gamma·(x − mean), dgamma, dbeta) stay float64; the elementwise passes run in f32x4 with the
+// row's mean split hi = fround(mean), lo = fround(mean − hi) and invstd rounded to float32 once.
+// gamma and beta come as float32 arrays (cf = gamma | beta, D each).
+
+@inline function nmadd32(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_nmadd<f32>(a, b, c);
+  return f32x4.sub(c, f32x4.mul(a, b));
+}
+
+/** out row = ((x − hi) − lo) · k · gamma + beta for n rows (1 ≤ n ≤ 4) at x, rb bytes apart. */
+@inline function lnNormalizeRowsF32x4(x: usize, out: usize, n: i32, D: i32, cf: usize, mean: usize, invstd: usize): void {
+  const rb = <usize>D * 4;
+  const beta = cf + rb;
+  // per row: hi, lo, k splatted (rows past n repeat row 0 and are not stored)
+  const m0 = load<f64>(mean);
+  const m1 = n > 1 ? load<f64>(mean, 8) : m0;
+  const m2 = n > 2 ? load<f64>(mean, 16) : m0;
+  const m3 = n > 3 ? load<f64>(mean, 24) : m0;
+  const h0 = <f32>m0;
+  const h1 = <f32>m1;
+  const h2 = <f32>m2;
+  const h3 = <f32>m3;
+  const H0 = f32x4.splat(h0);
+  const H1 = f32x4.splat(h1);
+  const H2 = f32x4.splat(h2);
+  const H3 = f32x4.splat(h3);
+  const L0 = f32x4.splat(<f32>(m0 - <f64>h0));
+  const L1 = f32x4.splat(<f32>(m1 - <f64>h1));
+  const L2 = f32x4.splat(<f32>(m2 - <f64>h2));
+  const L3 = f32x4.splat(<f32>(m3 - <f64>h3));
+  const k0 = load<f64>(invstd);
+  const K0 = f32x4.splat(<f32>k0);
+  const K1 = f32x4.splat(<f32>(n > 1 ? load<f64>(invstd, 8) : k0));
+  const K2 = f32x4.splat(<f32>(n > 2 ? load<f64>(invstd, 16) : k0));
+  const K3 = f32x4.splat(<f32>(n > 3 ? load<f64>(invstd, 24) : k0));
+  let j = 0;
+  if (n == 4) {
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j * 4;
+      const gm = v128.load(cf + o);
+      const bt = v128.load(beta + o);
+      v128.store(out + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), H0), L0), K0), gm, bt));
+      v128.store(out + rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + rb + o), H1), L1), K1), gm, bt));
+      v128.store(out + 2 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + 2 * rb + o), H2), L2), K2), gm, bt));
+      v128.store(out + 3 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + 3 * rb + o), H3), L3), K3), gm, bt));
+    }
+  } else {
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j * 4;
+      const gm = v128.load(cf + o);
+      const bt = v128.load(beta + o);
+      v128.store(out + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), H0), L0), K0), gm, bt));
+      if (n > 1) v128.store(out + rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + rb + o), H1), L1), K1), gm, bt));
+      if (n > 2) v128.store(out + 2 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + 2 * rb + o), H2), L2), K2), gm, bt));
+    }
+  }
+  for (; j < D; j++) {
+    const o = <usize>j * 4;
+    const gm = v128.load32_zero(cf + o);
+    const bt = v128.load32_zero(beta + o);
+    v128.store32_lane(out + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + o), H0), L0), K0), gm, bt), 0);
+    if (n > 1) v128.store32_lane(out + rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + rb + o), H1), L1), K1), gm, bt), 0);
+    if (n > 2) v128.store32_lane(out + 2 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + 2 * rb + o), H2), L2), K2), gm, bt), 0);
+    if (n > 3) v128.store32_lane(out + 3 * rb + o, madd32(f32x4.mul(f32x4.sub(f32x4.sub(v128.load32_zero(x + 3 * rb + o), H3), L3), K3), gm, bt), 0);
+  }
+}
+
+/** Forward, float32: the statistics of every row (float64), then the rows normalized four at a time in f32x4. */
+export function lnForwardF32x4(x: usize, out: usize, rows: i32, D: i32, eps: f64, cf: usize, mean: usize, invstd: usize): void {
+  lnStats<f32>(x, rows, D, eps, mean, invstd);
+  const rb = <usize>D * 4;
+  for (let r = 0; r < rows; r += 4) {
+    lnNormalizeRowsF32x4(x, out, min(4, rows - r), D, cf, mean + <usize>r * 8, invstd + <usize>r * 8);
+    x += 4 * rb;
+    out += 4 * rb;
+  }
+}
+
+// Results of the last lnRowSums (wasm globals): Σ g·gamma and Σ g·gamma·(x − mean) of rows 0 and 1.
+let rSy0: f64 = 0;
+let rSd0: f64 = 0;
+let rSy1: f64 = 0;
+let rSd1: f64 = 0;
+
+/**
+ * The backward's float64 sums over two float32 rows at x, g (rows 0 and 1, rb bytes apart; two = false:
+ * row 0 only): rSy, rSd per row, and dgamma += Σ g·(x − mean)·invstd, dbeta += Σ g over the rows, one
+ * load and store of the accumulators per pair of rows. gamma64: gamma as f64.
+ */
+@inline function lnRowSums(
+  g: usize, x: usize, two: bool, D: i32, gamma64: usize, ms0: f64, ks0: f64, ms1: f64, ks1: f64, dgamma: usize, dbeta: usize,
+): void {
+  const rb = <usize>D * 4;
+  const m0 = f64x2.splat(ms0);
+  const k0 = f64x2.splat(ks0);
+  const m1 = f64x2.splat(ms1);
+  const k1 = f64x2.splat(ks1);
+  let s0 = f64x2.splat(0);
+  let t0 = s0;
+  let s1 = s0;
+  let t1 = s0;
+  let j = 0;
+  if (two) {
+    for (; j + 2 <= D; j += 2) {
+      const o = <usize>j * 4;
+      const f = <usize>j * 8;
+      const gm = v128.load(gamma64 + f);
+      const u0 = ld2<f32>(g + o);
+      const u1 = ld2<f32>(g + rb + o);
+      const p0 = f64x2.mul(u0, f64x2.sub(ld2<f32>(x + o), m0));
+      const p1 = f64x2.mul(u1, f64x2.sub(ld2<f32>(x + rb + o), m1));
+      s0 = madd(u0, gm, s0);
+      t0 = madd(p0, gm, t0);
+      s1 = madd(u1, gm, s1);
+      t1 = madd(p1, gm, t1);
+      v128.store(dgamma + f, madd(p1, k1, madd(p0, k0, v128.load(dgamma + f))));
+      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), f64x2.add(u0, u1)));
+    }
+  } else {
+    for (; j + 2 <= D; j += 2) {
+      const o = <usize>j * 4;
+      const f = <usize>j * 8;
+      const gm = v128.load(gamma64 + f);
+      const u0 = ld2<f32>(g + o);
+      const p0 = f64x2.mul(u0, f64x2.sub(ld2<f32>(x + o), m0));
+      s0 = madd(u0, gm, s0);
+      t0 = madd(p0, gm, t0);
+      v128.store(dgamma + f, madd(p0, k0, v128.load(dgamma + f)));
+      v128.store(dbeta + f, f64x2.add(v128.load(dbeta + f), u0));
+    }
+  }
+  let sy0 = hsum(s0);
+  let sd0 = hsum(t0);
+  let sy1 = hsum(s1);
+  let sd1 = hsum(t1);
+  if (j < D) {
+    const o = <usize>j * 4;
+    const f = <usize>j * 8;
+    const gm = load<f64>(gamma64 + f);
+    const u0 = <f64>load<f32>(g + o);
+    const p0 = u0 * (<f64>load<f32>(x + o) - ms0);
+    sy0 += u0 * gm;
+    sd0 += p0 * gm;
+    let dg = p0 * ks0;
+    let db = u0;
+    if (two) {
+      const u1 = <f64>load<f32>(g + rb + o);
+      const p1 = u1 * (<f64>load<f32>(x + rb + o) - ms1);
+      sy1 += u1 * gm;
+      sd1 += p1 * gm;
+      dg += p1 * ks1;
+      db += u1;
+    }
+    store<f64>(dgamma + f, load<f64>(dgamma + f) + dg);
+    store<f64>(dbeta + f, load<f64>(dbeta + f) + db);
+  }
+  rSy0 = sy0;
+  rSd0 = sd0;
+  rSy1 = sy1;
+  rSd1 = sd1;
+}
+
+/** dx (and, with out ≠ 0, out) of one float32 row in f32x4 from its float64 statistics and sums; see lnBackwardF32x4. */
+@inline function lnRowGradF32x4(g: usize, x: usize, dx: usize, out: usize, D: i32, cf: usize, ms: f64, ks: f64, sy: f64, sd: f64): void {
+  const beta = cf + <usize>D * 4;
+  const n = <f64>D;
+  const hi = <f32>ms;
+  const H = f32x4.splat(hi);
+  const L = f32x4.splat(<f32>(ms - <f64>hi));
+  const K = f32x4.splat(<f32>ks);
+  const A = f32x4.splat(<f32>(sy / n));
+  const B = f32x4.splat(<f32>((sd * ks * ks) / n));
+  let j = 0;
+  for (; j + 4 <= D; j += 4) {
+    const o = <usize>j * 4;
+    const gm = v128.load(cf + o);
+    const v = f32x4.sub(f32x4.sub(v128.load(x + o), H), L);
+    if (out != 0) v128.store(out + o, madd32(f32x4.mul(v, K), gm, v128.load(beta + o)));
+    const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load(g + o), gm), A));
+    v128.store(dx + o, f32x4.mul(K, y));
+  }
+  for (; j < D; j++) {
+    const o = <usize>j * 4;
+    const gm = v128.load32_zero(cf + o);
+    const v = f32x4.sub(f32x4.sub(v128.load32_zero(x + o), H), L);
+    if (out != 0) v128.store32_lane(out + o, madd32(f32x4.mul(v, K), gm, v128.load32_zero(beta + o)), 0);
+    const y = nmadd32(v, B, f32x4.sub(f32x4.mul(v128.load32_zero(g + o), gm), A));
+    v128.store32_lane(dx + o, f32x4.mul(K, y), 0);
+  }
+}
+
+/**
+ * Backward, float32, on rows [0, rows) with the forward's mean and invstd, two rows at a time: the
+ * float64 sums (lnRowSums: sy = Σ g·gamma, sd = Σ g·gamma·(x − mean), dgamma, dbeta), then in f32x4
+ * dx = k · ((g·gamma − a) − v·b) with v = (x − hi) − lo, a = sy/D, b = k²·sd/D, and with out ≠ 0 the
+ * forward's out = v·k·gamma + beta in the same sweep. cf = gamma | beta as float32 (D each).
+ */
+export function lnBackwardF32x4(
+  g: usize, x: usize, dx: usize, out: usize, rows: i32, D: i32, gamma64: usize, cf: usize,
+  mean: usize, invstd: usize, dgamma: usize, dbeta: usize,
+): void {
+  const rb = <usize>D * 4;
+  for (let r = 0; r < rows; r += 2) {
+    const two = r + 1 < rows;
+    const ms0 = load<f64>(mean + <usize>r * 8);
+    const ks0 = load<f64>(invstd + <usize>r * 8);
+    const ms1 = two ? load<f64>(mean + <usize>r * 8, 8) : ms0;
+    const ks1 = two ? load<f64>(invstd + <usize>r * 8, 8) : ks0;
+    lnRowSums(g, x, two, D, gamma64, ms0, ks0, ms1, ks1, dgamma, dbeta);
+    const sy1 = rSy1;
+    const sd1 = rSd1;
+    lnRowGradF32x4(g, x, dx, out, D, cf, ms0, ks0, rSy0, rSd0);
+    if (two) lnRowGradF32x4(g + rb, x + rb, dx + rb, out != 0 ? out + rb : 0, D, cf, ms1, ks1, sy1, sd1);
+    g += 2 * rb;
+    x += 2 * rb;
+    dx += 2 * rb;
+    if (out != 0) out += 2 * rb;
+  }
+}
+
+// ---- batchnorm per-channel finalization (C values; the JS loops cost ~15 µs at C = 1024) ----------
+
+/**
+ * invstd[c] = 1/sqrt(m2[c]/M + eps) and the running update runMean[c] = momentum·runMean[c] +
+ * (1 − momentum)·mean[c], runVar[c] = momentum·runVar[c] + toRunning·m2[c], in place. The same
+ * operations in the same order as the JS version (no fused multiply-adds), so both round alike.
+ */
+export function bnFinalize(C: i32, M: f64, eps: f64, momentum: f64, toRunning: f64, mean: usize, m2: usize, invstd: usize, runMean: usize, runVar: usize): void {
+  const vM = f64x2.splat(M);
+  const vE = f64x2.splat(eps);
+  const one = f64x2.splat(1);
+  const mo = f64x2.splat(momentum);
+  const om = f64x2.splat(1 - momentum);
+  const tr = f64x2.splat(toRunning);
+  let c = 0;
+  for (; c + 2 <= C; c += 2) {
+    const o = <usize>c * 8;
+    const q = v128.load(m2 + o);
+    v128.store(invstd + o, f64x2.div(one, f64x2.sqrt(f64x2.add(f64x2.div(q, vM), vE))));
+    v128.store(runMean + o, f64x2.add(f64x2.mul(mo, v128.load(runMean + o)), f64x2.mul(om, v128.load(mean + o))));
+    v128.store(runVar + o, f64x2.add(f64x2.mul(mo, v128.load(runVar + o)), f64x2.mul(tr, q)));
+  }
+  for (; c < C; c++) {
+    const o = <usize>c * 8;
+    const q = load<f64>(m2 + o);
+    store<f64>(invstd + o, 1 / Math.sqrt(q / M + eps));
+    store<f64>(runMean + o, momentum * load<f64>(runMean + o) + (1 - momentum) * load<f64>(mean + o));
+    store<f64>(runVar + o, momentum * load<f64>(runVar + o) + toRunning * q);
+  }
+}
+
+/** a[i] *= b[i] for n f64 values. */
+export function mulInto(n: i32, a: usize, b: usize): void {
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const o = <usize>i * 8;
+    v128.store(a + o, f64x2.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 8;
+    store<f64>(a + o, load<f64>(a + o) * load<f64>(b + o));
+  }
+}
+
+/**
+ * The float32 coefficients of the f32x4 (N, D) kernels (see bnRowAffineF32x4): cf = hi | k | mid (when
+ * mid ≠ 0) | add − lo·kx, float32, with hi = fround(mean), lo = mean − hi; the others f64 arrays of C.
+ */
+export function f32Coefficients(C: i32, mean: usize, k: usize, mid: usize, add: usize, kx: usize, cf: usize): void {
+  const cb = <usize>C * 4;
+  const last = cf + (mid != 0 ? 3 : 2) * cb;
+  for (let c = 0; c < C; c++) {
+    const o = <usize>c * 8;
+    const f = <usize>c * 4;
+    const m = load<f64>(mean + o);
+    const hi = <f32>m;
+    store<f32>(cf + f, hi);
+    store<f32>(cf + cb + f, <f32>load<f64>(k + o));
+    if (mid != 0) store<f32>(cf + 2 * cb + f, <f32>load<f64>(mid + o));
+    store<f32>(last + f, <f32>(load<f64>(add + o) - (m - <f64>hi) * load<f64>(kx + o)));
+  }
+}
+
+/**
+ * The backward's per-channel coefficients of dx = p·dout + q·(x − mean) + r and dgamma, from Σ dout and
+ * Σ dout·(x − mean): p[c] (in: gamma) = gamma·invstd, dg = Σdev·invstd, q = −p·invstd²·Σdev/M,
+ * r = −p·Σdout/M (train; 0 in test mode). The same operations in the same order as the JS version.
+ */
+export function bnGradCoefficients(
+  C: i32, train: i32, perValue: f64, invstd: usize, sumDout: usize, sumDev: usize, p: usize, q: usize, r: usize, dg: usize,
+): void {
+  for (let c = 0; c < C; c++) {
+    const o = <usize>c * 8;
+    const k = load<f64>(invstd + o);
+    const pc = load<f64>(p + o) * k;
+    const sd = load<f64>(sumDev + o);
+    store<f64>(dg + o, sd * k);
+    store<f64>(p + o, pc);
+    store<f64>(q + o, train ? -pc * k * k * sd * perValue : 0);
+    store<f64>(r + o, train ? -pc * load<f64>(sumDout + o) * perValue : 0);
   }
 }
 
