@@ -20,9 +20,9 @@ const variants = [
   // normalization and 2x2 pooling kernels (src/kernels/wasm/norm-engine.ts), with and without FMA
   { file: 'norm-simd.wasm', features: 'simd', source: 'norm.ts' },
   { file: 'norm-relaxed-simd.wasm', features: 'simd,relaxed-simd', source: 'norm.ts' },
-  // the softmax loss (src/kernels/softmax-loss.ts): a vectorized exp
-  { file: 'loss-simd.wasm', features: 'simd', source: 'softmax.ts' },
-  { file: 'loss-relaxed-simd.wasm', features: 'simd,relaxed-simd', source: 'softmax.ts' },
+  // relu and the softmax loss (src/kernels/wasm/pointwise-engine.ts)
+  { file: 'pointwise-simd.wasm', features: 'simd', source: 'pointwise.ts' },
+  { file: 'pointwise-relaxed-simd.wasm', features: 'simd,relaxed-simd', source: 'pointwise.ts' },
 ];
 
 mkdirSync(outDir, { recursive: true });

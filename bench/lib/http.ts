@@ -7,7 +7,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { median } from './measure.ts';
-import type { Case, CaseData, Dtype, Kind, Pass } from './cases.ts';
+import type { Case, CaseData, Dtype, Pass } from './cases.ts';
+import { LAYER } from './layer-names.ts';
 
 export type Encoding = 'base64' | 'nested';
 export const ENCODINGS: readonly Encoding[] = ['base64', 'nested'];
@@ -36,11 +37,7 @@ export async function startService(): Promise<Service> {
 }
 
 /** The HTTP layer that serves a case's kind. */
-export const LAYER: Record<Kind, string> = {
-  conv: 'conv', 'max-pool': 'max-pool', 'avg-pool': 'avg-pool', affine: 'affine',
-  batchnorm: 'batchnorm', 'spatial-batchnorm': 'spatial-batchnorm', layernorm: 'layernorm',
-  groupnorm: 'groupnorm', relu: 'relu', dropout: 'dropout', 'softmax-loss': 'softmax-loss', 'svm-loss': 'svm-loss',
-};
+export { LAYER };
 
 function params(c: Case): object | undefined {
   switch (c.kind) {

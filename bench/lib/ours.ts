@@ -6,8 +6,27 @@
  */
 import { existsSync } from 'node:fs';
 import { LAYER_KINDS, sizeOf, type Case, type CaseData, type Kind } from './cases.ts';
+import { recycle } from '../../src/kernels/buffers.ts';
+import { LAYER } from './layer-names.ts';
 
 export class Skip extends Error {}
+
+/**
+ * Every float array in a result, given back to this thread's buffer pool after each timed call, as
+ * the service's worker does once it has encoded an answer (src/pool/pipeline.ts): the kernels are
+ * timed writing into warm pages, as they run in the service. The pool ignores arrays it did not lend.
+ */
+function recycleAll(value: unknown, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 4) return;
+  if (value instanceof Float32Array || value instanceof Float64Array) recycle(value);
+  else if (!ArrayBuffer.isView(value)) for (const v of Object.values(value)) recycleAll(v, depth + 1);
+}
+
+const recycling = (f: () => unknown) => () => {
+  const r = f();
+  recycleAll(r);
+  return r;
+};
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -129,11 +148,11 @@ export function firstLine(e: unknown): string {
  */
 async function layerRunner(c: Case, d: CaseData): Promise<Runner> {
   const { findLayer } = await import('../../src/layers/registry.ts');
-  const def = findLayer(c.kind);
-  if (!def) throw new Skip(`no layer ${c.kind} in the registry`);
+  const def = findLayer(LAYER[c.kind]);
+  if (!def) throw new Skip(`no layer ${LAYER[c.kind]} in the registry`);
   const dtype = d.inputs.x instanceof Float32Array ? 'float32' : 'float64';
   const inputs = Object.fromEntries(Object.entries(c.shapes).map(([k, shape]) => [k, { shape, data: d.inputs[k] }]));
-  const task = { layer: c.kind, dtype, mode: 'train', labels: d.labels, state: {}, params: def.params.parse(c.params ?? {}), inputs } as const;
+  const task = { layer: LAYER[c.kind], dtype, mode: 'train', labels: d.labels, state: {}, params: def.params.parse(c.params ?? {}), inputs } as const;
   const withDout = c.labels ? task : { ...task, dout: { shape: c.out, data: d.dout } };
   const fwd = () => def.compute(task as never);
   const fwdBwd = () => def.compute(withDout as never);
@@ -141,7 +160,7 @@ async function layerRunner(c: Case, d: CaseData): Promise<Runner> {
   const produced = c.labels ? (Number.isFinite(first.loss) ? 1 : 0) : first.out?.data.length;
   if (produced !== sizeOf(c.out)) throw new Skip(`${c.kind}: compute gave ${produced ?? 'no'} outputs, expected ${sizeOf(c.out)}`);
   if (first.grads?.x?.data.length !== sizeOf(c.shapes.x)) throw new Skip(`${c.kind}: compute gave no dx of ${sizeOf(c.shapes.x)} values`);
-  return { fwd, fwdBwd, calls: `src/layers/${c.kind}.ts compute (without dout; with dout)` };
+  return { fwd: recycling(fwd), fwdBwd: recycling(fwdBwd), calls: `src/layers/${c.kind}.ts compute (without dout; with dout)` };
 }
 
 /** A runner for one case and dtype, checked once; throws Skip with the reason when it cannot run. */
@@ -168,5 +187,5 @@ export async function ourRunner(c: Case, d: CaseData): Promise<Runner> {
   } catch (e) {
     throw e instanceof Skip ? e : new Skip(`${a.file} threw: ${firstLine(e)} (API changed?)`);
   }
-  return { fwd, fwdBwd, calls: fused ? `${a.forward}; ${fused.name}` : `${a.forward}; ${a.forward} + ${a.backward}` };
+  return { fwd: recycling(fwd), fwdBwd: recycling(fwdBwd), calls: fused ? `${a.forward}; ${fused.name}` : `${a.forward}; ${a.forward} + ${a.backward}` };
 }

@@ -204,11 +204,14 @@ export function issue16Table(results: Results, cases: readonly Case[], faults: P
   }
   // every other layer against PyTorch: the worst ratio over both dtypes and passes (affine has its own
   // target below, against the matmul ceiling)
+  // A loss computes its gradient with the loss (cs231n's API, and ours): its forward row would time
+  // our loss + gradient against PyTorch's loss alone, so only its forward + backward counts here.
   let worst: { r: number; label: string; text: string } | undefined;
   const missing: string[] = [];
+  const over: string[] = [];
   for (const c of cases.filter((k) => k.kind !== 'conv' && k.kind !== 'batchnorm' && k.kind !== 'affine')) {
     for (const dtype of ['float32', 'float64'] as const) {
-      for (const pass of PASSES) {
+      for (const pass of c.labels ? (['fwd+bwd'] as const) : PASSES) {
         const ours = results.get('ours', c.id, dtype, pass);
         const p = results.get('torch', c.id, dtype, pass);
         if (!timed(ours) || !timed(p)) {
@@ -216,6 +219,7 @@ export function issue16Table(results: Results, cases: readonly Case[], faults: P
           continue;
         }
         const r = ours.ms / p.ms;
+        if (r > 1.5) over.push(`${c.id} ${pass} ${dtype} ${ratio(r)}`);
         if (!worst || r > worst.r) worst = { r, label: `${c.id} ${pass} ${dtype}`, text: `${ms(ours.ms)} / ${ms(p.ms)} ms` };
       }
     }
@@ -224,7 +228,10 @@ export function issue16Table(results: Results, cases: readonly Case[], faults: P
     rows.push({
       what: `every other layer but affine / PyTorch (worst: ${worst.label})`, measured: `${worst.text} = ${ratio(worst.r)}`,
       target: '≤ 1.5×', moonshot: '≤ 1×',
-      result: (worst.r <= 1 ? 'moonshot met' : worst.r <= 1.5 ? 'met' : '**not met**') + (missing.length ? ` (not measured: ${missing.join(', ')})` : ''),
+      result:
+        (worst.r <= 1 ? 'moonshot met' : worst.r <= 1.5 ? 'met' : `**not met**: over 1.5× ${over.join('; ')}`) +
+        (missing.length ? ` (not measured: ${missing.join(', ')})` : '') +
+        (cases.some((c) => c.labels) ? '; losses: forward + backward only (they compute the gradient with the loss)' : ''),
     });
   }
   for (const dtype of ['float32', 'float64']) {
@@ -254,7 +261,9 @@ export function report(results: Results, cases: readonly Case[], meta: ReportMet
   const sections = [
     '# layerserve benchmark',
     `${meta.date} · \`${meta.command}\` · ${meta.budget}. Medians of repeated runs after warm-up, one thread ` +
-      'everywhere (one service worker over HTTP). Machines are noisy: treat every figure as ±30 %. ' +
+      'everywhere (one service worker over HTTP). Our kernels give their outputs back to the thread\'s buffer pool after each call, as the ' +
+      'service\'s worker does after encoding (pages stay warm; `bench/page-faults.ts` and `bench/norm-recycle.ts` show the fresh-output cost). ' +
+      'Machines are noisy: treat every figure as ±30 %. ' +
       'Nothing here passes or fails a test.',
     '## Environment',
     results.info.map((l) => `- ${l}`).join('\n'),

@@ -1,6 +1,6 @@
 import { zerosLike, type FloatArray } from './types.ts';
 import { takeArray } from './buffers.ts';
-import { lossEngine } from './wasm/loss-engine.ts';
+import { pointwiseEngine } from './wasm/pointwise-engine.ts';
 
 /**
  * Softmax cross-entropy (cs231n softmax_loss). x: (N, C) scores, y: (N) labels in [0, C).
@@ -11,7 +11,7 @@ import { lossEngine } from './wasm/loss-engine.ts';
  * fallback and the reference the tests hold it to.
  */
 export function softmaxLoss<A extends FloatArray>(x: A, y: Int32Array, N: number, C: number): { loss: number; dx: A } {
-  const engine = lossEngine();
+  const engine = pointwiseEngine();
   if (!engine || N * C === 0) return softmaxLossJs(x, y, N, C);
   const { k, arena } = engine;
   const f32 = x instanceof Float32Array;

@@ -47,6 +47,16 @@ describe('relu: the branch-free kernel equals the plain reference bit for bit', 
       expect(bits(reluForward(x))).toEqual(bits(reluForwardReference(x)));
       expect(bits(reluBackward(x, dout))).toEqual(bits(reluBackwardReference(x, dout)));
     });
+    // From 4096 values the wasm kernel runs, in blocks of 64 KiB: lengths around and across blocks.
+    test.prop([fc.integer({ min: 4096, max: 40_000 }), fc.array(fc.tuple(value, value), { minLength: 1, maxLength: 64 })], { numRuns: 12 })(
+      `${T.name}, wasm (n=%d)`,
+      (n, pairs) => {
+        const x = T.from(Array.from({ length: n }, (_, i) => pairs[i % pairs.length][0] * (i % 3 === 0 ? -1 : 1)));
+        const dout = T.from(Array.from({ length: n }, (_, i) => pairs[(i * 7) % pairs.length][1]));
+        expect(bits(reluForward(x))).toEqual(bits(reluForwardReference(x)));
+        expect(bits(reluBackward(x, dout))).toEqual(bits(reluBackwardReference(x, dout)));
+      },
+    );
   }
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import { softmaxLoss, softmaxLossJs } from '../../src/kernels/softmax-loss.ts';
-import { lossEngine } from '../../src/kernels/wasm/loss-engine.ts';
+import { pointwiseEngine } from '../../src/kernels/wasm/pointwise-engine.ts';
 import { randn, TOL } from '../helpers/gradcheck.ts';
 import { readFileSync } from 'node:fs';
 import { convForward } from '../../src/kernels/conv.ts';
@@ -12,13 +12,13 @@ const labels = (N: number, C: number, seed: number) => Int32Array.from({ length:
 
 describe('softmax loss in WebAssembly', () => {
   it('loads (the build is part of npm test)', () => {
-    expect(lossEngine()).toBeDefined();
+    expect(pointwiseEngine()).toBeDefined();
   });
 
   // Its memory is the GEMM arena, whose low bytes are the GEMM's workspace: a data segment (Math.log's
   // tables, once) would be overwritten by the next convolution, silently.
   it('carries no data segment', () => {
-    for (const file of ['loss-simd.wasm', 'loss-relaxed-simd.wasm']) {
+    for (const file of ['pointwise-simd.wasm', 'pointwise-relaxed-simd.wasm']) {
       const b = readFileSync(new URL(`../../src/kernels/wasm/build/${file}`, import.meta.url));
       const ids: number[] = [];
       for (let o = 8; o < b.length; ) {
@@ -51,7 +51,7 @@ describe('softmax loss in WebAssembly', () => {
   });
 
   it(`its exp stays within ${EXP_BUDGET} of Math.exp, relative, down to underflow`, () => {
-    const { k, arena } = lossEngine()!;
+    const { k, arena } = pointwiseEngine()!;
     const n = 200_000;
     const t = Float64Array.from({ length: n }, (_, i) => (i === 0 ? 0 : i === 1 ? -745 : -(((i * 7919) % 100_003) / 100_003) * (i % 3 === 0 ? 745 : 40)));
     let worst = 0;

@@ -20,8 +20,8 @@ import { wasm, type WasmModule } from './wasm-api.ts';
 export type WasmBuild = 'wasm-relaxed-simd' | 'wasm-simd';
 export const WASM_BUILDS: readonly WasmBuild[] = ['wasm-relaxed-simd', 'wasm-simd'];
 
-/** The modules: 'gemm' (GEMM, im2col/col2im, depthwise, Winograd transforms), 'norm' (normalization and 2x2 pooling), 'loss' (softmax). */
-export type WasmModuleName = 'gemm' | 'norm' | 'loss';
+/** The modules: 'gemm' (GEMM, im2col/col2im, depthwise, Winograd transforms), 'norm' (normalization and 2x2 pooling), 'pointwise' (relu, softmax loss). */
+export type WasmModuleName = 'gemm' | 'norm' | 'pointwise';
 
 export type LoadResult = { ok: true; module: WasmModule } | { ok: false; reason: string };
 
