@@ -11,14 +11,17 @@
  * Entry points: convForward, convBackward, and convForwardBackward (both passes from one set of
  * im2col columns or input transforms: what a request with dout needs). All three check their inputs
  * here and run one frame (./conv/frame.ts), which picks the algorithm (./conv/im2col-gemm.ts,
- * ./conv/winograd.ts, ./conv/depthwise.ts), so the fused call equals the two separate calls bit for bit.
+ * ./conv/winograd.ts, ./conv/winograd4.ts, ./conv/winograd-s2.ts for 3×3 stride 2, ./conv/depthwise.ts;
+ * dilated stride-1 convs may first be split into their dilation phases, ./conv/phases.ts), so the fused
+ * call equals the two separate calls bit for bit.
  *
  * Nothing assumes the full batch: run forward on any slice of the batch, and backward on a slice to get
  * that slice's dx and partial dw, db (sum the partials over slices for the whole batch).
  *
  * float32: the GEMMs accumulate in float32 (as PyTorch's and OpenBLAS's sgemm do), and so do dw across
- * images (GEMM with beta = 1) and dx across the taps of col2im / the Winograd patches; db and the
- * depthwise dw are summed in double. Measured error against the double-precision reference on conv A:
+ * images (GEMM with beta = 1) and dx across the taps of col2im / the Winograd patches (the Winograd
+ * filter transforms and their adjoints sum in double and round once); db and the depthwise dw are
+ * summed in double. Each algorithm's worst error is measured and budgeted in ./conv/accuracy.ts. Measured error against the double-precision reference on conv A:
  * ~1e-6 of the largest value, the tests allow 1e-4.
  */
 import { checkDout, checkLength, convInfo, type ConvInfo, type ConvParams } from './geometry.ts';
@@ -29,6 +32,7 @@ import type { ConvForwardBackward, ConvGrads, ConvOptions } from './conv/types.t
 export type { ConvParams } from './geometry.ts';
 export type { ConvForwardBackward, ConvGrads, ConvOptions } from './conv/types.ts';
 export { WINOGRAD_MIN_CHANNELS } from './conv/winograd.ts';
+export { WINOGRAD_S2_MIN_CHANNELS } from './conv/winograd-s2.ts';
 export { chooseConvAlgorithm } from './conv/frame.ts';
 
 /** Forward: out (N, F, Ho, Wo) = conv(x, w) + b. */

@@ -60,6 +60,7 @@ function scaledError(got: ArrayLike<number>, want: ArrayLike<number>, scale: Arr
 }
 
 function measure(alg: ConvAlgorithmName, dtype: Dtype, c: Case, depthwise: boolean, extra: ConvOptions = {}): void {
+  const stride = alg === 'winograd-s2' ? 2 : 1;
   const groups = depthwise ? c.C : 1;
   const F = depthwise ? c.C * (1 + (c.F % 2)) : c.F;
   const Cg = c.C / groups;
@@ -67,7 +68,7 @@ function measure(alg: ConvAlgorithmName, dtype: Dtype, c: Case, depthwise: boole
     const d = randn(shape.reduce((a, b) => a * b, 1), c.seed * 5 + k, 10 ** c.mags[k]);
     return { shape, data: dtype === 'float32' ? Float64Array.from(Float32Array.from(d)) : d };
   };
-  const params: ConvParams = { pad: c.pad, groups };
+  const params: ConvParams = { pad: c.pad, groups, stride };
   const x = t([c.N, c.C, c.H, c.W], 0), w = t([F, Cg, 3, 3], 1), b = t([F], 2);
   const want = convForwardReference(x, w, b, params);
   const dout = t(want.shape, 3);
@@ -90,7 +91,7 @@ function measure(alg: ConvAlgorithmName, dtype: Dtype, c: Case, depthwise: boole
   for (const [name, e] of Object.entries(errors)) {
     const w0 = worst.get(key);
     if (w0 === undefined || e > w0.error || Number.isNaN(e)) {
-      worst.set(key, { error: e, what: `${name}, x ${[c.N, c.C, c.H, c.W]} F ${F} pad ${c.pad} mags ${c.mags}` });
+      worst.set(key, { error: e, what: `${name}, x ${[c.N, c.C, c.H, c.W]} F ${F} pad ${c.pad} stride ${stride} mags ${c.mags}` });
     }
     expect(Number.isFinite(e), `${key} ${name}`).toBe(true);
   }
@@ -102,6 +103,8 @@ const cases: [ConvAlgorithmName, Dtype, boolean][] = [
   ['winograd-2x2', 'float32', false],
   ['winograd-2x2', 'float64', false],
   ['winograd-4x4', 'float32', false],
+  ['winograd-s2', 'float32', false],
+  ['winograd-s2', 'float64', false],
   ['depthwise', 'float32', true],
   ['depthwise', 'float64', true],
 ];
@@ -119,6 +122,17 @@ describe.skipIf(!wasm)('conv algorithms against the float64 reference (wasm back
     // and in bands of tile rows (a small budget), one image per band
     measure('winograd-4x4', 'float32', { ...c, N: 3, C: 16, F: 16 }, false, { maxColElements: 36 * 16 * 8 * 3 });
     measure('winograd-2x2', 'float32', { ...c, N: 3, C: 16, F: 16 }, false, { maxColElements: 16 * 16 * 16 * 3 });
+  });
+
+  it('conv B-sized layers (C 64, F 128, 16×16, stride 2, four images) are measured too, both dtypes', () => {
+    const c: Case = { N: 4, C: 64, F: 128, H: 16, W: 16, pad: 1, mags: [0, 0, 0, 0], seed: 11 };
+    for (const dtype of ['float32', 'float64'] as const) measure('winograd-s2', dtype, c, false);
+  });
+
+  it('depthwise layers with long rows (64 channels, 32×32, one filter each) are measured too, both dtypes', () => {
+    // F even: one filter per channel, the register-blocked 3x3 paths (dw summed along each row in the dtype)
+    const c: Case = { N: 2, C: 64, F: 2, H: 32, W: 32, pad: 1, mags: [0, 0, 0, 0], seed: 13 };
+    for (const dtype of ['float32', 'float64'] as const) measure('depthwise', dtype, c, true);
   });
 
   it('the worst error of each algorithm is within its budget', () => {

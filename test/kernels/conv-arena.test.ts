@@ -1,7 +1,7 @@
 /**
- * The conv helpers next to the GEMM in the wasm module (col2imInArena, rowSumsInArena): they write
- * into arena memory with no bounds checks of their own, so the engine must refuse operands that do
- * not fit. Their results are covered by the conv properties (fast == reference) in conv.test.ts.
+ * The conv helpers next to the GEMM in the wasm module (col2imInArena, rowSumsInArena, the Winograd
+ * transforms): they write into arena memory with no bounds checks of their own, so the engine must
+ * refuse operands that do not fit. Their results are covered by the conv properties (fast == reference) in conv.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { convInfo } from '../../src/kernels/geometry.ts';
@@ -211,7 +211,95 @@ describe.each(wasmBackends)('Winograd F(4x4) helpers on %s', (backend) => {
       kernels.winograd4DoutInArena(opad, M, 2, 128, band);
       expect(() => kernels.winograd4OutputInArena(M, b, opad, 2, 129, band)).toThrow(/opad needs/);
       expect(() => kernels.winograd4DoutInArena(opad, M, 3, 128, band)).toThrow(/xs 16 < 24/);
+      // two images of one tile row side by side in rows of 8 tiles: images × F planes of opad
+      const one = { ...band, tr1: 1 };
+      kernels.winograd4OutputInArena(M, b, opad, 2, 64, one, 2);
+      kernels.winograd4DoutInArena(opad, M, 2, 64, one, 2);
+      expect(() => kernels.winograd4OutputInArena(M, b, opad, 2, 64, one, 3)).toThrow(/do not fit rows of 8/);
+      expect(() => kernels.winograd4OutputInArena(M, b, opad, 2, 80, one, 2)).toThrow(/opad needs/);
+      expect(() => kernels.winograd4DoutInArena(opad, M, 2, 64, one, 0)).toThrow(/bad image count/);
     });
   });
 });
 
+
+describe.each(wasmBackends)('strided Winograd (3x3, stride 2) helpers on %s', (backend) => {
+  it('refuse bands that do not fit their rows, planes or matrices; several images per output call', () => {
+    const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
+    const arena = engine.arena;
+    arena.scope(() => {
+      for (const dtype of ['float32', 'float64'] as const) {
+        // 2 channels, 2 tile rows of 4 tiles: padded planes 9 × 20, 25 matrices of 2 × 8 tiles
+        const band = { tr0: 0, tr1: 2, tW: 4, xs: 16, ldt: 8, tOffset: 0 };
+        const xpad = arena.alloc(dtype, 2 * 180);
+        const V = arena.alloc(dtype, 25 * 16);
+        kernels.winogradS2InputInArena(xpad, V, 2, 20, 180, band);
+        kernels.winogradS2DxInArena(V, xpad, 2, 20, 180, band);
+        expect(() => kernels.winogradS2InputInArena(xpad, V, 2, 20, 181, band)).toThrow(/xpad needs/);
+        expect(() => kernels.winogradS2DxInArena(V, xpad, 2, 19, 180, band)).toThrow(/ld 19 < 20/);
+        expect(() => kernels.winogradS2InputInArena(xpad, V, 2, 20, 180, { ...band, tOffset: 1 })).toThrow(/do not fit rows of 8/);
+        expect(() => kernels.winogradS2InputInArena(xpad, V, 2, 20, 180, { ...band, xs: 15 })).toThrow(/xs 15 < 16/);
+        expect(() => kernels.winogradS2InputInArena(xpad, V, 2, 20, 180, { ...band, tW: 3 })).toThrow(/multiple of/);
+        expect(() => kernels.winogradS2InputInArena(xpad, arena.alloc(dtype, 25 * 16 - 1), 2, 20, 180, band)).toThrow(/V needs/);
+        // output planes 4 × 8 per filter; two images of one tile row each side by side in rows of 8 tiles
+        const M = arena.alloc(dtype, 25 * 16);
+        const b = arena.alloc(dtype, 2);
+        const opad = arena.alloc(dtype, 2 * 2 * 32);
+        const one = { ...band, tr1: 1 };
+        kernels.winogradS2OutputInArena(M, b, opad, 2, 32, one, 2);
+        kernels.winogradS2DoutInArena(opad, M, 2, 32, one, 2);
+        expect(() => kernels.winogradS2OutputInArena(M, b, opad, 2, 32, one, 3)).toThrow(/do not fit rows of 8/);
+        expect(() => kernels.winogradS2OutputInArena(M, b, opad, 2, 40, one, 2)).toThrow(/opad needs/);
+        expect(() => kernels.winogradS2DoutInArena(opad, M, 3, 32, band)).toThrow(/xs 16 < 24/);
+        expect(() => kernels.winogradS2DoutInArena(opad, M, 2, 32, one, 0)).toThrow(/bad image count/);
+      }
+    });
+  });
+
+  it('the filter transform sums the taps of G g Gᵀ (16 matrices) and its adjoint is its transpose', () => {
+    const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
+    const arena = engine.arena;
+    arena.scope(() => {
+      for (const dtype of ['float32', 'float64'] as const) {
+        // one filter g = [1 2 3; 4 5 6; 7 8 9]; G rows: g0, g0 + g2, g2, g1
+        const w = arena.alloc(dtype, 9);
+        const U = arena.alloc(dtype, 16);
+        w.view.set([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        kernels.winogradS2FilterInArena(w, U, 1, 1);
+        const h = [[1, 2, 3], [8, 10, 12], [7, 8, 9], [4, 5, 6]]; // G g
+        expect([...U.view]).toEqual(h.flatMap((r) => [r[0], r[0] + r[2], r[2], r[1]]));
+        // <U, dU> = <w, dw> for the adjoint, on integers (exact)
+        const dU = arena.alloc(dtype, 16);
+        const dw = arena.alloc(dtype, 9);
+        dU.view.set(Array.from({ length: 16 }, (_, i) => (i * 7) % 5 - 2));
+        kernels.winogradS2FilterAdjointInArena(dU, dw, 1, 1);
+        const dot = (a: ArrayLike<number>, c: ArrayLike<number>) => Array.from(a).reduce((s, v, i) => s + v * c[i], 0);
+        expect(dot(dw.view, w.view)).toBe(dot(dU.view, U.view));
+        expect(() => kernels.winogradS2FilterInArena(w, U, 2, 1)).toThrow(/w needs/);
+        expect(() => kernels.winogradS2FilterAdjointInArena(dU, dw, 1, 2)).toThrow(/dU needs/);
+      }
+    });
+  });
+
+  it('copyPlanesInArena copies short rows (16-byte steps) and long rows (memory.copy) alike', () => {
+    const engine = new GemmEngine(backend);
+    const kernels = new ConvKernels(engine);
+    const arena = engine.arena;
+    arena.scope(() => {
+      for (const cols of [5, 64, 70]) { // 20, 256, 280 bytes of float32
+        const src = arena.alloc('float32', 3 * cols);
+        const dst = arena.alloc('float32', 3 * (cols + 3));
+        src.view.set(Array.from({ length: 3 * cols }, (_, i) => i + 1));
+        dst.view.fill(0);
+        kernels.copyPlanesInArena(src, 0, 3 * cols, cols, dst, 1, 3 * (cols + 3), cols + 3, 1, 3, cols);
+        for (let r = 0; r < 3; r++) {
+          const row = [...dst.view.subarray(r * (cols + 3), (r + 1) * (cols + 3))];
+          // row r of dst starts one element in: (0, src row r, 0, 0)
+          expect(row).toEqual([0, ...Array.from({ length: cols }, (_, j) => r * cols + j + 1), 0, 0]);
+        }
+      }
+    });
+  });
+});

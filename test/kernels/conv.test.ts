@@ -4,12 +4,15 @@
  */
 import { describe, expect, test as vtest } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { convBackward, convForward, convForwardBackward, WINOGRAD_MIN_CHANNELS, type ConvOptions } from '../../src/kernels/conv.ts';
+import { chooseConvAlgorithm, convBackward, convForward, convForwardBackward, WINOGRAD_MIN_CHANNELS, WINOGRAD_S2_MIN_CHANNELS, type ConvOptions } from '../../src/kernels/conv.ts';
+import { gemmBackend } from '../../src/kernels/gemm.ts';
 import { convBackwardReference, convForwardReference } from '../../src/kernels/reference/conv.ts';
-import type { ConvParams } from '../../src/kernels/geometry.ts';
+import { convInfo, type ConvParams } from '../../src/kernels/geometry.ts';
 import type { Dtype, Tensor } from '../../src/kernels/types.ts';
 import { expectGradients, randn, relError, relErrorScaled, TOL } from '../helpers/gradcheck.ts';
 import { dtypeRuns, expectFastMatchesReference, inDtype, scaledDiff, toFloat32 } from './conv-pool-helpers.ts';
+
+const wasmBackend = gemmBackend() !== 'js';
 
 interface ConvCase {
   x: Tensor<Float64Array>;
@@ -215,6 +218,115 @@ describe('conv: Winograd F(2x2, 3x3) path (3x3, stride 1) == reference (property
     const small = makeCase({ ...base, N: 2, Cg: WINOGRAD_MIN_CHANNELS - 1, Fg: WINOGRAD_MIN_CHANNELS, pad: [1, 1], seed: 13 });
     const a = convForward(small.x, small.w, small.b, small.params);
     expect(Array.from(a.data)).toEqual(Array.from(convForward(small.x, small.w, small.b, small.params, { winograd: false }).data));
+  });
+});
+
+describe('conv: strided Winograd path (3x3, stride 2) == reference (property)', () => {
+  const sShapes = fc.record({
+    N: fc.integer({ min: 1, max: 3 }),
+    groups: fc.constant(1),
+    Cg: fc.integer({ min: 1, max: 6 }),
+    Fg: fc.integer({ min: 1, max: 6 }),
+    HH: fc.constant(3),
+    WW: fc.constant(3),
+    stride: fc.constant<[number, number]>([2, 2]),
+    pad: pair(0, 3),
+    dilation: fc.constant<[number, number]>([1, 1]),
+    extra: pair(0, 21),
+    ints: fc.boolean(),
+    seed: fc.nat(),
+  });
+  // maxColElements: 1 gives bands of one tile row (one image per band); the default lays images side by side
+  const sOptions = fc.constantFrom<ConvOptions>({ algorithm: 'winograd-s2' }, { algorithm: 'winograd-s2', maxColElements: 1 });
+
+  for (const [dtype, numRuns] of dtypeRuns(100, 60)) {
+    test.prop([sShapes, sOptions], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'one call, as the separate calls'));
+  }
+
+  vtest(`is the default for 3x3 stride 2 from ${WINOGRAD_S2_MIN_CHANNELS} channels and filters on, not below, not with winograd: false`, () => {
+    const params = { stride: 2, pad: 1 };
+    for (const dtype of ['float32', 'float64'] as const) {
+      const g = convInfo([2, WINOGRAD_S2_MIN_CHANNELS, 9, 10], [WINOGRAD_S2_MIN_CHANNELS, WINOGRAD_S2_MIN_CHANNELS, 3, 3], params);
+      expect(chooseConvAlgorithm(g, {}, dtype).name).toBe(wasmBackend ? 'winograd-s2' : 'im2col-gemm');
+      expect(chooseConvAlgorithm(g, { winograd: false }, dtype).name).toBe('im2col-gemm');
+      const thin = convInfo([2, WINOGRAD_S2_MIN_CHANNELS - 1, 9, 10], [WINOGRAD_S2_MIN_CHANNELS, WINOGRAD_S2_MIN_CHANNELS - 1, 3, 3], params);
+      expect(chooseConvAlgorithm(thin, {}, dtype).name).toBe('im2col-gemm');
+      const dilated = convInfo([2, 16, 9, 10], [16, 16, 3, 3], { ...params, dilation: 2 });
+      expect(chooseConvAlgorithm(dilated, {}, dtype).name).toBe('im2col-gemm');
+      expect(() => chooseConvAlgorithm(dilated, { algorithm: 'winograd-s2' }, dtype)).toThrow(/cannot run/);
+    }
+    // conv B's shape, both dtypes, by default against the reference (images side by side in one band)
+    const c = makeCase({ ...base, N: 3, Cg: 16, Fg: 16, stride: [2, 2], pad: [1, 1], extra: [13, 13], seed: 5 });
+    for (const dtype of ['float32', 'float64'] as const) convMatchesReference(c, {}, dtype, 'one call');
+  });
+});
+
+describe('conv: dilated stride-1 convs split into dilation phases == reference (property)', () => {
+  const dShapes = fc.record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 2 }),
+    Cg: fc.integer({ min: 1, max: 4 }),
+    Fg: fc.integer({ min: 1, max: 4 }),
+    HH: fc.integer({ min: 1, max: 3 }),
+    WW: fc.integer({ min: 1, max: 3 }),
+    stride: fc.constant<[number, number]>([1, 1]),
+    pad: pair(0, 3),
+    dilation: pair(1, 3),
+    extra: pair(0, 9),
+    ints: fc.boolean(),
+    seed: fc.nat(),
+  });
+  // phases: true splits whatever the undilated conv's path (im2col for most of these small shapes,
+  // Winograd with winograd: true where it applies)
+  const dOptions = fc.constantFrom<ConvOptions>({ phases: true }, { phases: true, winograd: true }, { phases: true, maxColElements: 1 });
+
+  for (const [dtype, numRuns] of dtypeRuns(100, 60)) {
+    test.prop([dShapes, dOptions], { numRuns })(dtype, (s, opts) => convMatchesReference(makeCase(s), opts, dtype, 'one call, as the separate calls'));
+  }
+
+  vtest('is the default where the undilated conv takes Winograd, and not otherwise', () => {
+    // 16 channels, 3x3, dilation 2: the phases' conv is a Winograd one; results equal forcing the split
+    const c = makeCase({ ...base, N: 2, Cg: 16, Fg: 16, dilation: [2, 2], pad: [2, 2], extra: [9, 8], seed: 21 });
+    for (const dtype of ['float32', 'float64'] as const) {
+      const [x, w, b, dout] = [c.x, c.w, c.b, c.dout].map((t) => inDtype(t, dtype));
+      const byDefault = convForwardBackward(x, w, b, dout, c.params);
+      const split = convForwardBackward(x, w, b, dout, c.params, { phases: true });
+      const unsplit = convForwardBackward(x, w, b, dout, c.params, { phases: false });
+      for (const k of ['out', 'dx', 'dw', 'db'] as const) {
+        expect(Array.from(byDefault[k].data), k).toEqual(Array.from((wasmBackend ? split : unsplit)[k].data));
+      }
+      convMatchesReference(c, {}, dtype, 'one call');
+    }
+    // 2 channels: the undilated conv would be im2col as well, so no split (same bits as phases: false)
+    const thin = makeCase({ ...base, N: 1, Cg: 2, Fg: 2, dilation: [2, 2], pad: [2, 2], extra: [5, 5], seed: 22 });
+    const a = convForward(thin.x, thin.w, thin.b, thin.params);
+    expect(Array.from(a.data)).toEqual(Array.from(convForward(thin.x, thin.w, thin.b, thin.params, { phases: false }).data));
+  });
+});
+
+describe('conv: depthwise 3x3 with unit-stride columns (register-blocked forward) == reference (property)', () => {
+  const dwShapes = fc.record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 5 }),
+    Cg: fc.constant(1),
+    Fg: fc.integer({ min: 1, max: 3 }),
+    HH: fc.constant(3),
+    WW: fc.constant(3),
+    stride: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.constant(1)),
+    pad: pair(0, 3),
+    dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.constant(1)),
+    extra: pair(0, 13),
+    ints: fc.constant(false),
+    seed: fc.nat(),
+  });
+  for (const [dtype, numRuns] of dtypeRuns(100, 60)) {
+    test.prop([dwShapes], { numRuns })(dtype, (s) => convMatchesReference(makeCase(s), {}, dtype, 'one call, as the separate calls'));
+  }
+
+  vtest('a padded plane larger than the GEMM workspace (the plain loops then) matches the reference too', () => {
+    // 1 × 1 × 730 × 730 float64, pad 1: a padded plane of 732² · 8 bytes (4.3 MB) does not fit
+    const c = makeCase({ ...base, N: 1, groups: 1, Cg: 1, Fg: 1, pad: [1, 1], extra: [728, 728], seed: 31 });
+    convMatchesReference(c, {}, 'float64', 'one call');
   });
 });
 

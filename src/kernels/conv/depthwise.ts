@@ -2,7 +2,9 @@
  * Depthwise (groups = C, one input channel per group; the wasm helpers only): direct loops per channel
  * instead of per-group GEMMs with K = HH·WW. Images are done in chunks of whole channels (at least one),
  * as many as fit the column budget; x, dout and w are copied into the arena, out and dx out of it.
- * dw and db accumulate in float64 for both dtypes.
+ * db accumulates in float64 for both dtypes, and so does dw across output rows and images; within an
+ * output row, the 3×3 unit-column-stride path (one filter per channel) sums dw's products in the
+ * dtype's SIMD lanes first (a quarter or half of the row per lane, as a GEMM's accumulator would).
  */
 import { zerosLike, type FloatArray } from '../types.ts';
 import type { ConvAlgorithm, ConvJob } from './types.ts';

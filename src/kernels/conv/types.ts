@@ -20,15 +20,22 @@ export interface ConvOptions {
   /**
    * Winograd F(2×2, 3×3) for 3×3, stride-1, undilated, ungrouped convs (needs the wasm helpers): true
    * forces it where it applies, false turns it off; by default it is used where it applies and C and F
-   * are at least WINOGRAD_MIN_CHANNELS.
+   * are at least WINOGRAD_MIN_CHANNELS. false also turns off F(4×4, 3×3) and the stride-2 scheme.
    */
   winograd?: boolean;
   /**
    * Force one algorithm (tests, benches): 'depthwise' needs groups = C/groups·groups with C/groups = 1,
-   * the Winograd ones a 3×3, stride-1, undilated, ungrouped conv, 'winograd-4x4' float32; all but
+   * the Winograd ones a 3×3, stride-1, undilated, ungrouped conv, 'winograd-4x4' float32, 'winograd-s2'
+   * a 3×3, stride-2, undilated, ungrouped conv; all but
    * 'im2col-gemm' need the wasm helpers. Throws where the algorithm cannot run.
    */
   algorithm?: ConvAlgorithmName;
+  /**
+   * Dilated stride-1 convs as an undilated conv over their dilation phases (./phases.ts; wasm helpers
+   * only, not with `algorithm`): by default where the undilated conv takes a faster path than im2col +
+   * GEMM; false never; true wherever it applies (tests).
+   */
+  phases?: boolean;
 }
 
 export interface ConvGrads<A extends FloatArray = FloatArray> {
@@ -75,4 +82,4 @@ export interface ConvAlgorithm {
   run<A extends FloatArray>(job: ConvJob<A>): A | undefined;
 }
 
-export type ConvAlgorithmName = 'im2col-gemm' | 'winograd-2x2' | 'winograd-4x4' | 'depthwise';
+export type ConvAlgorithmName = 'im2col-gemm' | 'winograd-2x2' | 'winograd-4x4' | 'winograd-s2' | 'depthwise';

@@ -25,22 +25,41 @@ export type TileBand = Winograd4Band;
 export interface WinogradScheme {
   /** output tile side */
   readonly m: 2 | 4;
-  /** transformed matrices per tile: (m + 2)² */
-  readonly count: 16 | 36;
-  /** padded input rows hold m·tW + extraCols columns (at least the 2 the last patch reaches past its tile) */
+  /** the conv's stride (both axes; default 1): output tile (ti, tj) reads the patch at s·m·(ti, tj) */
+  readonly stride?: 1 | 2;
+  /** transformed matrices per tile: (m + 2)² at stride 1, (s·m + 1)² for the stride-2 scheme */
+  readonly count: 16 | 25 | 36;
+  /**
+   * Where G has equal rows, transformed matrices ξ share one filter matrix: uSlot[ξ] is the U (and dU)
+   * matrix of ξ, uCount their number (default: one each). dU[slot] then sums the products of every ξ in
+   * the slot, which the adjoint of the filter transform adds up anyway.
+   */
+  readonly uSlot?: readonly number[];
+  readonly uCount?: number;
+  /** padded input rows hold s·m·tW + extraCols columns (at least the 3 − s the last patch reaches past its tile) */
   readonly extraCols: number;
   /** images are laid side by side in a band until it holds this many tiles (undefined: one image per band) */
   readonly targetTiles?: number;
-  /** U[ξ][f][c] from w (F × C × 3 × 3) */
-  filterTransform(w: FloatArray, U: FloatArray, F: number, C: number): void;
-  /** dw from dU: the adjoint of filterTransform */
-  filterTransformAdjoint(dU: FloatArray, dw: FloatArray, F: number, C: number): void;
+  /**
+   * The output and dout transforms take all of a band's images in one call (`images` > 1, each image's
+   * F planes after the previous one's), reading the transformed matrices' rows in order rather than one
+   * image's stretch of every row at a time.
+   */
+  readonly batchesImages?: boolean;
+  /**
+   * U[slot][f][c] from w (F × C × 3 × 3), one matrix per slot (see uSlot), and dw from dU (its adjoint):
+   * in JS (filterTransform, filterTransformAdjoint) or in wasm on arena blocks (the …InArena pair).
+   */
+  filterTransform?(w: FloatArray, U: FloatArray, F: number, C: number): void;
+  filterTransformAdjoint?(dU: FloatArray, dw: FloatArray, F: number, C: number): void;
+  filterTransformInArena?(k: ConvKernels, w: ArenaBlock, U: ArenaBlock, F: number, C: number): void;
+  filterTransformAdjointInArena?(k: ConvKernels, dU: ArenaBlock, dw: ArenaBlock, F: number, C: number): void;
   /** V = Bᵀ d B of the band's patches of xpad (C planes) */
   input(k: ConvKernels, xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: TileBand): void;
-  /** opad (F planes) = Aᵀ M A + b of the band's tiles */
-  output(k: ConvKernels, M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: TileBand): void;
+  /** opad (F planes per image) = Aᵀ M A + b of the band's tiles (of `images` images when batchesImages) */
+  output(k: ConvKernels, M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: TileBand, images?: number): void;
   /** D = A dY Aᵀ of the band's tiles of dpad: the adjoint of output */
-  dout(k: ConvKernels, dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: TileBand): void;
+  dout(k: ConvKernels, dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: TileBand, images?: number): void;
   /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of input */
   dx(k: ConvKernels, dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: TileBand): void;
 }
@@ -63,10 +82,13 @@ export interface WinogradPlan {
 /** The tiling of this conv for a scheme, with tW a multiple of `lanes` (the SIMD lanes of the transforms). */
 export function winogradPlan(g: ConvInfo, options: ConvOptions, scheme: WinogradScheme, lanes: number): WinogradPlan {
   const { m, count, extraCols, targetTiles } = scheme;
+  const s = scheme.stride ?? 1;
   const tH = Math.ceil(g.Ho / m);
   const tW = Math.ceil(Math.ceil(g.Wo / m) / lanes) * lanes;
-  const Hp = m * tH + 2;
-  const Wp = m * tW + extraCols;
+  // At stride 2 the input may hold a row and column no output reads (H + 2·pad − 3 odd): the padded
+  // planes still take all of x.
+  const Hp = Math.max(s * m * tH + 3 - s, g.padH + g.H);
+  const Wp = Math.max(s * m * tW + extraCols, g.padW + g.W);
   const budget = options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS;
   const perTile = count * Math.max(g.C, g.F);
   const bandRows = Math.max(1, Math.min(tH, Math.floor(budget / (perTile * tW))));
@@ -81,11 +103,13 @@ export function winogradPlanFits(g: ConvInfo, options: ConvOptions, p: WinogradP
   return Math.max(g.C * p.xPlane, g.F * p.oPlane) <= (options.maxColElements ?? DEFAULT_MAX_COL_ELEMENTS);
 }
 
-/** Runs the job with this scheme and plan (see the top of this file). Everything but U and dw runs in wasm on the arena. */
+/** Runs the job with this scheme and plan (see the top of this file). Everything but (for some schemes) U and dw runs in wasm on the arena. */
 export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: WinogradScheme, p: WinogradPlan): A | undefined {
   const { x, w, b, dout, g, dtype, out, dx, arena } = job;
   const kernels = job.kernels!;
   const { m, count } = scheme;
+  const uCount = scheme.uCount ?? count;
+  const slot = (xi: number) => (scheme.uSlot === undefined ? xi : scheme.uSlot[xi]);
   const { N, C, H, W, F, Ho, Wo, padH, padW } = g;
   const { tH, tW, Wp, xPlane, oPlane, bandRows, images } = p;
   const HW = H * W;
@@ -100,22 +124,33 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   const ms = F * Tmax + line;
   const fwd = b !== undefined;
   const bwd = dout !== undefined;
-  const U = arena.alloc(dtype, count * F * C);
+  const batches = scheme.batchesImages === true;
+  // planes of the images' outputs (and douts) in opad (dpad): all of a band's images, or one at a time
+  const oImages = batches ? images : 1;
+  const U = arena.alloc(dtype, uCount * F * C);
   const xin = arena.alloc(dtype, C * HW);
   const xpad = arena.alloc(dtype, C * xPlane);
   const V = arena.alloc(dtype, count * vs);
   const Mb = arena.alloc(dtype, count * ms);
   const bB = fwd ? arena.alloc(dtype, F) : undefined;
-  const opad = fwd ? arena.alloc(dtype, F * oPlane) : undefined;
+  const opad = fwd ? arena.alloc(dtype, oImages * F * oPlane) : undefined;
   const oC = fwd && !compactOut ? arena.alloc(dtype, F * Po) : undefined;
-  const dpad = bwd ? arena.alloc(dtype, F * oPlane) : undefined;
+  const dpad = bwd ? arena.alloc(dtype, oImages * F * oPlane) : undefined;
   const dC = bwd && !compactOut ? arena.alloc(dtype, F * Po) : undefined;
-  const dU = bwd ? arena.alloc(dtype, count * F * C) : undefined;
+  const dU = bwd ? arena.alloc(dtype, uCount * F * C) : undefined;
   const dxpad = bwd ? arena.alloc(dtype, C * xPlane) : undefined;
   const dxC = bwd ? arena.alloc(dtype, C * HW) : undefined;
+  const inArena = scheme.filterTransformInArena !== undefined;
+  const wB = inArena ? arena.alloc(dtype, F * C * 9) : undefined;
+  const dwB = inArena && bwd ? arena.alloc(dtype, F * C * 9) : undefined;
   const dbB = job.db;
   // Views only after the last alloc.
-  scheme.filterTransform(w.data, U.view, F, C);
+  if (wB) {
+    wB.view.set(w.data);
+    scheme.filterTransformInArena!(kernels, wB, U, F, C);
+  } else {
+    scheme.filterTransform!(w.data, U.view, F, C);
+  }
   bB?.view.set(b!.data);
   xpad.view.fill(0);
   dpad?.view.fill(0);
@@ -143,42 +178,48 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
         for (let xi = 0; xi < count; xi++) {
           gemmInArena({
             transA: false, transB: false, M: F, N: Tb, K: C,
-            A: U, aOffset: xi * F * C, lda: C, B: V, bOffset: xi * vs, ldb: Tb,
+            A: U, aOffset: slot(xi) * F * C, lda: C, B: V, bOffset: xi * vs, ldb: Tb,
             beta: 0, C: Mb, cOffset: xi * ms, ldc: Tb,
           });
         }
+        if (batches) scheme.output(kernels, Mb, bB!, opad!, F, oPlane, band(ms, 0), k);
         for (let i = 0; i < k; i++) {
           const n = n0 + i;
-          scheme.output(kernels, Mb, bB!, opad!, F, oPlane, band(ms, i));
+          const at = batches ? i * F * oPlane : 0;
+          if (!batches) scheme.output(kernels, Mb, bB!, opad!, F, oPlane, band(ms, i));
           if (tr1 < tH) continue;
           if (oC) {
-            kernels.copyPlanesInArena(opad!, 0, oPlane, oLd, oC, 0, Po, Wo, F, Ho, Wo);
+            kernels.copyPlanesInArena(opad!, at, oPlane, oLd, oC, 0, Po, Wo, F, Ho, Wo);
             out!.set(oC.view, n * F * Po);
           } else {
-            out!.set(opad!.view.subarray(0, F * Po), n * F * Po);
+            out!.set(opad!.view.subarray(at, at + F * Po), n * F * Po);
           }
         }
       }
       if (bwd) {
         for (let i = 0; i < k; i++) {
           const n = n0 + i;
+          const at = batches ? i * F * oPlane : 0;
           if (tr0 === 0) {
-            doutInV!.set(dout!.data.subarray(n * F * Po, (n + 1) * F * Po));
-            kernels.rowSumsInArena(doutIn!, 0, F, Po, Po, dbB!);
-            if (dC) kernels.copyPlanesInArena(dC, 0, Po, Wo, dpad!, 0, oPlane, oLd, F, Ho, Wo);
+            // compact: straight into dpad (its image's planes); else through dC
+            const dIn = dC ? 0 : at;
+            doutInV!.set(dout!.data.subarray(n * F * Po, (n + 1) * F * Po), dIn);
+            kernels.rowSumsInArena(doutIn!, dIn, F, Po, Po, dbB!);
+            if (dC) kernels.copyPlanesInArena(dC, 0, Po, Wo, dpad!, at, oPlane, oLd, F, Ho, Wo);
           }
-          scheme.dout(kernels, dpad!, Mb, F, oPlane, band(ms, i));
+          if (!batches) scheme.dout(kernels, dpad!, Mb, F, oPlane, band(ms, i));
         }
+        if (batches) scheme.dout(kernels, dpad!, Mb, F, oPlane, band(ms, 0), k);
         for (let xi = 0; xi < count; xi++) {
           // dU[ξ] (F × C) += Ď[ξ] (F × Tb) · V[ξ]ᵀ; then V[ξ] ← dV[ξ] = U[ξ]ᵀ · Ď[ξ] (C × Tb)
           gemmInArena({
             transA: false, transB: true, M: F, N: C, K: Tb,
             A: Mb, aOffset: xi * ms, lda: Tb, B: V, bOffset: xi * vs, ldb: Tb,
-            beta: 1, C: dU!, cOffset: xi * F * C, ldc: C,
+            beta: 1, C: dU!, cOffset: slot(xi) * F * C, ldc: C,
           });
           gemmInArena({
             transA: true, transB: false, M: C, N: Tb, K: F,
-            A: U, aOffset: xi * F * C, lda: C, B: Mb, bOffset: xi * ms, ldb: Tb,
+            A: U, aOffset: slot(xi) * F * C, lda: C, B: Mb, bOffset: xi * ms, ldb: Tb,
             beta: 0, C: V, cOffset: xi * vs, ldc: Tb,
           });
         }
@@ -195,6 +236,11 @@ export function runWinograd<A extends FloatArray>(job: ConvJob<A>, scheme: Winog
   }
   if (!bwd) return undefined;
   const dw = zerosLike(x.data, F * C * 9);
-  scheme.filterTransformAdjoint(dU!.view, dw, F, C);
+  if (dwB) {
+    scheme.filterTransformAdjointInArena!(kernels, dU!, dwB, F, C);
+    dw.set(dwB.view);
+  } else {
+    scheme.filterTransformAdjoint!(dU!.view, dw, F, C);
+  }
   return dw;
 }

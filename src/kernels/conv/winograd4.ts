@@ -40,11 +40,13 @@ const F4: WinogradScheme = {
   // Tiles per GEMM row worth gathering: conv A has 8 × 8 tiles per image, and 36 GEMMs of N = 64 spent
   // more time packing than multiplying; images are laid side by side until a band row holds this many.
   targetTiles: 256,
+  // the output and dout transforms over all of a band's images at once (M's rows read in order)
+  batchesImages: true,
   filterTransform,
   filterTransformAdjoint,
   input: (k, xpad, V, C, ld, plane, band) => k.winograd4InputInArena(xpad, V, C, ld, plane, band),
-  output: (k, M, b, opad, F, plane, band) => k.winograd4OutputInArena(M, b, opad, F, plane, band),
-  dout: (k, dpad, D, F, plane, band) => k.winograd4DoutInArena(dpad, D, F, plane, band),
+  output: (k, M, b, opad, F, plane, band, images) => k.winograd4OutputInArena(M, b, opad, F, plane, band, images),
+  dout: (k, dpad, D, F, plane, band, images) => k.winograd4DoutInArena(dpad, D, F, plane, band, images),
   dx: (k, dV, dxpad, C, ld, plane, band) => k.winograd4DxInArena(dV, dxpad, C, ld, plane, band),
 };
 

@@ -37,17 +37,41 @@ interface ConvExports {
   winoOutputF64: WasmWinoOut;
   winoDoutF32: WasmWinoDout;
   winoDoutF64: WasmWinoDout;
+  winoS2InputF32: WasmWinoS2;
+  winoS2InputF64: WasmWinoS2;
+  winoS2DxF32: WasmWinoS2;
+  winoS2DxF64: WasmWinoS2;
+  winoS2OutputF32: WasmWinoS2Out;
+  winoS2OutputF64: WasmWinoS2Out;
+  winoS2DoutF32: WasmWinoS2Dout;
+  winoS2DoutF64: WasmWinoS2Dout;
+  winoS2FilterF32: WasmWinoS2Filter;
+  winoS2FilterF64: WasmWinoS2Filter;
+  winoS2FilterAdjointF32: WasmWinoS2Filter;
+  winoS2FilterAdjointF64: WasmWinoS2Filter;
 }
+type WasmWinoS2Filter = (src: number, dst: number, FC: number) => void;
+type WasmWinoS2 = (
+  a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
+) => void;
+type WasmWinoS2Out = (
+  M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
+  images: number,
+) => void;
+type WasmWinoS2Dout = (
+  dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number, images: number,
+) => void;
 type WasmWino4 = (
   a: number, b: number, C: number, ld: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
   work: number,
 ) => void;
 type WasmWino4Out = (
   M: number, b: number, opad: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number,
-  work: number,
+  work: number, images: number,
 ) => void;
 type WasmWino4Dout = (
   dpad: number, D: number, F: number, plane: number, tr0: number, tr1: number, tW: number, xs: number, ldt: number, work: number,
+  images: number,
 ) => void;
 
 /**
@@ -77,11 +101,12 @@ export interface WinogradBand {
 }
 type WasmDepthwiseForward = (
   x: number, w: number, b: number, out: number, nC: number, H: number, W: number, Fg: number, HH: number, WW: number,
-  Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+  Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, work: number, workBytes: number,
 ) => void;
 type WasmDepthwiseBackward = (
   x: number, w: number, dout: number, dx: number, dwAcc: number, nC: number, H: number, W: number, Fg: number,
   HH: number, WW: number, Ho: number, Wo: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+  work: number, workBytes: number,
 ) => void;
 type WasmCol2im = (
   dcol: number, dx: number, C: number, H: number, W: number, HH: number, WW: number, Ho: number, Wo: number,
@@ -182,6 +207,7 @@ export class ConvKernels {
   /**
    * Depthwise forward on `channels` input channels: out (channels·Fg × Ho × Wo) = b + x ⋆ w, with x
    * (channels × H × W), w at wOffset (channels·Fg × HH × WW) and b at bOffset. out must not overlap the inputs.
+   * Uses the engine's workspace (idle between GEMM calls) for a zero-padded plane when it fits.
    */
   depthwiseForwardInArena(
     g: DepthwiseGeometry, channels: number, x: ArenaBlock, w: ArenaBlock, wOffset: number, b: ArenaBlock, bOffset: number,
@@ -198,6 +224,7 @@ export class ConvKernels {
     (x.dtype === 'float32' ? ex.depthwiseForwardF32 : ex.depthwiseForwardF64)(
       x.byteOffset, w.byteOffset + wOffset * size, b.byteOffset + bOffset * size, out.byteOffset, channels,
       g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+      this.#engine.workAddress, this.#engine.workBytes,
     );
   }
 
@@ -223,6 +250,7 @@ export class ConvKernels {
     (x.dtype === 'float32' ? ex.depthwiseBackwardF32 : ex.depthwiseBackwardF64)(
       x.byteOffset, w.byteOffset + wOffset * size, dout.byteOffset, dx.byteOffset, dwAcc.byteOffset + dwOffset * 8,
       channels, g.H, g.W, g.Fg, g.HH, g.WW, g.Ho, g.Wo, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW,
+      this.#engine.workAddress, this.#engine.workBytes,
     );
   }
 
@@ -317,30 +345,115 @@ export class ConvKernels {
     );
   }
 
-  /** opad (F planes, rows 4·tW wide) = Aᵀ M A + b of the band's tiles; M is 36 × F × Tb. */
-  winograd4OutputInArena(M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+  /**
+   * opad (images × F planes, rows 4·tW wide) = Aᵀ M A + b of the band's tiles of `images` images side by
+   * side in M's rows from tile tOffset (image n's F planes from plane n·F); M is 36 × F × ldt.
+   */
+  winograd4OutputInArena(
+    M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1,
+  ): void {
     const w = this.#exportsOrThrow('winograd4OutputInArena');
     this.#checkWino4('winograd4OutputInArena', M, opad);
     this.#checkWino4('winograd4OutputInArena', b, opad);
-    checkTiles4('M', M.length, band, F);
+    checkTiles4('M', M.length, band, F, images);
     checkOperand('b', b.length, 0, 1, F, F);
-    checkPlanes('opad', opad.length, 0, F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
+    checkPlanes('opad', opad.length, 0, images * F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
     w.wino4OutputF32(
       M.byteOffset + 4 * band.tOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
-      this.#engine.workAddress,
+      this.#engine.workAddress, images,
     );
   }
 
-  /** D (36 × F × Tb) = A dY Aᵀ of the band's 4×4 tiles of dpad: the adjoint of winograd4OutputInArena. */
-  winograd4DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band): void {
+  /** D (36 × F × ldt) = A dY Aᵀ of the band's 4×4 tiles of dpad: the adjoint of winograd4OutputInArena. */
+  winograd4DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1): void {
     const w = this.#exportsOrThrow('winograd4DoutInArena');
     this.#checkWino4('winograd4DoutInArena', dpad, D);
-    checkTiles4('D', D.length, band, F);
-    checkPlanes('dpad', dpad.length, 0, F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
+    checkTiles4('D', D.length, band, F, images);
+    checkPlanes('dpad', dpad.length, 0, images * F, plane, 4 * band.tr1, 4 * band.tW, 4 * band.tW);
     w.wino4DoutF32(
       dpad.byteOffset, D.byteOffset + 4 * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
-      this.#engine.workAddress,
+      this.#engine.workAddress, images,
     );
+  }
+
+  /**
+   * Strided Winograd (3×3, stride 2; assembly/winograd-s2.ts), either dtype: V (25 × C × ldt) = Bᵀ d B of
+   * the band's 5×5 patches of xpad (C planes of rows ld ≥ 4·tW + 4 wide, patches 4 apart; rows up to
+   * 4·tr1 are read), at tile tOffset of each channel row.
+   */
+  winogradS2InputInArena(xpad: ArenaBlock, V: ArenaBlock, C: number, ld: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winogradS2InputInArena');
+    this.#checkBlocks('winogradS2InputInArena', xpad, V);
+    checkTilesS2('V', V.length, band, C, V.dtype);
+    checkPlanes('xpad', xpad.length, 0, C, plane, 4 * band.tr1 + 1, ld, 4 * band.tW + 4);
+    const size = V.dtype === 'float32' ? 4 : 8;
+    (V.dtype === 'float32' ? w.winoS2InputF32 : w.winoS2InputF64)(
+      xpad.byteOffset, V.byteOffset + size * band.tOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+    );
+  }
+
+  /** dxpad (C planes) += B dV Bᵀ at the band's patches: the adjoint of winogradS2InputInArena. */
+  winogradS2DxInArena(dV: ArenaBlock, dxpad: ArenaBlock, C: number, ld: number, plane: number, band: Winograd4Band): void {
+    const w = this.#exportsOrThrow('winogradS2DxInArena');
+    this.#checkBlocks('winogradS2DxInArena', dV, dxpad);
+    checkTilesS2('dV', dV.length, band, C, dV.dtype);
+    checkPlanes('dxpad', dxpad.length, 0, C, plane, 4 * band.tr1 + 1, ld, 4 * band.tW + 4);
+    const size = dV.dtype === 'float32' ? 4 : 8;
+    (dV.dtype === 'float32' ? w.winoS2DxF32 : w.winoS2DxF64)(
+      dV.byteOffset + size * band.tOffset, dxpad.byteOffset, C, ld, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+    );
+  }
+
+  /**
+   * opad (images × F planes, rows 2·tW wide) = Aᵀ M A + b of the band's tiles of `images` images laid side
+   * by side in M's rows from tile tOffset (image n's F planes from plane n·F); M is 25 × F × ldt.
+   */
+  winogradS2OutputInArena(
+    M: ArenaBlock, b: ArenaBlock, opad: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1,
+  ): void {
+    const w = this.#exportsOrThrow('winogradS2OutputInArena');
+    this.#checkBlocks('winogradS2OutputInArena', M, opad);
+    this.#checkBlocks('winogradS2OutputInArena', b, opad);
+    checkTilesS2('M', M.length, band, F, M.dtype, images);
+    checkOperand('b', b.length, 0, 1, F, F);
+    checkPlanes('opad', opad.length, 0, images * F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    const size = M.dtype === 'float32' ? 4 : 8;
+    (M.dtype === 'float32' ? w.winoS2OutputF32 : w.winoS2OutputF64)(
+      M.byteOffset + size * band.tOffset, b.byteOffset, opad.byteOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt,
+      images,
+    );
+  }
+
+  /** D (25 × F × ldt) = A dY Aᵀ of the band's 2×2 tiles of dpad: the adjoint of winogradS2OutputInArena. */
+  winogradS2DoutInArena(dpad: ArenaBlock, D: ArenaBlock, F: number, plane: number, band: Winograd4Band, images = 1): void {
+    const w = this.#exportsOrThrow('winogradS2DoutInArena');
+    this.#checkBlocks('winogradS2DoutInArena', dpad, D);
+    checkTilesS2('D', D.length, band, F, D.dtype, images);
+    checkPlanes('dpad', dpad.length, 0, images * F, plane, 2 * band.tr1, 2 * band.tW, 2 * band.tW);
+    const size = D.dtype === 'float32' ? 4 : 8;
+    (D.dtype === 'float32' ? w.winoS2DoutF32 : w.winoS2DoutF64)(
+      dpad.byteOffset, D.byteOffset + size * band.tOffset, F, plane, band.tr0, band.tr1, band.tW, band.xs, band.ldt, images,
+    );
+  }
+
+  /** U (16 matrices of F·C) = G g Gᵀ of the strided scheme for every 3×3 filter g of w (F·C·9 elements). */
+  winogradS2FilterInArena(w: ArenaBlock, U: ArenaBlock, F: number, C: number): void {
+    const ex = this.#exportsOrThrow('winogradS2FilterInArena');
+    this.#checkBlocks('winogradS2FilterInArena', w, U);
+    const FC = F * C;
+    checkOperand('w', w.length, 0, 1, 9 * FC, 9 * FC);
+    checkOperand('U', U.length, 0, 16, FC, FC);
+    (w.dtype === 'float32' ? ex.winoS2FilterF32 : ex.winoS2FilterF64)(w.byteOffset, U.byteOffset, FC);
+  }
+
+  /** dw (F·C·9) = Gᵀ dU G: the adjoint of winogradS2FilterInArena. */
+  winogradS2FilterAdjointInArena(dU: ArenaBlock, dw: ArenaBlock, F: number, C: number): void {
+    const ex = this.#exportsOrThrow('winogradS2FilterAdjointInArena');
+    this.#checkBlocks('winogradS2FilterAdjointInArena', dU, dw);
+    const FC = F * C;
+    checkOperand('dU', dU.length, 0, 16, FC, FC);
+    checkOperand('dw', dw.length, 0, 1, 9 * FC, 9 * FC);
+    (dU.dtype === 'float32' ? ex.winoS2FilterAdjointF32 : ex.winoS2FilterAdjointF64)(dU.byteOffset, dw.byteOffset, FC);
   }
 
   #checkWino4(what: string, a: ArenaBlock, b: ArenaBlock): void {
@@ -387,15 +500,39 @@ function checkTiles(name: string, length: number, band: WinogradBand, channels: 
   if (15 * xs + size > length) throw new RangeError(`${name} needs ${15 * xs + size} elements, has ${length}`);
 }
 
-/** Validates an F(4×4) band: its tiles within the channel rows of ldt, and 36 matrices of `channels` rows in `length` elements. */
-function checkTiles4(name: string, length: number, band: Winograd4Band, channels: number): void {
+/**
+ * Validates an F(4×4) band: the tiles of `images` images side by side within the channel rows of ldt, and
+ * 36 matrices of `channels` rows in `length` elements.
+ */
+function checkTiles4(name: string, length: number, band: Winograd4Band, channels: number, images = 1): void {
   const { tr0, tr1, tW, xs, ldt, tOffset } = band;
   if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd4: bad tile rows [${tr0}, ${tr1})`);
   if (!(Number.isInteger(tW) && tW > 0 && tW % 4 === 0)) throw new RangeError(`winograd4: tW ${tW} must be a positive multiple of 4`);
   if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd4: bad channel count ${channels}`);
-  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && tOffset + (tr1 - tr0) * tW <= ldt)) {
-    throw new RangeError(`winograd4: tiles [${tOffset}, ${tOffset + (tr1 - tr0) * tW}) do not fit rows of ${ldt}`);
+  if (!Number.isInteger(images) || images < 1) throw new RangeError(`winograd4: bad image count ${images}`);
+  const end = tOffset + images * (tr1 - tr0) * tW;
+  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && end <= ldt)) {
+    throw new RangeError(`winograd4: tiles [${tOffset}, ${end}) do not fit rows of ${ldt}`);
   }
   if (!Number.isInteger(xs) || xs < channels * ldt) throw new RangeError(`winograd4: xs ${xs} < ${channels * ldt} (channels × ldt)`);
   if (35 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${35 * xs + channels * ldt} elements, has ${length}`);
+}
+
+/**
+ * Validates a strided-Winograd band: the tiles of `images` images side by side within channel rows of ldt,
+ * 25 matrices of `channels` rows in `length` elements.
+ */
+function checkTilesS2(name: string, length: number, band: Winograd4Band, channels: number, dtype: Dtype, images = 1): void {
+  const { tr0, tr1, tW, xs, ldt, tOffset } = band;
+  const lanes = dtype === 'float32' ? 4 : 2;
+  if (!(Number.isInteger(tr0) && Number.isInteger(tr1) && 0 <= tr0 && tr0 < tr1)) throw new RangeError(`winograd-s2: bad tile rows [${tr0}, ${tr1})`);
+  if (!(Number.isInteger(tW) && tW > 0 && tW % lanes === 0)) throw new RangeError(`winograd-s2: tW ${tW} must be a positive multiple of ${lanes}`);
+  if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`winograd-s2: bad channel count ${channels}`);
+  if (!Number.isInteger(images) || images < 1) throw new RangeError(`winograd-s2: bad image count ${images}`);
+  const end = tOffset + images * (tr1 - tr0) * tW;
+  if (!(Number.isInteger(tOffset) && tOffset >= 0 && Number.isInteger(ldt) && end <= ldt)) {
+    throw new RangeError(`winograd-s2: tiles [${tOffset}, ${end}) do not fit rows of ${ldt}`);
+  }
+  if (!Number.isInteger(xs) || xs < channels * ldt) throw new RangeError(`winograd-s2: xs ${xs} < ${channels * ldt} (channels × ldt)`);
+  if (24 * xs + channels * ldt > length) throw new RangeError(`${name} needs ${24 * xs + channels * ldt} elements, has ${length}`);
 }

@@ -76,6 +76,8 @@ export class GemmEngine {
    * GEMM's packing buffers during a call, scratch for the Winograd F(4×4) transforms between calls.
    */
   readonly workAddress = 0;
+  /** Bytes of that workspace (0 on the 'js' backend). */
+  readonly workBytes: number;
   readonly #smallWork: number;
 
   constructor(backend: GemmBackend, options: EngineOptions = {}) {
@@ -85,6 +87,7 @@ export class GemmEngine {
     if (backend === 'js') {
       this.#wasm = undefined;
       this.exports = undefined;
+      this.workBytes = 0;
       this.arena = new WasmArena({ initialBytes: extra });
       return;
     }
@@ -95,6 +98,7 @@ export class GemmEngine {
     this.exports = instance.exports;
     this.#wasm = instance.exports as unknown as GemmExports;
     const reserved = this.#wasm.workBytes();
+    this.workBytes = reserved;
     this.arena = new WasmArena({ memory, reservedBytes: reserved, initialBytes: reserved + extra });
   }
 

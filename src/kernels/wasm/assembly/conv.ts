@@ -345,11 +345,11 @@ function depthwiseForwardT<T>(
 /** dx = the depthwise adjoint of dout (overwritten), dwAcc += Σ x ⋆ dout per filter and tap. */
 function depthwiseBackwardT<T>(
   x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
-  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, dxDone: bool,
 ): void {
   const sz = <usize>sizeof<T>();
   const Po = Ho * Wo;
-  memory.fill(dx, 0, <usize>nC * <usize>H * <usize>W * sz);
+  if (!dxDone) memory.fill(dx, 0, <usize>nC * <usize>H * <usize>W * sz);
   for (let c = 0; c < nC; c++) {
     const plane = <usize>c * <usize>H * <usize>W * sz;
     const xc = x + plane;
@@ -374,7 +374,7 @@ function depthwiseBackwardT<T>(
             const d = df + <usize>(oh * Wo + owLo) * sz;
             const at = <usize>((oh * sh + offH) * W + offW + owLo * sw) * sz;
             s += dotRow<T>(xc + at, d, n, sw);
-            scatterRow<T>(dxc + at, d, n, sw, wv);
+            if (!dxDone) scatterRow<T>(dxc + at, d, n, sw, wv);
           }
           const p = dwf + <usize>(kh * WW + kw) * 8;
           store<f64>(p, load<f64>(p) + s);
@@ -399,30 +399,245 @@ function depthwiseBackwardT<T>(
   }
 }
 
+/**
+ * depthwiseForwardT for 3×3 filters when columns are unit-stride and undilated (sw = dw = 1) and the
+ * zero-padded plane fits `work`: each input plane is copied once into a zero-padded scratch plane (ph
+ * rows above and below, pw columns each side), then L outputs at a time keep their sum in a register
+ * over the 9 taps (bias, then + w·x tap by tap in (kh, kw) order, as depthwiseForwardT: the same sums,
+ * the taps in the padding adding exact zeros) instead of reloading and storing the output row per tap
+ * (measured on 16 × 64 × 32 × 32: 2.0 → 1.0 ms f32, 3.4 → 1.4 ms f64).
+ * Returns false (doing nothing) when the plane does not fit.
+ */
+function depthwiseForwardRegT<T>(
+  x: usize, w: usize, b: usize, out: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, ph: i32, pw: i32, dh: i32, work: usize, workBytes: usize,
+): bool {
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sizeof<T>();
+  if (HH != 3 || WW != 3) return false;
+  const Hp = H + 2 * ph;
+  const Wp = W + 2 * pw;
+  if (<usize>Hp * <usize>Wp * sz > workBytes) return false;
+  const rowBytes = <usize>Wp * sz;
+  memory.fill(work, 0, <usize>Hp * rowBytes);
+  const Po = Ho * Wo;
+  for (let c = 0; c < nC; c++) {
+    const xc = x + <usize>c * <usize>H * <usize>W * sz;
+    for (let r = 0; r < H; r++) {
+      memory.copy(work + <usize>(r + ph) * rowBytes + <usize>pw * sz, xc + <usize>r * <usize>W * sz, <usize>W * sz);
+    }
+    for (let j = 0; j < Fg; j++) {
+      const f = c * Fg + j;
+      const wf = w + <usize>(f * HH * WW) * sz;
+      const bs = load<T>(b + <usize>f * sz);
+      const bias = v128.splat<T>(bs);
+      let op = out + <usize>f * <usize>Po * sz;
+      // the 9 taps, splat once per filter
+      const w0 = v128.splat<T>(load<T>(wf)), w1 = v128.splat<T>(load<T>(wf + sz)), w2 = v128.splat<T>(load<T>(wf + 2 * sz));
+      const w3 = v128.splat<T>(load<T>(wf + 3 * sz)), w4 = v128.splat<T>(load<T>(wf + 4 * sz)), w5 = v128.splat<T>(load<T>(wf + 5 * sz));
+      const w6 = v128.splat<T>(load<T>(wf + 6 * sz)), w7 = v128.splat<T>(load<T>(wf + 7 * sz)), w8 = v128.splat<T>(load<T>(wf + 8 * sz));
+      const down = <usize>dh * rowBytes;
+      for (let oh = 0; oh < Ho; oh++) {
+        const row0 = work + <usize>(oh * sh) * rowBytes;
+        let ow = 0;
+        for (; ow + L <= Wo; ow += L) {
+          const r0 = row0 + <usize>ow * sz, r1 = r0 + down, r2 = r1 + down;
+          let acc = v128.add<T>(bias, v128.mul<T>(w0, v128.load(r0)));
+          acc = v128.add<T>(acc, v128.mul<T>(w1, v128.load(r0 + sz)));
+          acc = v128.add<T>(acc, v128.mul<T>(w2, v128.load(r0 + 2 * sz)));
+          acc = v128.add<T>(acc, v128.mul<T>(w3, v128.load(r1)));
+          acc = v128.add<T>(acc, v128.mul<T>(w4, v128.load(r1 + sz)));
+          acc = v128.add<T>(acc, v128.mul<T>(w5, v128.load(r1 + 2 * sz)));
+          acc = v128.add<T>(acc, v128.mul<T>(w6, v128.load(r2)));
+          acc = v128.add<T>(acc, v128.mul<T>(w7, v128.load(r2 + sz)));
+          acc = v128.add<T>(acc, v128.mul<T>(w8, v128.load(r2 + 2 * sz)));
+          v128.store(op + <usize>ow * sz, acc);
+        }
+        for (; ow < Wo; ow++) {
+          let acc = bs;
+          for (let kh = 0; kh < 3; kh++) {
+            const xr = row0 + <usize>(kh * dh) * rowBytes + <usize>ow * sz;
+            const wr = wf + <usize>(kh * 3) * sz;
+            for (let kw = 0; kw < 3; kw++) acc = acc + load<T>(wr + <usize>kw * sz) * load<T>(xr + <usize>kw * sz);
+          }
+          store<T>(op + <usize>ow * sz, acc);
+        }
+        op += <usize>Wo * sz;
+      }
+    }
+    // the padding stays zero: only the interior is rewritten for the next channel
+  }
+  return true;
+}
+
 export function depthwiseForwardF32(
   x: usize, w: usize, b: usize, out: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
-  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
+  if (sw == 1 && dw == 1 && depthwiseForwardRegT<f32>(x, w, b, out, nC, H, W, Fg, HH, WW, Ho, Wo, sh, ph, pw, dh, work, workBytes)) return;
   depthwiseForwardT<f32>(x, w, b, out, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
 }
 
 export function depthwiseForwardF64(
   x: usize, w: usize, b: usize, out: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
-  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
+  if (sw == 1 && dw == 1 && depthwiseForwardRegT<f64>(x, w, b, out, nC, H, W, Fg, HH, WW, Ho, Wo, sh, ph, pw, dh, work, workBytes)) return;
   depthwiseForwardT<f64>(x, w, b, out, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+}
+
+/**
+ * dx of depthwiseBackwardT for 3×3 filters, one per channel (Fg = 1), stride 1 and unit column dilation,
+ * when the zero-padded dout plane fits `work`: dx[y][x] = Σ w[kh][kw]·dout[y + ph − kh·dh][x + pw − kw]
+ * over the 9 taps with L outputs of dx in a register (from 0, tap by tap in (kh, kw) order, as
+ * depthwiseBackwardT's scatter adds them; the taps off dout add exact zeros) instead of a read-modify-
+ * write of the dx row per tap. Each dout plane is first copied into a zero-padded scratch plane (2·dh
+ * rows and 2 columns before it). Returns false (doing nothing) when it does not apply.
+ */
+function depthwiseDxRegT<T>(
+  w: usize, dout: usize, dx: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
+): bool {
+  if (Fg != 1 || HH != 3 || WW != 3 || sh != 1 || sw != 1 || dw != 1) return false;
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sizeof<T>();
+  const top = 2 * dh;
+  const Hd = max(H + ph + top, top + Ho);
+  const Wd = max(W + pw + 2, 2 + Wo);
+  if (<usize>Hd * <usize>Wd * sz > workBytes) return false;
+  const rowBytes = <usize>Wd * sz;
+  memory.fill(work, 0, <usize>Hd * rowBytes);
+  const down = <usize>dh * rowBytes;
+  for (let c = 0; c < nC; c++) {
+    const dc = dout + <usize>c * <usize>Ho * <usize>Wo * sz;
+    for (let r = 0; r < Ho; r++) {
+      memory.copy(work + <usize>(top + r) * rowBytes + 2 * sz, dc + <usize>r * <usize>Wo * sz, <usize>Wo * sz);
+    }
+    const wf = w + <usize>(c * 9) * sz;
+    const w0 = v128.splat<T>(load<T>(wf)), w1 = v128.splat<T>(load<T>(wf + sz)), w2 = v128.splat<T>(load<T>(wf + 2 * sz));
+    const w3 = v128.splat<T>(load<T>(wf + 3 * sz)), w4 = v128.splat<T>(load<T>(wf + 4 * sz)), w5 = v128.splat<T>(load<T>(wf + 5 * sz));
+    const w6 = v128.splat<T>(load<T>(wf + 6 * sz)), w7 = v128.splat<T>(load<T>(wf + 7 * sz)), w8 = v128.splat<T>(load<T>(wf + 8 * sz));
+    let d = dx + <usize>c * <usize>H * <usize>W * sz;
+    for (let y = 0; y < H; y++) {
+      // tap (kh, kw) reads scratch row y + ph + (2 − kh)·dh, column x + pw + 2 − kw
+      const r0 = work + <usize>(y + ph + top) * rowBytes + <usize>(pw + 2) * sz; // kh = 0, kw = 0
+      let x = 0;
+      for (; x + L <= W; x += L) {
+        const p0 = r0 + <usize>x * sz, p1 = p0 - down, p2 = p1 - down;
+        let acc = v128.mul<T>(w0, v128.load(p0));
+        acc = v128.add<T>(acc, v128.mul<T>(w1, v128.load(p0 - sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w2, v128.load(p0 - 2 * sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w3, v128.load(p1)));
+        acc = v128.add<T>(acc, v128.mul<T>(w4, v128.load(p1 - sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w5, v128.load(p1 - 2 * sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w6, v128.load(p2)));
+        acc = v128.add<T>(acc, v128.mul<T>(w7, v128.load(p2 - sz)));
+        acc = v128.add<T>(acc, v128.mul<T>(w8, v128.load(p2 - 2 * sz)));
+        v128.store(d + <usize>x * sz, acc);
+      }
+      for (; x < W; x++) {
+        let acc: T = <T>0;
+        for (let kh = 0; kh < 3; kh++) {
+          const q = r0 + <usize>x * sz - <usize>kh * down;
+          for (let kw = 0; kw < 3; kw++) acc = acc + load<T>(wf + <usize>(3 * kh + kw) * sz) * load<T>(q - <usize>kw * sz);
+        }
+        store<T>(d + <usize>x * sz, acc);
+      }
+      d += <usize>W * sz;
+    }
+  }
+  return true;
+}
+
+/** Σ of the lanes of v in f64. */
+@inline function laneSum<T>(v: v128): f64 {
+  if (sizeof<T>() == 4) {
+    const lo = f64x2.promote_low_f32x4(v);
+    const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+    const t = f64x2.add(lo, hi);
+    return f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+  }
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+/**
+ * dw of depthwiseBackwardT for 3×3 filters, one per channel (Fg = 1), unit column stride and dilation,
+ * when the zero-padded x plane fits `work`: dwAcc[c][kh][kw] += Σ x[oh·sh − ph + kh·dh][ow − pw + kw] ·
+ * dout[oh][ow]. Per output row and tap row kh, dout's L lanes are loaded once for the 3 taps kw and the
+ * products summed in T lanes along the row (at most ⌈Wo / L⌉ terms per lane: float32 for float32, as a
+ * GEMM's accumulator), each row's sum then added in f64 (across rows and images, as before). Returns
+ * false (doing nothing) when it does not apply.
+ */
+function depthwiseDwRegT<T>(
+  x: usize, dout: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32, Ho: i32, Wo: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
+): bool {
+  if (Fg != 1 || HH != 3 || WW != 3 || sw != 1 || dw != 1) return false;
+  const sz = <usize>sizeof<T>();
+  const L = 16 / <i32>sizeof<T>();
+  const Hp = H + 2 * ph;
+  const Wp = W + 2 * pw;
+  if (<usize>Hp * <usize>Wp * sz > workBytes) return false;
+  const rowBytes = <usize>Wp * sz;
+  memory.fill(work, 0, <usize>Hp * rowBytes);
+  for (let c = 0; c < nC; c++) {
+    const xc = x + <usize>c * <usize>H * <usize>W * sz;
+    for (let r = 0; r < H; r++) {
+      memory.copy(work + <usize>(r + ph) * rowBytes + <usize>pw * sz, xc + <usize>r * <usize>W * sz, <usize>W * sz);
+    }
+    const dc = dout + <usize>c * <usize>Ho * <usize>Wo * sz;
+    for (let kh = 0; kh < 3; kh++) {
+      let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0;
+      for (let oh = 0; oh < Ho; oh++) {
+        // padded x row oh·sh + kh·dh, column ow + kw
+        const xr = work + <usize>(oh * sh + kh * dh) * rowBytes;
+        const dr = dc + <usize>oh * <usize>Wo * sz;
+        let a0 = v128.splat<T>(<T>0), a1 = a0, a2 = a0;
+        let ow = 0;
+        for (; ow + L <= Wo; ow += L) {
+          const dv = v128.load(dr + <usize>ow * sz);
+          const q = xr + <usize>ow * sz;
+          a0 = v128.add<T>(a0, v128.mul<T>(dv, v128.load(q)));
+          a1 = v128.add<T>(a1, v128.mul<T>(dv, v128.load(q + sz)));
+          a2 = v128.add<T>(a2, v128.mul<T>(dv, v128.load(q + 2 * sz)));
+        }
+        let t0 = laneSum<T>(a0), t1 = laneSum<T>(a1), t2 = laneSum<T>(a2);
+        for (; ow < Wo; ow++) {
+          const dv = <f64>load<T>(dr + <usize>ow * sz);
+          const q = xr + <usize>ow * sz;
+          t0 += dv * <f64>load<T>(q);
+          t1 += dv * <f64>load<T>(q + sz);
+          t2 += dv * <f64>load<T>(q + 2 * sz);
+        }
+        s0 += t0;
+        s1 += t1;
+        s2 += t2;
+      }
+      const p = dwAcc + <usize>(c * 9 + 3 * kh) * 8;
+      store<f64>(p, load<f64>(p) + s0);
+      store<f64>(p + 8, load<f64>(p + 8) + s1);
+      store<f64>(p + 16, load<f64>(p + 16) + s2);
+    }
+  }
+  return true;
 }
 
 export function depthwiseBackwardF32(
   x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
-  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
-  depthwiseBackwardT<f32>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+  const dxDone = depthwiseDxRegT<f32>(w, dout, dx, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes);
+  // dx first: both use the workspace
+  if (dxDone && depthwiseDwRegT<f32>(x, dout, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes)) return;
+  depthwiseBackwardT<f32>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, dxDone);
 }
 
 export function depthwiseBackwardF64(
   x: usize, w: usize, dout: usize, dx: usize, dwAcc: usize, nC: i32, H: i32, W: i32, Fg: i32, HH: i32, WW: i32,
-  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  Ho: i32, Wo: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, work: usize, workBytes: usize,
 ): void {
-  depthwiseBackwardT<f64>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw);
+  const dxDone = depthwiseDxRegT<f64>(w, dout, dx, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes);
+  // dx first: both use the workspace
+  if (dxDone && depthwiseDwRegT<f64>(x, dout, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, work, workBytes)) return;
+  depthwiseBackwardT<f64>(x, w, dout, dx, dwAcc, nC, H, W, Fg, HH, WW, Ho, Wo, sh, sw, ph, pw, dh, dw, dxDone);
 }

@@ -344,3 +344,7 @@ export {
   copyPlanes, winoInputF32, winoInputF64, winoOutputF32, winoOutputF64, winoDoutF32, winoDoutF64, winoDxF32, winoDxF64,
 } from './winograd';
 export { wino4InputF32, wino4OutputF32, wino4DoutF32, wino4DxF32 } from './winograd4';
+export {
+  winoS2InputF32, winoS2InputF64, winoS2OutputF32, winoS2OutputF64, winoS2DoutF32, winoS2DoutF64, winoS2DxF32, winoS2DxF64,
+  winoS2FilterF32, winoS2FilterF64, winoS2FilterAdjointF32, winoS2FilterAdjointF64,
+} from './winograd-s2';

@@ -251,15 +251,26 @@ function dxT<T>(dV: usize, dxpad: usize, C: i32, ld: i32, plane: i32, tr0: i32, 
   }
 }
 
-/** dst plane p, row r, column j ← src likewise, for p < planes, r < rows, j < cols (rows copied whole). */
+/**
+ * dst plane p, row r, column j ← src likewise, for p < planes, r < rows, j < cols (rows copied whole;
+ * src and dst do not overlap). Rows of up to 256 bytes are copied 16 bytes at a time (then 4 at a time:
+ * rows hold f32 or f64): memory.copy per short row measured 0.1-0.4 ms on conv B's 16K rows of 64 bytes.
+ */
 export function copyPlanes(
   src: usize, dst: usize, planes: i32, rows: i32, rowBytes: i32, srcPlane: i32, srcLd: i32, dstPlane: i32, dstLd: i32,
 ): void {
+  const n = <usize>rowBytes;
   for (let p = 0; p < planes; p++) {
     let s = src + <usize>p * <usize>srcPlane;
     let d = dst + <usize>p * <usize>dstPlane;
     for (let r = 0; r < rows; r++) {
-      memory.copy(d, s, <usize>rowBytes);
+      if (n <= 256) {
+        let o: usize = 0;
+        for (; o + 16 <= n; o += 16) v128.store(d + o, v128.load(s + o));
+        for (; o < n; o += 4) store<u32>(d + o, load<u32>(s + o));
+      } else {
+        memory.copy(d, s, n);
+      }
       s += <usize>srcLd;
       d += <usize>dstLd;
     }

@@ -134,20 +134,28 @@ export function wino4InputF32(
   }
 }
 
-/** opad[f][4·ti + r][4·tj + q] = (Aᵀ M A)[r][q] + b[f]; M is [ξ][f][t], opad rows ld = 4·tW wide, planes `plane` apart. */
+/**
+ * opad[n][f][4·ti + r][4·tj + q] = (Aᵀ M A)[r][q] + b[f] for k images n laid side by side in M's rows
+ * (image n's tiles from column n·(tr1 − tr0)·tW); M is [ξ][f][t], opad rows ld = 4·tW wide, planes
+ * `plane` apart, images F·plane apart. All images of one filter row before the next: M's 36 streams are
+ * read in order (one image's stretch of every row at a time cost conv A ~1 ms).
+ */
 export function wino4OutputF32(
-  M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize,
+  M: usize, b: usize, opad: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize, k: i32,
 ): void {
   const xsB = <usize>xs * 4;
   const ld = 4 * tW;
   const rowB = <usize>ld * 4;
   const S = work; // S[i][q] = (M A)[i][q] at S + (4i + q)·16
   const Y = work + 384; // Y[r][q] at Y + (4r + q)·16
+  const bands = tr1 - tr0;
   for (let f = 0; f < F; f++) {
     const bias = f32x4.splat(load<f32>(b + <usize>f * 4));
-    for (let ti = tr0; ti < tr1; ti++) {
-      let m = M + (<usize>f * <usize>ldt + <usize>((ti - tr0) * tW)) * 4;
-      let o = opad + (<usize>f * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
+    for (let q0 = 0; q0 < k * bands; q0++) {
+      const n = q0 / bands;
+      const ti = tr0 + q0 % bands;
+      let m = M + (<usize>f * <usize>ldt + <usize>((n * bands + ti - tr0) * tW)) * 4;
+      let o = opad + (<usize>(n * F + f) * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
       for (let tj = 0; tj < tW; tj += 4) {
         for (let i = 0; i < 6; i++) at6(m + <usize>(6 * i) * xsB, xsB, S + <usize>i * 64, 16);
         for (let q = 0; q < 4; q++) at6(S + <usize>q * 16, 64, Y + <usize>q * 16, 64);
@@ -167,19 +175,25 @@ export function wino4OutputF32(
   }
 }
 
-/** D[ξ][f][t] = (A dY Aᵀ)[ξ], dY the 4×4 tile of dpad (rows 4·tW wide, planes `plane` apart): the adjoint of the output transform. */
+/**
+ * D[ξ][f][t] = (A dY Aᵀ)[ξ], dY the 4×4 tile of dpad (rows 4·tW wide, planes `plane` apart, k images F·plane
+ * apart, laid side by side in D's rows as in the output transform): the adjoint of the output transform.
+ */
 export function wino4DoutF32(
-  dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize,
+  dpad: usize, D: usize, F: i32, plane: i32, tr0: i32, tr1: i32, tW: i32, xs: i32, ldt: i32, work: usize, k: i32,
 ): void {
   const xsB = <usize>xs * 4;
   const ld = 4 * tW;
   const rowB = <usize>ld * 4;
   const Yt = work; // dY[r][q] at Yt + (4r + q)·16
   const E = work + 256; // E[r][j] = (dY Aᵀ)[r][j] at E + (6r + j)·16
+  const bands = tr1 - tr0;
   for (let f = 0; f < F; f++) {
-    for (let ti = tr0; ti < tr1; ti++) {
-      let p = dpad + (<usize>f * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
-      let out = D + (<usize>f * <usize>ldt + <usize>((ti - tr0) * tW)) * 4;
+    for (let q0 = 0; q0 < k * bands; q0++) {
+      const n = q0 / bands;
+      const ti = tr0 + q0 % bands;
+      let p = dpad + (<usize>(n * F + f) * <usize>plane + <usize>(4 * ti) * <usize>ld) * 4;
+      let out = D + (<usize>f * <usize>ldt + <usize>((n * bands + ti - tr0) * tW)) * 4;
       for (let tj = 0; tj < tW; tj += 4) {
         for (let r = 0; r < 4; r++) {
           const s = p + <usize>r * rowB;
