@@ -40,7 +40,7 @@ const C2: f64 = 0.5;
 
 /** exp of both lanes of t (t ≤ 0). */
 @inline function exp2x(t: v128): v128 {
-  t = f64x2.max(t, f64x2.splat(T_MIN));
+  t = f64x2.pmax(t, f64x2.splat(T_MIN));
   // k = nearest(t·log2e) by adding 1.5·2^52: the sum's low mantissa bits hold k as an integer
   const kb = madd(t, f64x2.splat(LOG2E), f64x2.splat(ROUNDER));
   const k = f64x2.sub(kb, f64x2.splat(ROUNDER));
@@ -75,7 +75,7 @@ function softmaxRows<T>(x: usize, y: usize, dx: usize, rows: i32, C: i32, scale:
     const xr = x + <usize>n * <usize>C * size;
     const gr = dx + <usize>n * <usize>C * size;
     let mv = f64x2.splat(-Infinity);
-    for (let c = 0; c < pairs; c += 2) mv = f64x2.max(mv, ld2<T>(xr + <usize>c * size));
+    for (let c = 0; c < pairs; c += 2) mv = f64x2.pmax(mv, ld2<T>(xr + <usize>c * size));
     let top = max<f64>(f64x2.extract_lane(mv, 0), f64x2.extract_lane(mv, 1));
     if (pairs < C) top = max<f64>(top, <f64>load<T>(xr + <usize>pairs * size));
 
@@ -114,7 +114,7 @@ const T_MIN_F: f32 = -87.0; // exp(−87) is about float32's smallest normal
 const ROUNDER_F: f32 = 12582912.0; // 1.5 · 2^23
 
 @inline function exp4x(t: v128): v128 {
-  t = f32x4.max(t, f32x4.splat(T_MIN_F));
+  t = f32x4.pmax(t, f32x4.splat(T_MIN_F));
   const kb = f32x4.add(f32x4.mul(t, f32x4.splat(LOG2E_F)), f32x4.splat(ROUNDER_F));
   const k = f32x4.sub(kb, f32x4.splat(ROUNDER_F));
   let r = f32x4.sub(t, f32x4.mul(k, f32x4.splat(LN2_HI_F)));
@@ -138,7 +138,7 @@ export function softmaxRowsF32(x: usize, y: usize, dx: usize, rows: i32, C: i32,
     const xr = x + (<usize>n * <usize>C << 2);
     const gr = dx + (<usize>n * <usize>C << 2);
     let mv = f32x4.splat(-Infinity);
-    for (let c = 0; c < quads; c += 4) mv = f32x4.max(mv, v128.load(xr + (<usize>c << 2)));
+    for (let c = 0; c < quads; c += 4) mv = f32x4.pmax(mv, v128.load(xr + (<usize>c << 2)));
     let top = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (let c = quads; c < C; c++) top = max<f32>(top, load<f32>(xr + (<usize>c << 2)));
     const m4 = f32x4.splat(top);
