@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only conv,affine]
+ * npm run bench:kernels [-- --quick] [-- --only conv,affine]   (npm run bench runs it with no flags, then transport and network)
  *
  * One run times, for every case in bench/lib/cases.ts, float32 and float64, forward and forward +
  * backward: our kernels in this thread; the service over HTTP (base64 and nested bodies); and the
@@ -171,7 +171,7 @@ const file = new URL(`results/${partial ? 'partial' : 'latest'}.md`, import.meta
 const args = process.argv.slice(2).join(' ');
 const md = report(results, cases, {
   date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-  command: `npm run bench${args ? ` -- ${args}` : ''}`,
+  command: args ? `npm run bench:kernels -- ${args}` : 'npm run bench',
   budget: `${opts.quick ? 'quick' : 'full'} budget (≥ ${budget.minReps} runs or ${budget.budgetMs} ms per cell), ` +
     `${rounds} round${rounds > 1 ? 's (each cell: the lowest median)' : ''}, took ${((Date.now() - started) / 60000).toFixed(1)} min`,
 }, faults);
