@@ -27,6 +27,7 @@ import { gemmBackend } from '../src/kernels/gemm.ts';
 import { convInfo, type ConvParams } from '../src/kernels/geometry.ts';
 import type { Dtype, FloatArray } from '../src/kernels/types.ts';
 import { phasePlan } from '../src/kernels/conv/phases.ts';
+import { random } from './lib/cases.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -67,15 +68,8 @@ const CASES: Case[] = [
 const PASSES = ['fwd', 'fwd+bwd'] as const;
 type Pass = (typeof PASSES)[number];
 
-function rand(dtype: Dtype, n: number, seed: number): FloatArray {
-  const a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
-}
+/** n values of the bench's seeded LCG (bench/lib/cases.ts), as every other bench case gets. */
+const rand = (dtype: Dtype, n: number, seed: number): FloatArray => random(dtype, [n], seed);
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const paramsOf = (c: Case): ConvParams => ({ stride: c.stride, pad: c.pad, dilation: c.dilation, groups: c.groups });
