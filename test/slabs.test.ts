@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { LoanPool, MIN_SLAB_BYTES, returnLoan, SlabPool } from '../src/pool/slabs.ts';
-import { splitBatch } from '../src/layers/batch-split.ts';
+import { concatParts, splitBatch, withUnbuiltConcatenations } from '../src/layers/batch-split.ts';
+import { assemble, BinaryWriter } from '../src/tensors/frame.ts';
 import { conv } from '../src/layers/conv.ts';
 import { buildTestApp } from './helpers/app.ts';
 import { binary, frame, unframe } from './helpers/frame.ts';
@@ -85,6 +86,22 @@ describe('split parts of a body in shared memory', () => {
     const merged = conv.merge!(parts.map((p) => conv.compute(p)), task);
     merged.out!.data.forEach((v, i) => expect(Math.abs(v - whole.out!.data[i])).toBeLessThan(TOL.splitVsWhole64));
     merged.grads!.w.data.forEach((v, i) => expect(Math.abs(v - whole.grads!.w.data[i])).toBeLessThan(TOL.splitVsWhole64 * (1 + Math.abs(v))));
+  });
+});
+
+describe('a merged binary answer takes the parts\' bytes without building the whole', () => {
+  it('concatenations are stand-ins the binary section expands, in order', () => {
+    const a = { shape: [2, 3], data: Float64Array.from([1, 2, 3, 4, 5, 6]) };
+    const b = { shape: [1, 3], data: Float64Array.from([7, 8, 9]) };
+    const built = concatParts([a, b]);
+    const stand = withUnbuiltConcatenations(() => concatParts([a, b]));
+    expect(stand.shape).toEqual([3, 3]);
+    expect(stand.data).toHaveLength(0);
+    const w = new BinaryWriter();
+    expect(w.add(Float64Array.from([0.5]))).toEqual([0, 8]);
+    expect(w.add(stand.data)).toEqual([8, 80]);
+    const body = assemble('{}', w).body;
+    expect(Array.from(new Float64Array(body.slice(2).buffer))).toEqual([0.5, ...built.data]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { takeArray } from '../kernels/buffers.ts';
+import { concatenationOf } from '../tensors/frame.ts';
 import type { FloatArray, Tensor } from '../kernels/types.ts';
 import type { LayerResult, LayerTask } from './types.ts';
 
@@ -51,19 +52,37 @@ export function mergeBatch(results: LayerResult[], summed: readonly string[]): L
   return merged;
 }
 
+let standIns = false;
+
+/**
+ * Runs f (a merge, then the binary encoding of its result) with concatenations left unbuilt: each is
+ * an empty stand-in whose parts the binary section takes in order (concatenationOf, src/tensors/frame.ts),
+ * one copy of the answer instead of two. Only for encoders that never read the merged values.
+ */
+export function withUnbuiltConcatenations<T>(f: () => T): T {
+  standIns = true;
+  try {
+    return f();
+  } finally {
+    standIns = false;
+  }
+}
+
 /**
  * The parts' tensors one after the other, along the first axis (or flat, given `shape`). The result
  * comes from this thread's buffer pool: the worker that encodes the merged answer gives it back.
  */
 export function concatParts(parts: Tensor[], shape?: number[]): Tensor {
   const total = parts.reduce((a, t) => a + t.data.length, 0);
+  const whole = shape ?? [parts.reduce((a, t) => a + t.shape[0], 0), ...parts[0].shape.slice(1)];
+  if (standIns) return { shape: whole, data: concatenationOf(parts[0].data, parts.map((t) => t.data)) };
   const data = takeArray(parts[0].data, total);
   let o = 0;
   for (const t of parts) {
     data.set(t.data, o);
     o += t.data.length;
   }
-  return { shape: shape ?? [parts.reduce((a, t) => a + t.shape[0], 0), ...parts[0].shape.slice(1)], data };
+  return { shape: whole, data };
 }
 
 function sum(parts: Tensor[]): Tensor {

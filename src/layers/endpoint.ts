@@ -7,6 +7,7 @@ import { encodeAnswer } from './respond.ts';
 import type { LayerDefinition, LayerResult, LayerTask } from './types.ts';
 import { recycle } from '../kernels/buffers.ts';
 import { returnLoans } from '../pool/slabs.ts';
+import { withUnbuiltConcatenations } from './batch-split.ts';
 import type { Tensor } from '../kernels/types.ts';
 
 const tensorsOf = (r: LayerResult): Tensor[] => [
@@ -60,7 +61,9 @@ export const layerEndpoint: WorkerEndpoint = {
   },
   finish(name, { results, task, form }: SplitFinish) {
     const def = layer(name);
-    const merged = def.merge!(results, task);
+    // A binary answer takes the parts' bytes straight into its section: no merged copy in between.
+    const merge = () => def.merge!(results, task);
+    const merged = form === 'binary' ? withUnbuiltConcatenations(merge) : merge();
     try {
       return encodeAnswer(merged, form, task.dtype);
     } finally {

@@ -118,16 +118,32 @@ export function sectionFor(path: string): BinarySection {
   return current;
 }
 
+/**
+ * Empty arrays that stand for the concatenation of others (a split request's parts, merged for a
+ * binary answer): the section takes the parts' bytes one after the other, and the whole is never built.
+ */
+const concatenations = new WeakMap<object, readonly ArrayBufferView[]>();
+
+/** An empty array of like's type standing for `parts` concatenated, for BinaryWriter.add. Nothing may read its values. */
+export function concatenationOf<A extends ArrayBufferView>(like: A, parts: readonly A[]): A {
+  const stand = new (like.constructor as new (n: number) => A)(0);
+  concatenations.set(stand, parts);
+  return stand;
+}
+
 /** Collects the binary section of a framed answer: tensors' bytes appended in order, referenced by range. */
 export class BinaryWriter {
   readonly chunks: Uint8Array[] = [];
   length = 0;
 
   add(view: ArrayBufferView): [number, number] {
-    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-    this.chunks.push(bytes);
-    this.length += bytes.length;
-    return [this.length - bytes.length, this.length];
+    const start = this.length;
+    for (const part of concatenations.get(view) ?? [view]) {
+      const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
+      this.chunks.push(bytes);
+      this.length += bytes.length;
+    }
+    return [start, this.length];
   }
 }
 
