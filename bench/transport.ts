@@ -1,5 +1,5 @@
 /**
- * npm run bench:transport [-- --quick]        (npm run bench runs it after bench/run.ts)
+ * npm run bench:transport [-- --quick] [-- --rounds N]        (npm run bench runs it after bench/run.ts)
  *
  * The transport targets of issue 11, as ratios measured in one run (never pass/fail; these machines
  * are shared and noisy). The service runs as its own process (node --import tsx src/server.ts,
@@ -26,7 +26,9 @@ import { post, postReading, startChild as start, startService } from './lib/chil
 import { conv } from '../src/layers/conv.ts';
 import type { LayerTask } from '../src/layers/types.ts';
 
-const { values: opts } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values: opts } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string', default: '3' } } });
+/** rounds of the WORKERS=1 / WORKERS=2 alternation (issue 16 item 5) */
+const rounds = Math.max(1, Number(opts.rounds) || 3);
 const budget = opts.quick ? QUICK : FULL;
 const log = (line: string) => console.error(`bench:transport: ${line}`);
 
@@ -168,7 +170,7 @@ async function main() {
     const bareRps = await reqPerSec(`${bare.url}/relu`, small, seconds);
 
     // Issue 16 item 5: both cores on one big request, end to end (the service splits conv A along N).
-    // WORKERS=1 and WORKERS=2 are timed in alternation, three rounds, each figure the lowest median,
+    // WORKERS=1 and WORKERS=2 are timed in alternation, `--rounds` rounds (3), each figure the lowest median,
     // so that a change in the machine's load hits both alike; the bare /bytes route gives the floor:
     // the same bytes moved over HTTP with no work at all.
     log('conv A over HTTP with WORKERS=1 and WORKERS=2 in alternation (binary float32 and float64), and the bare byte mover');
@@ -178,7 +180,7 @@ async function main() {
     let two64 = http64;
     try {
       const octet = { 'content-type': 'application/octet-stream' };
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < rounds; round++) {
         best.one32 = Math.min(best.one32, (await timeHttp(convUrl, f32, headersOf(f32))).ms);
         two32 = await timeHttp(`${two.url}/v1/layers/conv`, f32, headersOf(f32));
         best.two32 = Math.min(best.two32, two32.ms);
@@ -212,7 +214,7 @@ async function main() {
       `| relu on 64 values, 10 connections: req/s / a bare fastify route in-process | ${svcRps.toFixed(0)} / ${bareRps.toFixed(0)} req/s | ${(svcRps / bareRps).toFixed(2)} | ≥ 0.3 | ≥ 0.5 |`,
       '',
       'Both cores on one request (issue 16 item 5: the time with one worker / with two, client in its own process; ' +
-        'timed in alternation, 3 rounds, lowest median of each). "Bytes alone": a bare fastify route that reads the same body and ' +
+        `timed in alternation, ${rounds} rounds, lowest median of each). "Bytes alone": a bare fastify route that reads the same body and ` +
         'answers as many bytes (no work); "at best" is WORKERS=1 / (bytes alone + half of the rest), what two workers could give if ' +
         'everything but moving the bytes were halved:',
       '',
