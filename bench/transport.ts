@@ -198,7 +198,7 @@ async function main() {
 
     const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : 'n/a');
     const lines = [
-      `# Transport targets (issue 11): one run of \`npm run bench:transport${opts.quick ? ' -- --quick' : ''}\``,
+      `# Transport targets (issue 11): one run of \`npm run bench:transport${opts.quick || rounds !== 3 ? ' --' : ''}${opts.quick ? ' --quick' : ''}${rounds !== 3 ? ` --rounds ${rounds}` : ''}\``,
       '',
       `${new Date().toISOString()}; ${availableParallelism()} cores, load average ${load0.toFixed(1)} at the start and ${loadavg()[0].toFixed(1)} at the end ` +
         '(other work shares these cores: figures are noisy; only ratios from the same run mean anything). ' +
