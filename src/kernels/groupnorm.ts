@@ -183,6 +183,8 @@ function groupnormWasm<A extends FloatArray>(
     const db = g ? arena.alloc(dtype, per * L) : undefined;
     // per plane: mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r; per group: mean | invstd
     const pb = arena.alloc('float64', 8 * planes + 2 * per);
+    // float32: the affine in f32x4 from per-plane float32 coefficients hi | scale | shift (f32Coefficients)
+    const cfb = f32 ? arena.alloc('float32', 3 * planes) : undefined;
     const [xv, gv, ov, dv, pv] = [xb.view, gb?.view, ob.view, db?.view, pb.view];
     const at = (i: number) => pb.byteOffset + 8 * i * planes;
     const part = (i: number, n: number) => pv.subarray(i * planes, i * planes + n);
@@ -206,15 +208,16 @@ function groupnormWasm<A extends FloatArray>(
           sh[base + i] = beta[c0 + i];
         }
       }
+      if (cfb) k.f32Coefficients(P, at(0), at(1), 0, at(2), at(1), cfb.byteOffset);
       if (!g) {
-        (f32 ? k.bnPlaneAffineF32 : k.bnPlaneAffineF64)(xb.byteOffset, ob.byteOffset, 0, P, P, S, at(0), at(1), at(2));
+        if (cfb) k.planeAffineF32x4(xb.byteOffset, ob.byteOffset, P, S, cfb.byteOffset);
+        else k.bnPlaneAffineF64(xb.byteOffset, ob.byteOffset, 0, P, P, S, at(0), at(1), at(2));
       } else {
         gv!.set(g.subarray(r0 * L, r1 * L));
         pv.fill(0, 3 * planes, 3 * planes + P);
         pv.fill(0, 4 * planes, 4 * planes + P);
-        (f32 ? k.bnPlaneAffineGradSumsF32 : k.bnPlaneAffineGradSumsF64)(
-          xb.byteOffset, gb!.byteOffset, ob.byteOffset, 0, P, P, S, at(0), at(1), at(2), at(3), at(4),
-        );
+        if (cfb) k.planeAffineGradSumsF32x4(xb.byteOffset, gb!.byteOffset, ob.byteOffset, P, S, cfb.byteOffset, at(0), at(3), at(4));
+        else k.bnPlaneAffineGradSumsF64(xb.byteOffset, gb!.byteOffset, ob.byteOffset, 0, P, P, S, at(0), at(1), at(2), at(3), at(4));
         backwardCoefficients(geo, r0, r1, gamma64, invstd, part(3, P), part(4, P), part(5, P), part(6, P), part(7, P), dgamma, dbeta);
         (f32 ? k.bnPlaneGradF32 : k.bnPlaneGradF64)(gb!.byteOffset, xb.byteOffset, db!.byteOffset, 0, P, P, S, at(0), at(5), at(6), at(7));
         dx!.set(dv!.subarray(0, n * L), r0 * L);

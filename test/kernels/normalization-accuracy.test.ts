@@ -15,6 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchnormForwardBackwardNCSWasm, batchnormForwardNCSWasm, type BatchnormOptions } from '../../src/kernels/batchnorm.ts';
 import { layernormForwardBackwardWasm, layernormForwardWasm, layernormBackwardWasm } from '../../src/kernels/layernorm.ts';
+import { groupnormForwardBackwardWasm, groupnormForwardWasm } from '../../src/kernels/groupnorm.ts';
 import { availableNormBuilds, useNormBuild } from '../../src/kernels/wasm/norm-engine.ts';
 import { randn } from '../helpers/gradcheck.ts';
 import { referenceNorm } from './normalization-helpers.ts';
@@ -124,5 +125,34 @@ describe.each(availableNormBuilds())('%s build: float32 normalization kernels, w
     report('layernorm forward', { out: fwdWorst.out } as Worst);
     report('layernorm backward', { dx: bwdWorst.dx, dgamma: bwdWorst.dgamma, dbeta: bwdWorst.dbeta } as Worst);
     report('layernorm forward+backward', bothWorst);
+  });
+
+  it('spatial groupnorm: forward (f32x4 affine) and forward + backward in one call', () => {
+    const fwdWorst = { ...worst };
+    const bothWorst = { ...worst };
+    for (const c of cases(3)) {
+      const groups = 1 + (c.seed % 3);
+      const N = 1 + (c.N % 4);
+      const C = groups * (1 + (c.D % 4));
+      const H = 2 + (c.N % 7);
+      const W = 3 + (c.D % 9);
+      const shape = [N, C, H, W];
+      const n = N * C * H * W;
+      const x = f32(randn(n, c.seed, c.scale, c.shift));
+      const dout = f32(randn(n, c.seed + 1, 10 ** ((c.seed % 5) - 2)));
+      const gamma = f32(randn(C, c.seed + 2));
+      const beta = f32(randn(C, c.seed + 3));
+      const options = { groups, eps: 1e-5 };
+      const want = referenceNorm('spatial-groupnorm', shape, Float64Array.from(x), Float64Array.from(gamma), Float64Array.from(beta),
+        Float64Array.from(dout), options);
+      const fwd = groupnormForwardWasm({ shape, data: x }, gamma, beta, options)!;
+      const both = groupnormForwardBackwardWasm({ shape, data: x }, gamma, beta, { shape, data: dout }, options)!;
+      expect(fwd && both, 'the wasm path ran').toBeTruthy();
+      expect(Array.from(both.out.data)).toEqual(Array.from(fwd.out.data));
+      record(fwdWorst, { out: fwd.out.data }, want);
+      record(bothWorst, { out: both.out.data, dx: both.dx.data, dgamma: both.dgamma, dbeta: both.dbeta }, want);
+    }
+    report('groupnorm forward', { out: fwdWorst.out } as Worst);
+    report('groupnorm forward+backward', bothWorst);
   });
 });

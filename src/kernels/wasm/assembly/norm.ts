@@ -686,6 +686,87 @@ export function bnRowAffineF32x4(x: usize, out: usize, rows: i32, D: i32, cf: us
   }
 }
 
+/**
+ * Groupnorm's float32 affine, plane by plane: out = (x − hi[p]) · k[p] + b[p] in f32x4 for planes
+ * [0, planes) of S values each; cf = hi | k | b (one float32 per plane, b with the mean's low part
+ * folded in: f32Coefficients). The same formula as planeAffineGradSumsF32x4, so a forward alone and a
+ * forward + backward give the same bits.
+ */
+export function planeAffineF32x4(x: usize, out: usize, planes: i32, S: i32, cf: usize): void {
+  const pb = <usize>planes * 4;
+  for (let p = 0; p < planes; p++) {
+    const o = <usize>p * 4;
+    const h = v128.load32_splat(cf + o);
+    const k = v128.load32_splat(cf + pb + o);
+    const b = v128.load32_splat(cf + 2 * pb + o);
+    let i = 0;
+    for (; i + 8 <= S; i += 8) {
+      v128.store(out, madd32(f32x4.sub(v128.load(x), h), k, b));
+      v128.store(out + 16, madd32(f32x4.sub(v128.load(x + 16), h), k, b));
+      x += 32;
+      out += 32;
+    }
+    for (; i < S; i++) {
+      v128.store32_lane(out, madd32(f32x4.sub(v128.load32_zero(x), h), k, b), 0);
+      x += 4;
+      out += 4;
+    }
+  }
+}
+
+/**
+ * planeAffineF32x4 and, per plane, the backward's float64 sums: sumG[p] += Σ g, sumGD[p] += Σ g·(x − mean[p])
+ * (mean as f64), one sweep.
+ */
+export function planeAffineGradSumsF32x4(
+  x: usize, g: usize, out: usize, planes: i32, S: i32, cf: usize, mean: usize, sumG: usize, sumGD: usize,
+): void {
+  const pb = <usize>planes * 4;
+  for (let p = 0; p < planes; p++) {
+    const o = <usize>p * 4;
+    const h = v128.load32_splat(cf + o);
+    const k = v128.load32_splat(cf + pb + o);
+    const b = v128.load32_splat(cf + 2 * pb + o);
+    const ms = load<f64>(mean + (<usize>p << 3));
+    const m = f64x2.splat(ms);
+    let a0 = f64x2.splat(0);
+    let a1 = a0;
+    let d0 = a0;
+    let d1 = a0;
+    let i = 0;
+    for (; i + 4 <= S; i += 4) {
+      const xv = v128.load(x);
+      v128.store(out, madd32(f32x4.sub(xv, h), k, b));
+      const gv = v128.load(g);
+      const u0 = f64x2.promote_low_f32x4(gv);
+      const u1 = f64x2.promote_low_f32x4(i32x4.shuffle(gv, gv, 2, 3, 0, 1));
+      const x0 = f64x2.sub(f64x2.promote_low_f32x4(xv), m);
+      const x1 = f64x2.sub(f64x2.promote_low_f32x4(i32x4.shuffle(xv, xv, 2, 3, 0, 1)), m);
+      a0 = f64x2.add(a0, u0);
+      a1 = f64x2.add(a1, u1);
+      d0 = madd(u0, x0, d0);
+      d1 = madd(u1, x1, d1);
+      x += 16;
+      g += 16;
+      out += 16;
+    }
+    let sa = hsum(f64x2.add(a0, a1));
+    let sd = hsum(f64x2.add(d0, d1));
+    for (; i < S; i++) {
+      v128.store32_lane(out, madd32(f32x4.sub(v128.load32_zero(x), h), k, b), 0);
+      const u = <f64>load<f32>(g);
+      sa += u;
+      sd += u * (<f64>load<f32>(x) - ms);
+      x += 4;
+      g += 4;
+      out += 4;
+    }
+    const q = <usize>p << 3;
+    store<f64>(sumG + q, load<f64>(sumG + q) + sa);
+    store<f64>(sumGD + q, load<f64>(sumGD + q) + sd);
+  }
+}
+
 /** dx = p[d] · g + (q[d] · (x − hi[d]) + r[d]), float32; cf = hi | p | q | r (D float32 each; r has lo folded in). */
 export function bnRowGradF32x4(g: usize, x: usize, dx: usize, rows: i32, D: i32, cf: usize): void {
   const rb = <usize>D * 4;
