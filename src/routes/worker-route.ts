@@ -109,8 +109,10 @@ function transferable(body: Uint8Array): { body: ArrayBuffer | SharedArrayBuffer
 const SMALL_ANSWER = 16 * 1024;
 
 function send(reply: FastifyReply, answer: EncodedBody): FastifyReply {
-  // Bytes a worker lent (src/pool/slabs.ts) go back once the connection is done with them.
-  reply.raw.once('close', () => returnLoan(answer.body));
+  // Bytes a worker lent (src/pool/slabs.ts) go back once the connection is done with them, at once
+  // when it is already gone (its 'close' will not come again).
+  if (reply.raw.closed || reply.raw.destroyed) returnLoan(answer.body);
+  else reply.raw.once('close', () => returnLoan(answer.body));
   reply.type(answer.contentType);
   if (answer.headerLength !== undefined) reply.header(HEADER_LENGTH, String(answer.headerLength));
   const bytes = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
