@@ -150,6 +150,19 @@ function backwardCoefficients(
 }
 
 /**
+ * dx = p·dout + q·(x − mean) + r on P planes of S values: float32 (gcf, a block of 4·planes float32
+ * for its coefficients) in f32x4, float64 in f64x2. The one dx kernel of both backward paths.
+ */
+function planeGrad(
+  k: NormEngine['k'], gcf: { byteOffset: number } | undefined, g: number, x: number, dx: number, P: number, S: number,
+  mean: number, p: number, q: number, r: number,
+): void {
+  if (!gcf) return k.bnPlaneGradF64(g, x, dx, 0, P, P, S, mean, p, q, r);
+  k.f32Coefficients(P, mean, p, q, r, q, gcf.byteOffset);
+  k.planeGradF32x4(g, x, dx, P, S, gcf.byteOffset);
+}
+
+/**
  * Forward (dout undefined) or forward + backward on the wasm kernels, one visit per chunk of groups;
  * undefined when they cannot run it (no module, a group too large).
  */
@@ -183,8 +196,10 @@ function groupnormWasm<A extends FloatArray>(
     const db = g ? arena.alloc(dtype, per * L) : undefined;
     // per plane: mean | scale | shift | Σ dout | Σ dout·(x − mean) | p | q | r; per group: mean | invstd
     const pb = arena.alloc('float64', 8 * planes + 2 * per);
-    // float32: the affine in f32x4 from per-plane float32 coefficients hi | scale | shift (f32Coefficients)
+    // float32: the affine and dx in f32x4 from per-plane float32 coefficients, hi | scale | shift and
+    // hi | p | q | r (f32Coefficients: the mean's low part folded into the last)
     const cfb = f32 ? arena.alloc('float32', 3 * planes) : undefined;
+    const gcf = f32 && g ? arena.alloc('float32', 4 * planes) : undefined;
     const [xv, gv, ov, dv, pv] = [xb.view, gb?.view, ob.view, db?.view, pb.view];
     const at = (i: number) => pb.byteOffset + 8 * i * planes;
     const part = (i: number, n: number) => pv.subarray(i * planes, i * planes + n);
@@ -219,7 +234,7 @@ function groupnormWasm<A extends FloatArray>(
         if (cfb) k.planeAffineGradSumsF32x4(xb.byteOffset, gb!.byteOffset, ob.byteOffset, P, S, cfb.byteOffset, at(0), at(3), at(4));
         else k.bnPlaneAffineGradSumsF64(xb.byteOffset, gb!.byteOffset, ob.byteOffset, 0, P, P, S, at(0), at(1), at(2), at(3), at(4));
         backwardCoefficients(geo, r0, r1, gamma64, invstd, part(3, P), part(4, P), part(5, P), part(6, P), part(7, P), dgamma, dbeta);
-        (f32 ? k.bnPlaneGradF32 : k.bnPlaneGradF64)(gb!.byteOffset, xb.byteOffset, db!.byteOffset, 0, P, P, S, at(0), at(5), at(6), at(7));
+        planeGrad(k, gcf, gb!.byteOffset, xb.byteOffset, db!.byteOffset, P, S, at(0), at(5), at(6), at(7));
         dx!.set(dv!.subarray(0, n * L), r0 * L);
       }
       out.set(ov.subarray(0, n * L), r0 * L);
@@ -284,6 +299,7 @@ function backwardOnly<A extends FloatArray>(
     const db = arena.alloc(dtype, per * L);
     // per plane: mean | Σ dout | Σ dout·(x − mean) | p | q | r
     const pb = arena.alloc('float64', 6 * planes);
+    const gcf = f32 ? arena.alloc('float32', 4 * planes) : undefined;
     const [xv, gv, dv, pv] = [xb.view, gb.view, db.view, pb.view];
     const at = (i: number) => pb.byteOffset + 8 * i * planes;
     const part = (i: number, n: number) => pv.subarray(i * planes, i * planes + n);
@@ -299,7 +315,7 @@ function backwardOnly<A extends FloatArray>(
       pv.fill(0, 2 * planes, 2 * planes + P);
       (f32 ? k.bnPlaneGradSumsF32 : k.bnPlaneGradSumsF64)(gb.byteOffset, xb.byteOffset, 0, P, P, S, at(0), at(1), at(2));
       backwardCoefficients(geo, r0, r1, gamma64, invstd, part(1, P), part(2, P), part(3, P), part(4, P), part(5, P), dgamma, dbeta);
-      (f32 ? k.bnPlaneGradF32 : k.bnPlaneGradF64)(gb.byteOffset, xb.byteOffset, db.byteOffset, 0, P, P, S, at(0), at(3), at(4), at(5));
+      planeGrad(k, gcf, gb.byteOffset, xb.byteOffset, db.byteOffset, P, S, at(0), at(3), at(4), at(5));
       dx.set(dv.subarray(0, n * L), r0 * L);
     }
   });

@@ -15,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchnormForwardBackwardNCSWasm, batchnormForwardNCSWasm, type BatchnormOptions } from '../../src/kernels/batchnorm.ts';
 import { layernormForwardBackwardWasm, layernormForwardWasm, layernormBackwardWasm } from '../../src/kernels/layernorm.ts';
-import { groupnormForwardBackwardWasm, groupnormForwardWasm } from '../../src/kernels/groupnorm.ts';
+import { groupnormBackwardWasm, groupnormForwardBackwardWasm, groupnormForwardWasm } from '../../src/kernels/groupnorm.ts';
 import { availableNormBuilds, useNormBuild } from '../../src/kernels/wasm/norm-engine.ts';
 import { randn } from '../helpers/gradcheck.ts';
 import { referenceNorm } from './normalization-helpers.ts';
@@ -127,8 +127,9 @@ describe.each(availableNormBuilds())('%s build: float32 normalization kernels, w
     report('layernorm forward+backward', bothWorst);
   });
 
-  it('spatial groupnorm: forward (f32x4 affine) and forward + backward in one call', () => {
+  it('spatial groupnorm: forward, backward from the cache, and forward + backward in one call (f32x4 affine and dx)', () => {
     const fwdWorst = { ...worst };
+    const bwdWorst = { ...worst };
     const bothWorst = { ...worst };
     for (const c of cases(3)) {
       const groups = 1 + (c.seed % 3);
@@ -147,12 +148,15 @@ describe.each(availableNormBuilds())('%s build: float32 normalization kernels, w
         Float64Array.from(dout), options);
       const fwd = groupnormForwardWasm({ shape, data: x }, gamma, beta, options)!;
       const both = groupnormForwardBackwardWasm({ shape, data: x }, gamma, beta, { shape, data: dout }, options)!;
-      expect(fwd && both, 'the wasm path ran').toBeTruthy();
+      const bwd = groupnormBackwardWasm({ shape, data: dout }, fwd.cache)!;
+      expect(fwd && bwd && both, 'the wasm path ran').toBeTruthy();
       expect(Array.from(both.out.data)).toEqual(Array.from(fwd.out.data));
       record(fwdWorst, { out: fwd.out.data }, want);
+      record(bwdWorst, { dx: bwd.dx.data, dgamma: bwd.dgamma, dbeta: bwd.dbeta }, want);
       record(bothWorst, { out: both.out.data, dx: both.dx.data, dgamma: both.dgamma, dbeta: both.dbeta }, want);
     }
     report('groupnorm forward', { out: fwdWorst.out } as Worst);
+    report('groupnorm backward', { dx: bwdWorst.dx, dgamma: bwdWorst.dgamma, dbeta: bwdWorst.dbeta } as Worst);
     report('groupnorm forward+backward', bothWorst);
   });
 });

@@ -37,7 +37,7 @@ export interface NormExports {
   lnForwardF32: Fn; lnForwardF64: Fn;
   lnBackwardF32: Fn; lnBackwardF64: Fn;
   lnForwardF32x4: Fn; lnBackwardF32x4: Fn;
-  planeAffineF32x4: Fn; planeAffineGradSumsF32x4: Fn;
+  planeAffineF32x4: Fn; planeAffineGradSumsF32x4: Fn; planeGradF32x4: Fn;
   bnFinalize: Fn; mulInto: Fn; f32Coefficients: Fn; bnGradCoefficients: Fn;
   maxPool2x2ForwardF32: Fn; maxPool2x2ForwardF64: Fn;
   maxPool2x2BackwardF32: Fn; maxPool2x2BackwardF64: Fn;

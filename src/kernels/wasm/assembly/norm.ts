@@ -767,6 +767,36 @@ export function planeAffineGradSumsF32x4(
   }
 }
 
+/**
+ * Groupnorm's float32 dx, plane by plane: dx = p[k] · g + (q[k] · (x − hi[k]) + r[k]) in f32x4 for planes
+ * [0, planes) of S values each; cf = hi | p | q | r (one float32 per plane, r with the mean's low part
+ * folded in: f32Coefficients). The forward + backward and the backward from a cache both use it.
+ */
+export function planeGradF32x4(g: usize, x: usize, dx: usize, planes: i32, S: i32, cf: usize): void {
+  const pb = <usize>planes * 4;
+  for (let k = 0; k < planes; k++) {
+    const o = <usize>k * 4;
+    const h = v128.load32_splat(cf + o);
+    const p = v128.load32_splat(cf + pb + o);
+    const q = v128.load32_splat(cf + 2 * pb + o);
+    const r = v128.load32_splat(cf + 3 * pb + o);
+    let i = 0;
+    for (; i + 8 <= S; i += 8) {
+      v128.store(dx, madd32(p, v128.load(g), madd32(q, f32x4.sub(v128.load(x), h), r)));
+      v128.store(dx + 16, madd32(p, v128.load(g + 16), madd32(q, f32x4.sub(v128.load(x + 16), h), r)));
+      g += 32;
+      x += 32;
+      dx += 32;
+    }
+    for (; i < S; i++) {
+      v128.store32_lane(dx, madd32(p, v128.load32_zero(g), madd32(q, f32x4.sub(v128.load32_zero(x), h), r)), 0);
+      g += 4;
+      x += 4;
+      dx += 4;
+    }
+  }
+}
+
 /** dx = p[d] · g + (q[d] · (x − hi[d]) + r[d]), float32; cf = hi | p | q | r (D float32 each; r has lo folded in). */
 export function bnRowGradF32x4(g: usize, x: usize, dx: usize, rows: i32, D: i32, cf: usize): void {
   const rb = <usize>D * 4;
