@@ -6,22 +6,14 @@
  */
 import { existsSync } from 'node:fs';
 import { LAYER_KINDS, sizeOf, type Case, type CaseData, type Kind } from './cases.ts';
-import { recycle } from '../../src/kernels/buffers.ts';
+import { recycleAll } from '../../src/kernels/buffers.ts';
 import { LAYER } from './layer-names.ts';
 
 export class Skip extends Error {}
 
-/**
- * Every float array in a result, given back to this thread's buffer pool after each timed call, as
- * the service's worker does once it has encoded an answer (src/pool/pipeline.ts): the kernels are
- * timed writing into warm pages, as they run in the service. The pool ignores arrays it did not lend.
- */
-function recycleAll(value: unknown, depth = 0): void {
-  if (value === null || typeof value !== 'object' || depth > 4) return;
-  if (value instanceof Float32Array || value instanceof Float64Array) recycle(value);
-  else if (!ArrayBuffer.isView(value)) for (const v of Object.values(value)) recycleAll(v, depth + 1);
-}
-
+// Every float array of a result goes back to this thread's buffer pool after each timed call, as the
+// service's worker does once it has encoded an answer (src/pool/pipeline.ts): the kernels are timed
+// writing into warm pages, as they run in the service. The pool ignores arrays it did not lend.
 const recycling = (f: () => unknown) => () => {
   const r = f();
   recycleAll(r);

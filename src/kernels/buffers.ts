@@ -106,6 +106,22 @@ export function takeArray<A extends FloatArray>(like: A | Dtype, length: number,
  * Gives arrays back once nothing reads them any more (see the file comment). Undefined entries,
  * small arrays, detached or foreign buffers are ignored.
  */
+/**
+ * Every float typed array in a value (a kernel result: out, grads, state, …; or a list of them),
+ * walking plain objects and arrays a few levels deep.
+ */
+export function floatArraysIn(value: unknown, out: FloatArray[] = [], depth = 0): FloatArray[] {
+  if (value === null || typeof value !== 'object' || depth > 6) return out;
+  if (value instanceof Float32Array || value instanceof Float64Array) out.push(value);
+  else if (!ArrayBuffer.isView(value)) for (const v of Object.values(value)) floatArraysIn(v, out, depth + 1);
+  return out;
+}
+
+/** Gives back every array of a value this pool lent (see floatArraysIn); the rest is ignored. */
+export function recycleAll(value: unknown): void {
+  recycle(...floatArraysIn(value));
+}
+
 export function recycle(...arrays: readonly (FloatArray | undefined)[]): void {
   for (const a of arrays) {
     if (a === undefined || a.byteLength < MIN_POOLED_BYTES) continue;

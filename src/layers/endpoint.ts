@@ -5,17 +5,9 @@ import { prepareTask } from './prepare.ts';
 import { findLayer } from './registry.ts';
 import { encodeAnswer } from './respond.ts';
 import type { LayerDefinition, LayerResult, LayerTask } from './types.ts';
-import { recycle } from '../kernels/buffers.ts';
+import { recycleAll } from '../kernels/buffers.ts';
 import { returnLoans } from '../pool/slabs.ts';
 import { withUnbuiltConcatenations } from './batch-split.ts';
-import type { Tensor } from '../kernels/types.ts';
-
-const tensorsOf = (r: LayerResult): Tensor[] => [
-  ...(r.out ? [r.out] : []),
-  ...Object.values(r.grads ?? {}),
-  ...Object.values(r.state ?? {}),
-  ...Object.values(r.outputs ?? {}),
-] as Tensor[];
 
 function layer(name: string): LayerDefinition {
   const def = findLayer(name);
@@ -69,7 +61,7 @@ export const layerEndpoint: WorkerEndpoint = {
     } finally {
       // The encoded answer is a copy: the merged arrays (this thread's pool, batch-split.ts) go back,
       // and so do the parts' results, loans of the workers that computed them.
-      recycle(...tensorsOf(merged).map((t) => t.data));
+      recycleAll(merged);
       returnLoans(results);
     }
   },

@@ -1,7 +1,6 @@
 import { ProblemError, type FieldError, type ProblemKind } from '../errors/problems.ts';
 import type { Limits } from '../layers/prepare.ts';
-import { recycle } from '../kernels/buffers.ts';
-import type { FloatArray } from '../kernels/types.ts';
+import { recycleAll } from '../kernels/buffers.ts';
 import { BinarySection, withSection, type EncodedBody } from '../tensors/frame.ts';
 import type { WorkerEndpoint } from './endpoint.ts';
 import { parseJson, validate } from './validate.ts';
@@ -112,7 +111,7 @@ export function handleRequest(msg: RequestMessage): Outcome {
       timing.kernel = lap();
       const answer = handled.encode(result);
       // The answer is a copy: the kernel's pooled output arrays go back to this thread's pool.
-      recycle(...floatArraysOf(result));
+      recycleAll(result);
       timing.encode = lap();
       return { kind: 'answer', answer, timing };
     } catch (e) {
@@ -133,14 +132,6 @@ export function handleFinish(msg: FinishMessage): { kind: 'answer'; answer: Enco
     if (!(e instanceof ProblemError)) throw e;
     return { kind: 'problem', problem: toPlain(inContext(e, endpoint.context(msg.key), msg.key)) };
   }
-}
-
-/** Every float typed array in a result (out, grads, state, …), for the buffer pool; it ignores arrays it did not lend. */
-function floatArraysOf(value: unknown, out: FloatArray[] = [], depth = 0): FloatArray[] {
-  if (value === null || typeof value !== 'object' || depth > 4) return out;
-  if (value instanceof Float32Array || value instanceof Float64Array) out.push(value);
-  else if (!ArrayBuffer.isView(value)) for (const v of Object.values(value)) floatArraysOf(v, out, depth + 1);
-  return out;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { floatArraysIn } from '../kernels/buffers.ts';
+
 /**
  * Request bodies in shared memory, reused across requests.
  *
@@ -134,17 +136,7 @@ export function returnLoan(bytes: Uint8Array): void {
   if (words[1] === LOAN_MARK) Atomics.store(words, 0, FREE);
 }
 
-interface TensorsOf {
-  out?: { data: ArrayBufferView };
-  grads?: Record<string, { data: ArrayBufferView }>;
-  state?: Record<string, { data: ArrayBufferView }>;
-  outputs?: Record<string, { data: ArrayBufferView }>;
-}
-
 /** Split parts' results come back as loans (src/pool/worker.ts): once merged, their workers may reuse the memory. */
-export function returnLoans(results: TensorsOf[]): void {
-  for (const r of results) {
-    const tensors = [r.out, ...Object.values(r.grads ?? {}), ...Object.values(r.state ?? {}), ...Object.values(r.outputs ?? {})];
-    for (const t of tensors) if (t) returnLoan(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  }
+export function returnLoans(results: unknown): void {
+  for (const a of floatArraysIn(results)) returnLoan(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 }

@@ -157,16 +157,14 @@ export interface EncodedBody {
 export const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * Large answers are written into memory this thread lends the main thread (src/pool/slabs.ts), which
- * frees it once the socket took the bytes: the next answer of that size reuses pages already touched.
+ * JSON text, framed with its binary section when one was written to. One buffer, ready to hand over:
+ * a large one is memory this thread lends the main thread (src/pool/slabs.ts), which frees it once the
+ * socket took the bytes, so the next answer of that size reuses pages already touched.
  */
-const answerMemory = threadLoans;
-
-/** JSON text, framed with its binary section when one was written to. One buffer, ready to hand over. */
 export function assemble(json: string, writer: BinaryWriter | undefined): EncodedBody {
   const jsonBytes = Buffer.byteLength(json);
   const framed = writer !== undefined && writer.length > 0;
-  const body = answerMemory.take(jsonBytes + (framed ? writer.length : 0));
+  const body = threadLoans.take(jsonBytes + (framed ? writer.length : 0));
   Buffer.from(body.buffer, body.byteOffset, body.byteLength).write(json, 0, 'utf8');
   if (!framed) return { body, contentType: JSON_TYPE };
   let o = jsonBytes;
