@@ -14,8 +14,6 @@
 // and ±0 rules need fix-ups, to a longer sequence that made the float32 kernel twice as slow (1.48 vs
 // 0.75 ms on 512 × 1000); scores are finite, so the plain maximum is the same.
 
-import { ld2, st2 } from './lanes';
-
 const LOG2E: f64 = 1.4426950408889634;
 const LN2_HI: f64 = 0.693147180369123816490; // ln2's upper bits: k·LN2_HI is exact for |k| < 2^11
 const LN2_LO: f64 = 1.90821492927058770002e-10;
@@ -67,45 +65,42 @@ const C2: f64 = 0.5;
 
 
 /**
- * Rows of scores x (rows × C, type T) with labels y (i32): writes dx = (softmax − onehot(y)) · scale
+ * Rows of float64 scores x (rows × C) with labels y (i32): writes dx = (softmax − onehot(y)) · scale
  * (scale = 1/N of the whole batch), and for each row its max and Σ exp(x − max) as two f64 at
  * stats + 16·row: the caller takes the logs (Math.log here would bring lookup tables into memory
  * this module does not own). exp(x − max) is kept in dx between the two passes over a row.
  */
-function softmaxRows<T>(x: usize, y: usize, dx: usize, rows: i32, C: i32, scale: f64, stats: usize): void {
-  const size = <usize>sizeof<T>();
+export function softmaxRowsF64(x: usize, y: usize, dx: usize, rows: i32, C: i32, scale: f64, stats: usize): void {
   const pairs = C & ~1;
   for (let n = 0; n < rows; n++) {
-    const xr = x + <usize>n * <usize>C * size;
-    const gr = dx + <usize>n * <usize>C * size;
+    const xr = x + ((<usize>n * <usize>C) << 3);
+    const gr = dx + ((<usize>n * <usize>C) << 3);
     let mv = f64x2.splat(-Infinity);
-    for (let c = 0; c < pairs; c += 2) mv = f64x2.pmax(mv, ld2<T>(xr + <usize>c * size));
+    for (let c = 0; c < pairs; c += 2) mv = f64x2.pmax(mv, v128.load(xr + (<usize>c << 3)));
     let top = max<f64>(f64x2.extract_lane(mv, 0), f64x2.extract_lane(mv, 1));
-    if (pairs < C) top = max<f64>(top, <f64>load<T>(xr + <usize>pairs * size));
+    if (pairs < C) top = max<f64>(top, load<f64>(xr + (<usize>pairs << 3)));
 
     const m2 = f64x2.splat(top);
     let s2 = f64x2.splat(0);
     for (let c = 0; c < pairs; c += 2) {
-      const e = exp2x(f64x2.sub(ld2<T>(xr + <usize>c * size), m2));
-      st2<T>(gr + <usize>c * size, e);
+      const e = exp2x(f64x2.sub(v128.load(xr + (<usize>c << 3)), m2));
+      v128.store(gr + (<usize>c << 3), e);
       s2 = f64x2.add(s2, e);
     }
     let sum = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
     if (pairs < C) {
-      const e = f64x2.extract_lane(exp2x(f64x2.splat(<f64>load<T>(xr + <usize>pairs * size) - top)), 0);
-      store<T>(gr + <usize>pairs * size, <T>e);
+      const e = f64x2.extract_lane(exp2x(f64x2.splat(load<f64>(xr + (<usize>pairs << 3)) - top)), 0);
+      store<f64>(gr + (<usize>pairs << 3), e);
       sum += e;
     }
-    // For float32 the stored exps were rounded to f32: the row is scaled from those (a relative
-    // error of 2^-24 each, far inside float32's tolerance), the sum from the exact ones.
     const label = load<i32>(y + (<usize>n << 2));
     store<f64>(stats + (<usize>n << 4), top);
     store<f64>(stats + (<usize>n << 4) + 8, sum);
     const f2 = f64x2.splat(scale / sum);
-    for (let c = 0; c < pairs; c += 2) st2<T>(gr + <usize>c * size, f64x2.mul(ld2<T>(gr + <usize>c * size), f2));
-    if (pairs < C) store<T>(gr + <usize>pairs * size, <T>(<f64>load<T>(gr + <usize>pairs * size) * (scale / sum)));
-    const at = gr + <usize>label * size;
-    store<T>(at, <T>(<f64>load<T>(at) - scale));
+    for (let c = 0; c < pairs; c += 2) v128.store(gr + (<usize>c << 3), f64x2.mul(v128.load(gr + (<usize>c << 3)), f2));
+    if (pairs < C) store<f64>(gr + (<usize>pairs << 3), load<f64>(gr + (<usize>pairs << 3)) * (scale / sum));
+    const at = gr + (<usize>label << 3);
+    store<f64>(at, load<f64>(at) - scale);
   }
 }
 
@@ -167,9 +162,6 @@ export function softmaxRowsF32(x: usize, y: usize, dx: usize, rows: i32, C: i32,
     const at = gr + (<usize>load<i32>(y + (<usize>n << 2)) << 2);
     store<f32>(at, <f32>(<f64>load<f32>(at) - scale));
   }
-}
-export function softmaxRowsF64(x: usize, y: usize, dx: usize, rows: i32, C: i32, scale: f64, stats: usize): void {
-  softmaxRows<f64>(x, y, dx, rows, C, scale, stats);
 }
 
 /** exp of n doubles (t ≤ 0) at src into dst: for the accuracy test against Math.exp. */
