@@ -20,6 +20,7 @@ import * as conv from '../src/kernels/conv.ts';
 import { gemmArena, gemmBackend, gemmInArena } from '../src/kernels/gemm.ts';
 import type { ConvParams } from '../src/kernels/geometry.ts';
 import type { Dtype, FloatArray, Tensor } from '../src/kernels/types.ts';
+import { random } from './lib/cases.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -45,15 +46,8 @@ const CASES: Case[] = [
   { id: 'D', x: [16, 64, 32, 32], w: [64, 1, 3, 3], params: { stride: 1, pad: 1, groups: 64 } },
 ];
 
-function rand(dtype: Dtype, n: number, seed: number): FloatArray {
-  const a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-}
+/** n values of the bench's seeded LCG (bench/lib/cases.ts). */
+const rand = (dtype: Dtype, n: number, seed: number): FloatArray => random(dtype, [n], seed);
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 

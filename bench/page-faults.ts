@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { recycle } from '../src/kernels/buffers.ts';
 import { convForwardBackward } from '../src/kernels/conv.ts';
 import type { Dtype, FloatArray } from '../src/kernels/types.ts';
+import { random } from './lib/cases.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -28,15 +29,8 @@ const { values: opts } = parseArgs({
   },
 });
 
-function rand(dtype: Dtype, n: number, seed: number): FloatArray {
-  const a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-}
+/** n values of the bench's seeded LCG (bench/lib/cases.ts). */
+const rand = (dtype: Dtype, n: number, seed: number): FloatArray => random(dtype, [n], seed);
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
