@@ -10,10 +10,10 @@
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { CASES, makeData } from './lib/cases.ts';
 import { markdownTable } from './lib/table.ts';
+import { freePort } from './lib/child-service.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -50,14 +50,6 @@ const SCENARIOS = [
     },
   },
 ];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startServer(workers: number): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();

@@ -13,7 +13,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from '../bench/lib/child-service.ts';
 
 const READERS = Number(process.env.SLOW_READERS ?? 20);
 const RATE = Number(process.env.SLOW_RATE ?? 50_000);
@@ -22,14 +23,6 @@ const LORIS = Number(process.env.LORIS ?? 200);
 const LORIS_SECONDS = Number(process.env.LORIS_SECONDS ?? 40);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (b: number) => (b / 2 ** 20).toFixed(1);
-
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as AddressInfo;
-  srv.close();
-  return port;
-}
 
 async function start(env: Record<string, string>): Promise<{ base: string; child: ChildProcess }> {
   const port = await freePort();

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../bench/lib/child-service.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 300);
 const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 16);
@@ -51,14 +51,6 @@ const requests = [
 // Malformed JSON makes fastify close the connection after its 400; in the same request cycle that
 // would cost the next request its connection, so these run on connections of their own.
 const closing = [{ path: '/v1/layers/relu', method: 'POST' as const, headers: { 'content-type': 'application/json' }, body: '{"inputs":{"x":[1,' }];
-
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as AddressInfo;
-  srv.close();
-  return port;
-}
 
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,6 +26,15 @@ export function startChild(args: string[], env: Record<string, string>, pattern:
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${seen.slice(-400)}`)));
   });
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a child that must be told its port). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** The service (src/server.ts) with one worker, in its own process. */
