@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { bigConv, download } from './helpers/client.ts';
-import { startServer, type RunningServer } from './helpers/server.ts';
+import { logLines, startServer } from './helpers/server.ts';
 
 // Slow clients against a real process: readers that hold answers back, and slowloris senders.
 
@@ -11,13 +11,6 @@ const until = async (what: string, ok: () => Promise<boolean>, ms = 20_000) => {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
   }
 };
-/** pino lines of the server, parsed */
-const lines = (server: RunningServer) =>
-  server.logs
-    .join('')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, any>);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const metric = async (url: string, name: string) => {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -58,7 +51,7 @@ describe('slow readers', () => {
     // buffers, which take a reader's progress in steps of about a megabyte; see the README.)
     const reading = slow.find((d) => d.status === 200)!;
     reading.abort();
-    const cutLine = () => lines(server).find((l) => l.reqId === stalled.headers['x-request-id'] && /answer cut/.test(l.msg));
+    const cutLine = () => logLines(server).find((l) => l.reqId === stalled.headers['x-request-id'] && /answer cut/.test(l.msg));
     await until('the stalled answer cut', async () => cutLine() !== undefined);
     stalled.pace(Infinity); // what the kernel holds still arrives, then the end: short
     const cut = await stalled.done;

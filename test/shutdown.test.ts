@@ -2,7 +2,7 @@ import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { bigConv, download } from './helpers/client.ts';
-import { startServer, type RunningServer } from './helpers/server.ts';
+import { logLines, startServer, type RunningServer } from './helpers/server.ts';
 
 // Real processes, real sockets: shutdown is about bytes on connections, which inject() has none of.
 
@@ -13,13 +13,6 @@ const until = async (what: string, ok: () => boolean, ms = 20_000) => {
   }
 };
 const logged = (server: RunningServer, pattern: RegExp) => until(`a log line ${pattern}`, () => pattern.test(server.logs.join('')));
-/** pino lines of the server, parsed */
-const lines = (server: RunningServer) =>
-  server.logs
-    .join('')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, any>);
 
 describe('graceful shutdown of the real process', () => {
   it('on SIGTERM: ready turns 503, the drain still serves, then 503 + Retry-After; answers of 1 KB, 10 MB and 75 MB in flight arrive whole; exit 0', async () => {
@@ -122,13 +115,13 @@ describe('graceful shutdown of the real process', () => {
     expect(c.body.length).toBeLessThan(Number(cut.headers['content-length']));
 
     // Cut at the deadline, not before, and the log says so, with how far it got.
-    const cutLines = lines(server).filter((l) => /answer cut/.test(l.msg));
+    const cutLines = logLines(server).filter((l) => /answer cut/.test(l.msg));
     expect(cutLines).toHaveLength(1);
     expect(cutLines[0].msg).toMatch(/answer cut at the shutdown deadline \(SHUTDOWN_GRACE_MS=3000\): \d+ of \d+ bytes sent/);
     expect(cutLines[0].bytes).toBe(Number(cut.headers['content-length']));
     expect(cutLines[0].sent).toBeLessThan(cutLines[0].bytes);
     expect(cutLines[0].sent).toBeGreaterThan(0);
-    const closing = lines(server).find((l) => l.signal === 'SIGTERM')!;
+    const closing = logLines(server).find((l) => l.signal === 'SIGTERM')!;
     expect(cutLines[0].time - closing.time).toBeGreaterThanOrEqual(graceMs - 5);
     expect(server.logs.join('')).toMatch(/shutdown took longer than SHUTDOWN_GRACE_MS=3000: exiting with 1/);
   }, 60_000);

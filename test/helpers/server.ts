@@ -8,6 +8,14 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The server's pino lines so far, parsed. */
+export const logLines = (server: RunningServer): Record<string, any>[] =>
+  server.logs
+    .join('')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, any>);
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Starts `src/server.ts` as its own process on an ephemeral port and waits until it listens. */
