@@ -109,15 +109,17 @@ function transferable(body: Uint8Array): { body: ArrayBuffer | SharedArrayBuffer
 const SMALL_ANSWER = 16 * 1024;
 
 function send(reply: FastifyReply, answer: EncodedBody): FastifyReply {
+  reply.type(answer.contentType);
+  if (answer.headerLength !== undefined) reply.header(HEADER_LENGTH, String(answer.headerLength));
+  const bytes = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
+  if (!(answer.body.buffer instanceof SharedArrayBuffer)) {
+    return reply.send(answer.headerLength === undefined && bytes.length < SMALL_ANSWER ? bytes.toString('utf8') : bytes);
+  }
   // Bytes a worker lent (src/pool/slabs.ts) go back once the connection is done with them, at once
   // when it is already gone (its 'close' will not come again).
   if (reply.raw.closed || reply.raw.destroyed) returnLoan(answer.body);
   else reply.raw.once('close', () => returnLoan(answer.body));
-  reply.type(answer.contentType);
-  if (answer.headerLength !== undefined) reply.header(HEADER_LENGTH, String(answer.headerLength));
-  const bytes = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
-  if (answer.headerLength === undefined && bytes.length < SMALL_ANSWER) return reply.send(bytes.toString('utf8'));
-  return reply.send(answer.body.buffer instanceof SharedArrayBuffer ? new Slices(bytes) : bytes);
+  return reply.send(new Slices(bytes));
 }
 
 const serverTiming = (read: number, t: Timing, queueMs: number) =>
